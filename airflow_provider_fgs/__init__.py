@@ -1,0 +1,56 @@
+"""Apache Airflow provider for Huawei Cloud FunctionGraph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """Provider metadata read by Airflow's ProvidersManager (entry point ``apache_airflow_provider``)."""
+    return {
+        "package-name": "airflow-provider-fgs",
+        "name": "Huawei Cloud FunctionGraph",
+        "description": "Invoke Huawei Cloud FunctionGraph functions from Airflow.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": "Huawei Cloud FunctionGraph",
+                "external-doc-url": "https://support.huaweicloud.com/intl/en-us/functiongraph/index.html",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": "Huawei Cloud FunctionGraph",
+                "python-modules": ["airflow_provider_fgs.hooks.functiongraph"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "Huawei Cloud FunctionGraph",
+                "python-modules": ["airflow_provider_fgs.operators.functiongraph"],
+            }
+        ],
+        "sensors": [
+            {
+                "integration-name": "Huawei Cloud FunctionGraph",
+                "python-modules": ["airflow_provider_fgs.sensors.functiongraph"],
+            }
+        ],
+        "triggers": [
+            {
+                "integration-name": "Huawei Cloud FunctionGraph",
+                "python-modules": ["airflow_provider_fgs.triggers.functiongraph"],
+            }
+        ],
+        "extra-links": ["airflow_provider_fgs.links.functiongraph.FunctionGraphConsoleLink"],
+        "connection-types": [
+            {
+                "hook-class-name": "airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook",
+                "connection-type": "functiongraph",
+                # conn-fields and ui-field-behaviour: see airflow_provider_fgs/connection_form.py
+            }
+        ],
+    }

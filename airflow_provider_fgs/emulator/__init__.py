@@ -1,0 +1,1 @@
+"""Local FunctionGraph + IAM emulator that runs real Python handlers."""

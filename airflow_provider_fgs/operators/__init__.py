@@ -1,0 +1,1 @@
+"""Operators for Huawei Cloud FunctionGraph."""

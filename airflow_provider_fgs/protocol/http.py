@@ -1,0 +1,123 @@
+"""Transport-neutral HTTP pieces: the request both transports send, and platform error decoding."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_fgs.protocol.errors import (
+    AuthenticationError,
+    FunctionGraphApiError,
+    ServiceUnavailableError,
+    ThrottledError,
+)
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+RETRYABLE_CODES = frozenset({"FSS.1115", "FSS.1169"})
+THROTTLE_CODES = frozenset({"FSS.0429", "APIG.0308"})
+_MAX_BODY_IN_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """A fully built request (without authentication headers), sent by either transport."""
+
+    method: str
+    url: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+def functions_url(endpoint: str, project_id: str, urn: str, action: str) -> str:
+    """``{endpoint}/v2/{project_id}/fgs/functions/{urn}/{action}`` with the URN encoded as one segment."""
+    return f"{endpoint.rstrip('/')}/v2/{project_id}/fgs/functions/{quote(urn, safe='')}/{action}"
+
+
+def lower_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A plain dict of the headers with lower-cased names."""
+    return {name.lower(): value for name, value in headers.items()}
+
+
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The platform's request id from lower-cased response headers, when present."""
+    return headers.get("x-cff-request-id") or headers.get("x-request-id")
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date); ``None`` if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _error_fields(body: bytes) -> tuple[str | None, str | None]:
+    """(error_code, error_msg) from an FSS/APIG body or a Keystone-style IAM body."""
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    if "error_code" in data or "error_msg" in data:
+        return _str_or_none(data.get("error_code")), _str_or_none(data.get("error_msg"))
+    error = data.get("error")
+    if isinstance(error, dict):  # Keystone: {"error": {"code": 401, "message": ..., "title": ...}}
+        return _str_or_none(error.get("code")), _str_or_none(error.get("message") or error.get("title"))
+    return None, None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def platform_error(
+    status_code: int, headers: Mapping[str, str], body: bytes, *, what: str
+) -> FunctionGraphApiError:
+    """
+    Turn a refused request into the matching typed exception (not raised).
+
+    :param headers: response headers (any case).
+    :param what: what was attempted, for the message, e.g. ``"invoke of urn:fss:..."``.
+    """
+    lowered = lower_headers(headers)
+    error_code, error_msg = _error_fields(body)
+    request_id = request_id_of(lowered)
+    if error_msg is None and body:
+        error_msg = body[:_MAX_BODY_IN_MESSAGE].decode("utf-8", errors="replace").strip() or None
+    message = f"FunctionGraph refused {what}: HTTP {status_code}"
+    if error_code:
+        message += f" {error_code}"
+    if error_msg:
+        message += f": {error_msg}"
+    if request_id:
+        message += f" (request id {request_id})"
+    kwargs: dict[str, Any] = {
+        "http_status": status_code,
+        "error_code": error_code,
+        "error_msg": error_msg,
+        "request_id": request_id,
+        "retry_after": parse_retry_after(lowered.get("retry-after")),
+    }
+    if status_code == 429 or error_code in THROTTLE_CODES:
+        return ThrottledError(message, **kwargs)
+    if status_code in RETRYABLE_STATUS or error_code in RETRYABLE_CODES:
+        return ServiceUnavailableError(message, **kwargs)
+    if status_code == 401:
+        return AuthenticationError(message, **kwargs)
+    return FunctionGraphApiError(message, **kwargs)

@@ -1,0 +1,1 @@
+"""Sensors for Huawei Cloud FunctionGraph."""
