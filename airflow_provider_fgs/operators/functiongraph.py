@@ -1,0 +1,244 @@
+"""InvokeFunctionOperator: call a FunctionGraph function synchronously from a task."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
+from airflow_provider_fgs.protocol.errors import InvalidRequestError
+from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload, validate_options
+from airflow_provider_fgs.protocol.urn import FunctionUrn
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+XCOM_REQUEST_ID = "request_id"
+XCOM_LOG = "log"
+XCOM_SUMMARY = "summary"
+XCOM_BILLING_DURATION_MS = "billing_duration_ms"
+
+
+class InvokeFunctionOperator(BaseOperator):
+    """
+    Invoke a Huawei Cloud FunctionGraph function synchronously and return its result.
+
+    Name the function either by its full URN, or by its name (plus optional package and qualifier or
+    alias), in which case the region and project come from the connection. The function's log tail is
+    written into the task log, line by line, before anything is raised, so a failed invocation shows
+    its log; the request id, duration, billed duration and memory are logged with it.
+
+    The task fails with :class:`~airflow_provider_fgs.protocol.errors.FunctionError` when the function
+    itself fails, and with the hook's typed exceptions when the platform refuses the call. Bad input
+    (both or neither of URN and name, a payload that is not JSON or is over 6 MB, an unknown memory
+    size) fails with :class:`~airflow_provider_fgs.protocol.errors.InvalidRequestError` before any call.
+
+    XCom: ``return_value`` is the function's result (JSON-decoded unless ``deserialize_result`` is
+    false); the keys ``request_id``, ``log``, ``summary`` and ``billing_duration_ms`` describe the
+    invocation and are pushed even when the function fails. Nothing is pushed with ``do_xcom_push=False``.
+
+    :param function_urn: full URN ``urn:fss:<region>:<project>:function:<package>:<name>[:<qualifier>]``.
+        (templated)
+    :param function_name: the function's name, resolved with the connection's region and project.
+        (templated)
+    :param package: the function's package (application); ``default`` when not given.
+    :param qualifier: ``latest`` (the default), or a version. (templated)
+    :param alias: an alias name, instead of ``qualifier``. (templated)
+    :param payload: the event: a dict or list (JSON-encoded), or a str/bytes that already holds JSON.
+        ``None`` sends ``{}``. (templated)
+    :param log_type: ``"tail"`` to receive and log the last lines of the function's log, ``"none"``
+        for no log.
+    :param request_version: ``"v1"`` (JSON envelope) or ``"v0"`` (raw return value).
+    :param instance_memory: instance memory in MB for this call (128, 256, ... 10240). (templated)
+    :param functiongraph_conn_id: the ``functiongraph`` connection to use.
+    :param deserialize_result: JSON-decode the result when it is JSON; when false the result is the
+        raw string.
+    :param invoke_timeout: read timeout in seconds for this call, instead of the connection's.
+    :param deferrable: wait for the invocation in the triggerer instead of the worker.
+    """
+
+    template_fields: Sequence[str] = (
+        "function_urn",
+        "function_name",
+        "qualifier",
+        "alias",
+        "payload",
+        "instance_memory",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
+    ui_color = "#e9f3ff"
+    operator_extra_links = (FunctionGraphConsoleLink(),)
+
+    def __init__(
+        self,
+        *,
+        function_urn: str | None = None,
+        function_name: str | None = None,
+        package: str | None = None,
+        qualifier: str | None = None,
+        alias: str | None = None,
+        payload: Any = None,
+        log_type: str | None = "tail",
+        request_version: str = "v1",
+        instance_memory: int | str | None = None,
+        functiongraph_conn_id: str = FunctionGraphHook.default_conn_name,
+        deserialize_result: bool = True,
+        invoke_timeout: float | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        _check_function_arguments(function_urn, function_name, package, qualifier, alias)
+        validate_options(log_type, request_version, None)
+        self.function_urn = function_urn
+        self.function_name = function_name
+        self.package = package
+        self.qualifier = qualifier
+        self.alias = alias
+        self.payload = payload
+        self.log_type = log_type
+        self.request_version = request_version
+        self.instance_memory = instance_memory
+        self.functiongraph_conn_id = functiongraph_conn_id
+        self.deserialize_result = deserialize_result
+        self.invoke_timeout = invoke_timeout
+        self.deferrable = deferrable
+        self._resolved_urn: FunctionUrn | None = None
+
+    @cached_property
+    def hook(self) -> FunctionGraphHook:
+        """The hook for ``functiongraph_conn_id``."""
+        return FunctionGraphHook(functiongraph_conn_id=self.functiongraph_conn_id)
+
+    def resolve_function_urn(self) -> FunctionUrn:
+        """The function's URN; a name is completed with the connection's region and project."""
+        if self._resolved_urn is None:
+            if self.function_urn is not None:
+                self._resolved_urn = FunctionUrn.parse(self.function_urn)
+            else:
+                self._resolved_urn = self.hook.resolve_urn(
+                    function_name=self.function_name,
+                    package=self.package,
+                    qualifier=self.qualifier,
+                    alias=self.alias,
+                )
+        return self._resolved_urn
+
+    def execute(self, context: Context) -> Any:
+        """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
+        # Fail on bad input before any network call (templates are rendered by now).
+        validate_options(self.log_type, self.request_version, self.instance_memory)
+        encode_payload(self.payload)
+        urn = self.resolve_function_urn()
+        memory = None if self.instance_memory is None else int(self.instance_memory)
+
+        # deferrable path: see triggers. When self.deferrable is true, defer to the invoke trigger here and
+        # resume in execute_complete(), which calls self.process_result() with the trigger's
+        # InvocationResult so both paths log, fail and push XCom identically. Until then it runs inline.
+
+        self.log.info("Invoking FunctionGraph function %s", urn)
+        result = self.hook.invoke(
+            urn,
+            self.payload,
+            log_type=self.log_type,
+            request_version=self.request_version,
+            instance_memory=memory,
+            timeout=self.invoke_timeout,
+            deserialize=self.deserialize_result,
+        )
+        return self.process_result(context, result)
+
+    def process_result(self, context: Context, result: InvocationResult) -> Any:
+        """
+        Handle a finished invocation: log it, push its XComs, fail on a function error, return its result.
+
+        Shared by the synchronous and the deferrable paths.
+        """
+        function = self._function_label()
+        self._log_invocation(function, result)
+        if self.do_xcom_push:
+            ti = context["ti"]
+            ti.xcom_push(key=XCOM_REQUEST_ID, value=result.request_id)
+            ti.xcom_push(key=XCOM_LOG, value=result.log)
+            ti.xcom_push(key=XCOM_SUMMARY, value=result.summary)
+            ti.xcom_push(key=XCOM_BILLING_DURATION_MS, value=result.billing_duration_ms)
+        if result.is_function_error:
+            raise result.to_function_error(function)
+        return result.result
+
+    def _function_label(self) -> str:
+        if self._resolved_urn is not None:
+            return str(self._resolved_urn)
+        return str(self.function_urn or self.function_name)
+
+    def _log_invocation(self, function: str, result: InvocationResult) -> None:
+        request_id = result.request_id or "unknown"
+        if result.log_undecodable:
+            self.log.warning(
+                "The function log of request %s could not be decoded (the X-Cff-Function-Log header is "
+                "not valid base64); it is not shown here",
+                request_id,
+            )
+        elif result.log:
+            self.log.info("Function log of request %s:", request_id)
+            for line in result.log.splitlines():
+                self.log.info("| %s", line)
+        elif self.log_type == "tail":
+            self.log.info("No function log was returned for request %s", request_id)
+        outcome = "failed" if result.is_function_error else "succeeded"
+        self.log.info("Invocation of %s %s: %s", function, outcome, _describe(result))
+
+
+def _describe(result: InvocationResult) -> str:
+    """Request id, duration, billing and memory of an invocation, as far as they were reported."""
+    parts = [f"request id {result.request_id or 'unknown'}"]
+    if result.duration_ms is not None:
+        parts.append(f"duration {result.duration_ms:g} ms")
+    if result.billing_duration_ms is not None:
+        parts.append(f"billed duration {result.billing_duration_ms} ms")
+    used, size = result.summary.get("memoryUsed"), result.summary.get("memorySize")
+    if isinstance(used, int | float) and isinstance(size, int | float):
+        parts.append(f"memory used {used:g} of {size:g} MB")
+    elif isinstance(size, int | float):
+        parts.append(f"memory {size:g} MB")
+    if result.function_error_code not in (None, "", "0"):
+        parts.append(f"function error code {result.function_error_code}")
+    return ", ".join(parts)
+
+
+def _check_function_arguments(
+    function_urn: str | None,
+    function_name: str | None,
+    package: str | None,
+    qualifier: str | None,
+    alias: str | None,
+) -> None:
+    """Exactly one of URN and name; package, qualifier and alias only with a name."""
+    if function_urn is not None and function_name is not None:
+        raise InvalidRequestError(
+            f"Give either function_urn or function_name, not both "
+            f"(got function_urn={function_urn!r} and function_name={function_name!r})"
+        )
+    if function_urn is None and function_name is None:
+        raise InvalidRequestError(
+            "Give the function to invoke: function_urn='urn:fss:...' or function_name='my_function' "
+            "(both are None)"
+        )
+    if function_urn is not None:
+        extra = {"package": package, "qualifier": qualifier, "alias": alias}
+        given = {key: value for key, value in extra.items() if value is not None}
+        if given:
+            named = ", ".join(f"{key}={value!r}" for key, value in given.items())
+            raise InvalidRequestError(
+                f"{named} only apply with function_name: function_urn={function_urn!r} already names "
+                "the package and qualifier"
+            )
+    if qualifier is not None and alias is not None:
+        raise InvalidRequestError(
+            f"Give either qualifier={qualifier!r} or alias={alias!r} for function {function_name!r}, not both"
+        )
