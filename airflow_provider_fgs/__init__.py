@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_fgs.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+
 __version__ = "0.1.0"
 
 
@@ -49,8 +51,10 @@ def get_provider_info() -> dict[str, Any]:
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook",
+                "hook-name": "Huawei Cloud FunctionGraph",
                 "connection-type": "functiongraph",
-                # conn-fields and ui-field-behaviour: see airflow_provider_fgs/connection_form.py
+                "conn-fields": CONN_FIELDS,
+                "ui-field-behaviour": UI_FIELD_BEHAVIOUR,
             }
         ],
     }

@@ -1,0 +1,385 @@
+"""Typed settings of a ``functiongraph`` Airflow connection.
+
+Pure parsing, no I/O and no Airflow import: the sync hook and the deferrable triggers read the same
+settings. Secrets are kept out of ``repr`` and out of every error message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from airflow_provider_fgs.protocol.errors import InvalidRequestError
+
+AuthType = Literal["aksk", "password", "token"]
+AUTH_TYPES: tuple[str, ...] = ("aksk", "password", "token")
+
+DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
+DEFAULT_IAM_ENDPOINT = "https://iam.{region}.myhuaweicloud.com"
+DEFAULT_CONNECT_TIMEOUT = 10.0
+# Above the ~90 s after which the gateway cuts a sync response, so the platform answers first.
+DEFAULT_READ_TIMEOUT = 120.0
+DEFAULT_RETRY_ATTEMPTS = 4
+DEFAULT_RETRY_MIN_WAIT = 0.5
+DEFAULT_RETRY_MAX_WAIT = 20.0
+DEFAULT_RETRY_AFTER_CAP = 60.0
+
+# Extra keys that hold secrets: registered with the secret masker and never shown.
+SECRET_EXTRAS = ("security_token", "token")
+KNOWN_EXTRAS = frozenset(
+    {
+        "region",
+        "project_id",
+        "project_name",
+        "domain_name",
+        "auth_type",
+        "security_token",
+        "token",
+        "endpoint",
+        "iam_endpoint",
+        "verify",
+        "proxies",
+        "connect_timeout",
+        "read_timeout",
+        "retry_attempts",
+        "retry_min_wait",
+        "retry_max_wait",
+        "retry_after_cap",
+        "retry_sync_invoke",
+        "agency_name",
+        "agency_domain_name",
+    }
+)
+
+
+class ConnectionLike(Protocol):
+    """What is read from an Airflow ``Connection`` (the SDK one, or any object with these fields)."""
+
+    conn_id: str
+    host: str | None
+    login: str | None
+    password: str | None
+
+    @property
+    def extra_dejson(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """
+    Retry policy knobs.
+
+    :param attempts: retries after the first attempt (0 disables retries).
+    :param min_wait: first backoff in seconds (doubles each retry, with jitter).
+    :param max_wait: cap of one backoff in seconds.
+    :param retry_after_cap: cap of a server's ``Retry-After`` in seconds.
+    :param retry_sync_invoke: also retry a sync invocation after it may have reached the function.
+    """
+
+    attempts: int = DEFAULT_RETRY_ATTEMPTS
+    min_wait: float = DEFAULT_RETRY_MIN_WAIT
+    max_wait: float = DEFAULT_RETRY_MAX_WAIT
+    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
+    retry_sync_invoke: bool = False
+
+
+@dataclass(frozen=True)
+class FunctionGraphSettings:
+    """
+    Everything a transport needs to call FunctionGraph for one connection.
+
+    :param conn_id: the Airflow connection id (for messages).
+    :param auth_type: ``aksk``, ``password`` or ``token``.
+    :param region: region id, e.g. ``ap-southeast-1``.
+    :param project_id: project id; may be ``None`` in password mode with ``project_name``
+        (then it is learnt from the token).
+    :param project_name: project name used to scope a password token.
+    :param endpoint: FunctionGraph base URL.
+    :param iam_endpoint: IAM base URL.
+    :param access_key: AK (aksk mode).
+    :param secret_key: SK (aksk mode).
+    :param security_token: security token of temporary AK/SK credentials.
+    :param domain_name: account (domain) name (password mode).
+    :param user_name: IAM user name (password mode).
+    :param password: IAM password (password mode).
+    :param token: a pre-issued token (token mode).
+    :param agency_name: assume this agency with the password token (optional).
+    :param agency_domain_name: account owning the agency (defaults to ``domain_name``).
+    :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
+    :param proxies: ``requests``-style proxies by scheme.
+    :param connect_timeout: seconds to establish a connection.
+    :param read_timeout: seconds to wait for response data.
+    :param retry: the retry policy.
+    """
+
+    conn_id: str
+    auth_type: AuthType
+    region: str
+    project_id: str | None
+    endpoint: str
+    iam_endpoint: str
+    project_name: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    domain_name: str | None = None
+    user_name: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    agency_name: str | None = None
+    agency_domain_name: str | None = None
+    verify: bool | str = True
+    proxies: dict[str, str] = field(default_factory=dict)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    retry: RetrySettings = field(default_factory=RetrySettings)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secret values of this connection, for the secret masker."""
+        values = (self.secret_key, self.security_token, self.password, self.token)
+        return tuple(value for value in values if value)
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """``(connect, read)`` timeouts."""
+        return self.connect_timeout, self.read_timeout
+
+    @property
+    def principal(self) -> str:
+        """Who authenticates, for messages (never a secret)."""
+        if self.auth_type == "aksk":
+            return f"access key {self.access_key}"
+        if self.auth_type == "password":
+            who = f"IAM user {self.user_name!r} of domain {self.domain_name!r}"
+            return who + (f" (agency {self.agency_name!r})" if self.agency_name else "")
+        return f"the pre-issued token of connection {self.conn_id!r}"
+
+    @property
+    def token_cache_key(self) -> str:
+        """
+        Identity of the credentials for the process-wide token cache.
+
+        Hooks of the same connection share a token; a changed password or scope gives a new key.
+        Secrets enter only through a hash.
+        """
+        parts = [
+            self.auth_type,
+            self.iam_endpoint,
+            self.domain_name or "",
+            self.user_name or "",
+            self.project_id or "",
+            self.project_name or "",
+            self.agency_domain_name or "",
+            self.agency_name or "",
+            hashlib.sha256((self.password or self.token or "").encode()).hexdigest(),
+        ]
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def _bad(conn_id: str, name: str, problem: str) -> InvalidRequestError:
+    return InvalidRequestError(f"FunctionGraph connection {conn_id!r}: {name} {problem}")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _bool(conn_id: str, name: str, value: Any, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise _bad(conn_id, f"extra {name!r}", f"must be true or false, got {value!r}")
+
+
+def _number(conn_id: str, name: str, value: Any, default: float, *, minimum: float = 0.0) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise _bad(conn_id, f"extra {name!r}", f"must be a number, got {value!r}") from None
+    if isinstance(value, bool) or number < minimum or number != number:
+        raise _bad(conn_id, f"extra {name!r}", f"must be a number >= {minimum:g}, got {value!r}")
+    return number
+
+
+def _verify(conn_id: str, value: Any) -> bool | str:
+    if isinstance(value, str) and value.strip().lower() not in (
+        "",
+        "true",
+        "false",
+        "1",
+        "0",
+        "yes",
+        "no",
+        "on",
+        "off",
+    ):
+        return value.strip()  # a CA bundle path
+    return _bool(conn_id, "verify", value, True)
+
+
+def _proxies(conn_id: str, value: Any) -> dict[str, str]:
+    if value is None or value == "" or value == {}:
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise _bad(conn_id, "extra 'proxies'", "is not valid JSON") from None
+        else:
+            return {"http": text, "https": text}
+    if isinstance(value, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return dict(value)
+    raise _bad(
+        conn_id, "extra 'proxies'", 'must be a proxy URL or an object like {"https": "http://proxy:3128"}'
+    )
+
+
+def _url(conn_id: str, name: str, value: str) -> str:
+    if "://" not in value:
+        value = f"https://{value}"
+    if not value.startswith(("http://", "https://")):
+        raise _bad(conn_id, name, f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _infer_auth_type(extras: Mapping[str, Any], login: str | None, password: str | None) -> str | None:
+    if _text(extras.get("token")):
+        return "token"
+    if _text(extras.get("domain_name")):
+        return "password"
+    if login and password:
+        return "aksk"
+    return None
+
+
+def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
+    """
+    Parse an Airflow connection of type ``functiongraph`` into :class:`FunctionGraphSettings`.
+
+    ``login``/``password`` are the AK/SK (``aksk``) or the IAM user name/password (``password``); the
+    rest comes from the extras (see the README). ``host``, when set and ``endpoint`` is not, is the
+    FunctionGraph endpoint.
+
+    :raises InvalidRequestError: naming the missing or bad field.
+    """
+    conn_id = conn.conn_id or "<unnamed>"
+    extras = conn.extra_dejson or {}
+    if not isinstance(extras, Mapping):
+        raise _bad(conn_id, "extra", "must be a JSON object")
+    login = _text(conn.login)
+    password = conn.password or None
+
+    auth_type = _text(extras.get("auth_type"))
+    if auth_type is None:
+        auth_type = _infer_auth_type(extras, login, password)
+        if auth_type is None:
+            raise _bad(
+                conn_id,
+                "credentials",
+                "are missing: set login/password to an AK/SK pair, or extra 'domain_name' with the IAM "
+                "user name and password in login/password, or extra 'token'",
+            )
+    auth_type = auth_type.lower()
+    if auth_type not in AUTH_TYPES:
+        raise _bad(conn_id, "extra 'auth_type'", f"must be one of {AUTH_TYPES}, got {auth_type!r}")
+
+    region = _text(extras.get("region"))
+    if region is None:
+        raise _bad(conn_id, "extra 'region'", "is required (e.g. 'ap-southeast-1')")
+    project_id = _text(extras.get("project_id"))
+    project_name = _text(extras.get("project_name"))
+    if project_id is None and not (auth_type == "password" and project_name):
+        needed = "or 'project_name' " if auth_type == "password" else ""
+        raise _bad(conn_id, "extra 'project_id'", f"{needed}is required for auth_type {auth_type!r}")
+    if project_id and project_name and auth_type == "password":
+        project_name = None  # a token is scoped by one of them; the id is the precise one
+
+    endpoint_value = _text(extras.get("endpoint")) or _text(conn.host)
+    endpoint = _url(conn_id, "extra 'endpoint'", endpoint_value or DEFAULT_ENDPOINT.format(region=region))
+    iam_value = _text(extras.get("iam_endpoint")) or DEFAULT_IAM_ENDPOINT.format(region=region)
+    iam_endpoint = _url(conn_id, "extra 'iam_endpoint'", iam_value)
+
+    values: dict[str, Any] = {}
+    if auth_type == "aksk":
+        if not login:
+            raise _bad(conn_id, "login", "must hold the access key (AK) for auth_type 'aksk'")
+        if not password:
+            raise _bad(conn_id, "password", "must hold the secret key (SK) for auth_type 'aksk'")
+        values.update(
+            access_key=login, secret_key=password, security_token=_text(extras.get("security_token"))
+        )
+    elif auth_type == "password":
+        domain_name = _text(extras.get("domain_name"))
+        if domain_name is None:
+            raise _bad(
+                conn_id, "extra 'domain_name'", "(the account name) is required for auth_type 'password'"
+            )
+        if not login:
+            raise _bad(conn_id, "login", "must hold the IAM user name for auth_type 'password'")
+        if not password:
+            raise _bad(conn_id, "password", "must hold the IAM user's password for auth_type 'password'")
+        agency_name = _text(extras.get("agency_name"))
+        values.update(
+            domain_name=domain_name,
+            user_name=login,
+            password=password,
+            agency_name=agency_name,
+            agency_domain_name=(_text(extras.get("agency_domain_name")) or domain_name)
+            if agency_name
+            else None,
+        )
+    else:
+        token = _text(extras.get("token"))
+        if token is None:
+            raise _bad(conn_id, "extra 'token'", "is required for auth_type 'token'")
+        values.update(token=token)
+
+    retry = RetrySettings(
+        attempts=int(
+            _number(conn_id, "retry_attempts", extras.get("retry_attempts"), DEFAULT_RETRY_ATTEMPTS)
+        ),
+        min_wait=_number(conn_id, "retry_min_wait", extras.get("retry_min_wait"), DEFAULT_RETRY_MIN_WAIT),
+        max_wait=_number(conn_id, "retry_max_wait", extras.get("retry_max_wait"), DEFAULT_RETRY_MAX_WAIT),
+        retry_after_cap=_number(
+            conn_id, "retry_after_cap", extras.get("retry_after_cap"), DEFAULT_RETRY_AFTER_CAP
+        ),
+        retry_sync_invoke=_bool(conn_id, "retry_sync_invoke", extras.get("retry_sync_invoke"), False),
+    )
+    return FunctionGraphSettings(
+        conn_id=conn_id,
+        auth_type=auth_type,  # type: ignore[arg-type]  # checked against AUTH_TYPES above
+        region=region,
+        project_id=project_id,
+        project_name=project_name,
+        endpoint=endpoint,
+        iam_endpoint=iam_endpoint,
+        verify=_verify(conn_id, extras.get("verify")),
+        proxies=_proxies(conn_id, extras.get("proxies")),
+        connect_timeout=_number(
+            conn_id, "connect_timeout", extras.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT, minimum=0.001
+        ),
+        read_timeout=_number(
+            conn_id, "read_timeout", extras.get("read_timeout"), DEFAULT_READ_TIMEOUT, minimum=0.001
+        ),
+        retry=retry,
+        **values,
+    )

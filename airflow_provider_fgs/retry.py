@@ -1,0 +1,101 @@
+"""The retry policy (PROTOCOL.md section 4), as tenacity arguments usable by sync and async code.
+
+What is retried depends on whether the call is idempotent:
+
+* idempotent calls (IAM token, status queries, listings): throttling, transient 5xx/408 and any
+  transport failure;
+* a synchronous (or asynchronous) invocation is **not** idempotent: a retry after the request may
+  have reached the function can run it twice. It is retried only when the platform certainly did not
+  run it: HTTP 429, HTTP 503 from the platform, or a connection that could not be established.
+  A connection that broke after the request was sent, a read timeout, a 500/502/504 are not retried,
+  unless the connection opts in with ``retry_sync_invoke``.
+
+Never retried: authentication failures (five AK/SK failures in a row lock the key), other 4xx, and
+failures of the user's function (those are not exceptions at this layer).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
+
+from airflow_provider_fgs.connection import RetrySettings
+from airflow_provider_fgs.protocol.errors import ServiceUnavailableError, ThrottledError
+
+
+class TransportError(ServiceUnavailableError):
+    """
+    The HTTP exchange failed without a response (refused, reset, timed out, TLS failure).
+
+    :param request_sent: ``False`` when the request certainly never left (no connection was made),
+        ``True``/``None`` when it may have reached the server.
+    """
+
+    def __init__(self, message: str, *, request_sent: bool | None, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+        self.retryable = retryable
+
+
+def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
+    """Whether ``exc`` is worth another attempt of a call that is (or is not) ``idempotent``."""
+    if isinstance(exc, TransportError):
+        return exc.retryable and (idempotent or exc.request_sent is False)
+    if isinstance(exc, ThrottledError):
+        return True
+    if isinstance(exc, ServiceUnavailableError):
+        return idempotent or exc.http_status == 503
+    return False
+
+
+def backoff_seconds(settings: RetrySettings, attempt: int, exc: BaseException | None) -> float:
+    """
+    Wait before attempt ``attempt + 1``: exponential from ``min_wait`` with jitter, capped at
+    ``max_wait``, and at least the server's ``Retry-After`` (itself capped at ``retry_after_cap``).
+    """
+    exponential: float = settings.min_wait * 2.0 ** max(attempt - 1, 0)
+    wait = min(settings.max_wait, exponential + random.uniform(0, settings.min_wait))
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        wait = max(wait, min(float(retry_after), settings.retry_after_cap))
+    return wait
+
+
+def retry_arguments(
+    settings: RetrySettings, *, idempotent: bool, what: str, logger: logging.Logger
+) -> dict[str, Any]:
+    """
+    Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``.
+
+    :param idempotent: whether re-sending is harmless (see the module docstring).
+    :param what: the call, for the retry log lines, e.g. ``"invoke of urn:fss:..."``.
+    """
+    attempts = settings.attempts + 1
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return backoff_seconds(settings, state.attempt_number, exc)
+
+    def log_retry(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        logger.warning(
+            "Retrying %s in %.2f s (attempt %d of %d failed): %s: %s",
+            what,
+            delay,
+            state.attempt_number,
+            attempts,
+            type(exc).__name__,
+            exc,
+        )
+
+    return {
+        "retry": retry_if_exception(lambda exc: should_retry(exc, idempotent=idempotent)),
+        "stop": stop_after_attempt(attempts),
+        "wait": wait,
+        "before_sleep": log_retry,
+        "reraise": True,
+    }
