@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from airflow_provider_fgs.protocol.errors import (
+    AuthenticationError,
+    FunctionGraphApiError,
+    ServiceUnavailableError,
+    ThrottledError,
+)
+from airflow_provider_fgs.protocol.http import functions_url, parse_retry_after, platform_error
+
+
+def test_functions_url_encodes_the_urn_as_one_segment() -> None:
+    url = functions_url("https://fg.example/", "p1", "urn:fss:r:p1:function:default:f:latest", "invocations")
+    assert (
+        url
+        == "https://fg.example/v2/p1/fgs/functions/urn%3Afss%3Ar%3Ap1%3Afunction%3Adefault%3Af%3Alatest/invocations"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, "FSS.0429", ThrottledError),
+        (401, "APIG.0308", ThrottledError),
+        (503, "FSS.0503", ServiceUnavailableError),
+        (500, "FSS.0500", ServiceUnavailableError),
+        (400, "FSS.1115", ServiceUnavailableError),
+        (401, "APIG.0301", AuthenticationError),
+        (404, "FSS.1051", FunctionGraphApiError),
+        (403, "FSS.0403", FunctionGraphApiError),
+    ],
+)
+def test_platform_error_types(status: int, code: str, expected: type[Exception]) -> None:
+    body = f'{{"error_code": "{code}", "error_msg": "nope"}}'.encode()
+    error = platform_error(status, {"X-Cff-Request-Id": "rid-1"}, body, what="invoke of f")
+    assert type(error) is expected
+    assert (error.http_status, error.error_code, error.error_msg, error.request_id) == (
+        status,
+        code,
+        "nope",
+        "rid-1",
+    )
+    assert f"HTTP {status} {code}: nope (request id rid-1)" in str(error)
+
+
+def test_platform_error_reads_keystone_bodies_and_retry_after() -> None:
+    body = (
+        b'{"error": {"code": 401, "message": "The username or password is wrong.", "title": "Unauthorized"}}'
+    )
+    error = platform_error(401, {"Retry-After": "3"}, body, what="token")
+    assert isinstance(error, AuthenticationError)
+    assert error.error_code == "401"
+    assert error.error_msg == "The username or password is wrong."
+    assert error.retry_after == 3.0
+
+
+def test_platform_error_with_non_json_body_keeps_a_preview() -> None:
+    error = platform_error(502, {}, b"<html>Bad Gateway</html>", what="invoke")
+    assert isinstance(error, ServiceUnavailableError)
+    assert error.error_msg == "<html>Bad Gateway</html>"
+    assert error.error_code is None
+
+
+def test_parse_retry_after() -> None:
+    now = datetime(2024, 1, 1, 0, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("2.5") == 2.5
+    assert parse_retry_after("-4") == 0.0
+    assert parse_retry_after("Mon, 01 Jan 2024 00:00:10 GMT", now=now) == 10.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
