@@ -26,13 +26,19 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": "Huawei Cloud FunctionGraph",
-                "python-modules": ["airflow_provider_fgs.hooks.functiongraph"],
+                "python-modules": [
+                    "airflow_provider_fgs.hooks.functiongraph",
+                    "airflow_provider_fgs.hooks.functiongraph_async",
+                ],
             }
         ],
         "operators": [
             {
                 "integration-name": "Huawei Cloud FunctionGraph",
-                "python-modules": ["airflow_provider_fgs.operators.functiongraph"],
+                "python-modules": [
+                    "airflow_provider_fgs.operators.functiongraph",
+                    "airflow_provider_fgs.operators.async_invocation",
+                ],
             }
         ],
         "sensors": [

@@ -93,7 +93,7 @@ class InvokeFunctionOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        _check_function_arguments(function_urn, function_name, package, qualifier, alias)
+        check_function_arguments(function_urn, function_name, package, qualifier, alias)
         validate_options(log_type, request_version, None)
         self.function_urn = function_urn
         self.function_name = function_name
@@ -190,8 +190,24 @@ class InvokeFunctionOperator(BaseOperator):
                 self.log.info("| %s", line)
         elif self.log_type == "tail":
             self.log.info("No function log was returned for request %s", request_id)
+        if result.is_function_error:
+            trace = _stack_trace(result.result)
+            if trace:
+                self.log.info("Function stack trace of request %s:", request_id)
+                for line in trace:
+                    self.log.info("| %s", line)
         outcome = "failed" if result.is_function_error else "succeeded"
         self.log.info("Invocation of %s %s: %s", function, outcome, _describe(result))
+
+
+def _stack_trace(payload: Any) -> list[str]:
+    """The lines of the ``stackTrace`` of a function's error payload (a list of lines or one string)."""
+    trace = payload.get("stackTrace") if isinstance(payload, dict) else None
+    if isinstance(trace, str):
+        return trace.splitlines()
+    if isinstance(trace, list):
+        return [line for item in trace for line in str(item).splitlines()]
+    return []
 
 
 def _describe(result: InvocationResult) -> str:
@@ -211,7 +227,7 @@ def _describe(result: InvocationResult) -> str:
     return ", ".join(parts)
 
 
-def _check_function_arguments(
+def check_function_arguments(
     function_urn: str | None,
     function_name: str | None,
     package: str | None,

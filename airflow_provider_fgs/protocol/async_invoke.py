@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from airflow_provider_fgs.protocol.errors import FunctionGraphApiError, InvalidRequestError
+from airflow_provider_fgs.protocol.errors import FunctionError, FunctionGraphApiError, InvalidRequestError
 from airflow_provider_fgs.protocol.http import HttpRequest, functions_url, lower_headers, platform_error
 from airflow_provider_fgs.protocol.invoke import encode_payload
 from airflow_provider_fgs.protocol.urn import FunctionUrn
@@ -101,6 +101,17 @@ class AsyncInvocationStatus:
     @property
     def is_success(self) -> bool:
         return self.status == SUCCESS_STATUS
+
+    def to_function_error(self, function: str) -> FunctionError:
+        """The :class:`FunctionError` describing this failed (or discarded) invocation of ``function``."""
+        detail = self.error_message or "no error message"
+        return FunctionError(
+            f"Async invocation {self.request_id} of {function} ended {self.status}: {detail} "
+            f"(error code {self.error_code or 'unknown'})",
+            request_id=self.request_id,
+            error_code=self.error_code,
+            error_message=self.error_message,
+        )
 
 
 def parse_async_status_response(

@@ -6,6 +6,7 @@ that raises one fails with the message shown here. Messages never contain creden
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
@@ -92,3 +93,39 @@ class FunctionError(FunctionGraphError):
         self.error_message = error_message
         self.log = log
         self.payload = payload
+
+
+_EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
+    cls.__name__: cls
+    for cls in (
+        FunctionGraphError,
+        InvalidRequestError,
+        FunctionGraphApiError,
+        ThrottledError,
+        ServiceUnavailableError,
+        AuthenticationError,
+        FunctionError,
+    )
+}
+
+
+def error_to_event(error: FunctionGraphError) -> dict[str, Any]:
+    """
+    A JSON-serializable form of ``error``, for trigger events (messages hold no secrets).
+
+    A subclass defined elsewhere is recorded as its nearest class of this module.
+    """
+    cls = next(c for c in type(error).__mro__ if _EVENT_CLASSES.get(c.__name__) is c)
+    accepted = inspect.signature(cls.__init__).parameters
+    attributes = {name: value for name, value in vars(error).items() if name in accepted}
+    return {"type": cls.__name__, "message": str(error), "attributes": attributes}
+
+
+def error_from_event(data: dict[str, Any]) -> FunctionGraphError:
+    """Rebuild an error from :func:`error_to_event` (an unknown type gives a :class:`FunctionGraphError`)."""
+    cls = _EVENT_CLASSES.get(str(data.get("type")))
+    message = str(data.get("message", "FunctionGraph call failed"))
+    if cls is None:
+        return FunctionGraphError(message)
+    attributes = data.get("attributes") or {}
+    return cls(message, **attributes) if attributes else cls(message)

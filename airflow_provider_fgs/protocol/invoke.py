@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError
@@ -157,6 +157,18 @@ class InvocationResult:
         value = self.summary.get("duration")
         return float(value) if isinstance(value, int | float) else None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable form (for trigger events); ``result`` is re-derived by :meth:`from_dict`."""
+        data = asdict(self)
+        del data["result"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, deserialize: bool) -> InvocationResult:
+        """Rebuild a result from :meth:`to_dict`, decoding it as :func:`parse_invoke_response` does."""
+        fields = {name: value for name, value in data.items() if name != "result"}
+        return cls(**fields, result=decode_result(fields.get("raw_result", ""), deserialize=deserialize))
+
     def to_function_error(self, function: str) -> FunctionError:
         """The :class:`FunctionError` describing this failed invocation of ``function``."""
         detail = ": ".join(part for part in (self.error_type, self.error_message) if part)
@@ -225,6 +237,12 @@ def _body_text(body: bytes) -> str:
     return body.decode("utf-8", errors="replace")
 
 
+def decode_result(raw_result: str, *, deserialize: bool) -> Any:
+    """The result as callers see it: JSON-decoded when asked and possible, the raw string otherwise."""
+    is_json, decoded = _decode_json(raw_result) if (raw_result and deserialize) else (False, None)
+    return decoded if is_json else (raw_result or None)
+
+
 def parse_invoke_response(
     status_code: int,
     headers: Mapping[str, str],
@@ -277,7 +295,7 @@ def parse_invoke_response(
         log = envelope_log
 
     is_json, decoded = _decode_json(raw_result) if raw_result else (False, None)
-    result: Any = decoded if (deserialize and is_json) else (raw_result if raw_result else None)
+    result = decoded if (deserialize and is_json) else (raw_result or None)
     error_type = error_message = None
     payload_is_error = isinstance(decoded, dict) and "errorMessage" in decoded
     if isinstance(decoded, dict) and payload_is_error:

@@ -1,0 +1,203 @@
+"""FunctionGraphAsyncHook: the hook's calls over ``httpx.AsyncClient``, for triggers in the triggerer."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
+from airflow_provider_fgs.connection import FunctionGraphSettings
+from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook
+from airflow_provider_fgs.protocol.async_invoke import (
+    AsyncInvocationStatus,
+    build_async_status_request,
+    parse_async_status_response,
+)
+from airflow_provider_fgs.protocol.http import HttpRequest
+from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
+from airflow_provider_fgs.protocol.urn import FunctionUrn
+from airflow_provider_fgs.retry import TransportError, retry_arguments
+
+if TYPE_CHECKING:
+    import httpx
+
+T = TypeVar("T")
+
+
+class FunctionGraphAsyncHook(FunctionGraphHook):
+    """
+    The asynchronous twin of :class:`FunctionGraphHook`, used by the deferrable triggers.
+
+    Requests are built and responses parsed by the same protocol functions as the sync hook, and the
+    same retry policy applies, so both paths behave alike. The connection is read through Airflow's
+    sync API in a worker thread, and IAM tokens come from the process-wide token cache (one fetch per
+    connection in the triggerer, refreshed before expiry, once after a 401) also in a worker thread:
+    a token is fetched about once a day, while the invocation itself never blocks the event loop.
+
+    Use it as an async context manager so the ``httpx.AsyncClient`` is closed, also on cancellation.
+
+    :param functiongraph_conn_id: the Airflow connection id.
+    """
+
+    def __init__(self, functiongraph_conn_id: str = FunctionGraphHook.default_conn_name) -> None:
+        super().__init__(functiongraph_conn_id)
+        self._client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self) -> FunctionGraphAsyncHook:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the ``httpx.AsyncClient`` and its pooled connections."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+        self.close()
+
+    async def asettings(self) -> FunctionGraphSettings:
+        """The parsed connection, read in a worker thread (Airflow's connection API is sync)."""
+        return await asyncio.to_thread(lambda: self.settings)
+
+    async def aresolve_urn(self, function_urn: str | FunctionUrn) -> FunctionUrn:
+        """:meth:`resolve_urn` off the event loop (it may need the connection or a token)."""
+        return await asyncio.to_thread(self.resolve_urn, function_urn)
+
+    def _async_client(self, settings: FunctionGraphSettings) -> httpx.AsyncClient:
+        import httpx
+
+        if self._client is None:
+            connect, read = settings.timeouts
+            self._client = httpx.AsyncClient(
+                verify=settings.verify,
+                proxy=settings.proxies.get("https") or settings.proxies.get("http"),
+                timeout=httpx.Timeout(read, connect=connect),
+                headers={"User-Agent": USER_AGENT},
+                follow_redirects=False,
+            )
+        return self._client
+
+    async def ainvoke(
+        self,
+        function_urn: str | FunctionUrn,
+        payload: Any = None,
+        *,
+        log_type: str | None = "tail",
+        request_version: str = "v1",
+        instance_memory: int | str | None = None,
+        timeout: float | None = None,
+        deserialize: bool = True,
+    ) -> InvocationResult:
+        """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
+        settings = await self.asettings()
+        urn = await self.aresolve_urn(function_urn)
+        request = build_invoke_request(
+            settings.endpoint,
+            urn,
+            payload,
+            log_type=log_type,
+            request_version=request_version,
+            instance_memory=instance_memory,
+        )
+        name = str(urn)
+
+        def parse(response: Response) -> InvocationResult:
+            status, headers, body = response
+            return parse_invoke_response(
+                status, headers, body, function=name, request_version=request_version, deserialize=deserialize
+            )
+
+        return await self._acall(
+            request,
+            parse,
+            what=f"invoke of {name}",
+            idempotent=settings.retry.retry_sync_invoke,
+            read_timeout=timeout,
+        )
+
+    async def aget_async_invocation(
+        self, function_urn: str | FunctionUrn, request_id: str
+    ) -> AsyncInvocationStatus | None:
+        """The status of an asynchronous invocation; see :meth:`get_async_invocation`."""
+        settings = await self.asettings()
+        urn = await self.aresolve_urn(function_urn)
+        request = build_async_status_request(settings.endpoint, urn, request_id)
+        name = str(urn)
+
+        def parse(response: Response) -> AsyncInvocationStatus | None:
+            return parse_async_status_response(*response, request_id=request_id, function=name)
+
+        return await self._acall(request, parse, what=f"async status query of {name}", idempotent=True)
+
+    async def _acall(
+        self,
+        request: HttpRequest,
+        parse: Callable[[Response], T],
+        *,
+        what: str,
+        idempotent: bool,
+        read_timeout: float | None = None,
+    ) -> T:
+        """Authenticate, send and parse with retries and the one-time token refresh on 401."""
+        from tenacity import AsyncRetrying
+
+        settings = await self.asettings()
+
+        async def attempt() -> T:
+            if settings.auth_type == "aksk":
+                return parse(await self._aexchange(authenticate(request, settings), read_timeout))
+            token = await asyncio.to_thread(self._tokens.token)
+            response = await self._aexchange(authenticate(request, settings, token=token), read_timeout)
+            if response[0] == 401:
+                if not uses_fetched_tokens(settings):
+                    raise self._auth_error(response, what, "the pre-issued token was rejected")
+                self.log.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
+                self._tokens.invalidate(token)
+                token = await asyncio.to_thread(self._tokens.token)
+                response = await self._aexchange(authenticate(request, settings, token=token), read_timeout)
+                if response[0] == 401:
+                    raise self._auth_error(response, what, "a freshly fetched token was rejected too")
+            return parse(response)
+
+        retrying = AsyncRetrying(
+            **retry_arguments(settings.retry, idempotent=idempotent, what=what, logger=self._logger)
+        )
+        call: Callable[[], Awaitable[T]] = attempt
+        return await retrying(call)
+
+    async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
+        """One HTTP exchange over httpx; transport failures become :class:`TransportError`."""
+        import httpx
+
+        settings = await self.asettings()
+        client = self._async_client(settings)
+        connect, read = settings.timeouts
+        try:
+            response = await client.request(
+                request.method,
+                request.url,
+                headers=request.headers,
+                content=request.body or None,
+                timeout=httpx.Timeout(read_timeout or read, connect=connect),
+            )
+        except httpx.HTTPError as err:
+            raise _transport_error(err, request) from None
+        return response.status_code, response.headers, response.content
+
+
+def _transport_error(err: Exception, request: HttpRequest) -> TransportError:
+    import httpx
+
+    target = f"{request.method} {request.url.split('?', 1)[0]}"
+    if isinstance(err, httpx.ConnectTimeout | httpx.ConnectError | httpx.PoolTimeout):
+        return TransportError(f"Could not connect for {target}: {err!r}", request_sent=False)
+    if isinstance(err, httpx.ReadTimeout | httpx.WriteTimeout):
+        return TransportError(f"No answer within the timeout for {target}: {err!r}", request_sent=True)
+    if isinstance(err, httpx.TransportError):
+        return TransportError(f"Connection broke during {target}: {err!r}", request_sent=None)
+    return TransportError(f"HTTP failure during {target}: {err!r}", request_sent=None, retryable=False)

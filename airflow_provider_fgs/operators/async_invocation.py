@@ -1,0 +1,158 @@
+"""InvokeFunctionAsyncOperator: start an asynchronous FunctionGraph invocation, optionally wait for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.configuration import conf
+
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
+from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID, check_function_arguments
+from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES, AsyncInvocationStatus
+from airflow_provider_fgs.protocol.errors import error_from_event
+from airflow_provider_fgs.protocol.invoke import encode_payload
+from airflow_provider_fgs.triggers.functiongraph import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+XCOM_STATUS = "status"
+
+
+def finished_status(status: AsyncInvocationStatus, function: str) -> dict[str, Any]:
+    """The status record of an ended invocation as a dict; raises ``FunctionError`` on FAIL/DISCARD."""
+    if status.is_failed:
+        raise status.to_function_error(function)
+    return asdict(status)
+
+
+def status_from_event(event: dict[str, Any]) -> AsyncInvocationStatus:
+    """The status carried by an event of :class:`FunctionGraphAsyncInvocationTrigger`; re-raises its error."""
+    if event.get("status") != "done":
+        raise error_from_event(event.get("error") or {})
+    return AsyncInvocationStatus(**event["invocation"])
+
+
+class InvokeFunctionAsyncOperator(BaseOperator):
+    """
+    Start an asynchronous invocation of a FunctionGraph function (``invocations-async``).
+
+    The request id is pushed to XCom (key ``request_id``, and ``return_value`` when not waiting) so a
+    :class:`~airflow_provider_fgs.sensors.functiongraph.FunctionGraphAsyncInvocationSensor` in a later
+    task can wait for it. With ``wait_for_completion`` the task waits itself, polling the invocation's
+    status with growing intervals (in the worker, or in the triggerer when ``deferrable``), and fails
+    with :class:`~airflow_provider_fgs.protocol.errors.FunctionError` when it ends FAIL or DISCARD.
+    Async status records may need "async status persistence" enabled on the function.
+
+    Starting an async invocation is not idempotent: like the sync call, it is re-sent only when the
+    platform certainly did not accept it.
+
+    :param function_urn: full URN of the function. (templated)
+    :param function_name: the function's name, resolved with the connection's region and project. (templated)
+    :param package: the function's package; ``default`` when not given.
+    :param qualifier: ``latest`` (the default) or a version. (templated)
+    :param alias: an alias name, instead of ``qualifier``. (templated)
+    :param payload: the event (at most 256 KB once JSON-encoded). (templated)
+    :param functiongraph_conn_id: the ``functiongraph`` connection to use.
+    :param wait_for_completion: wait until the invocation ends; ``return_value`` is then its status record.
+    :param poll_interval: seconds between status queries at first; grows by half each time.
+    :param max_poll_interval: the longest interval between two status queries.
+    :param deferrable: wait in the triggerer instead of the worker.
+    """
+
+    template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
+    template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
+    ui_color = "#e9f3ff"
+    operator_extra_links = (FunctionGraphConsoleLink(),)
+
+    def __init__(
+        self,
+        *,
+        function_urn: str | None = None,
+        function_name: str | None = None,
+        package: str | None = None,
+        qualifier: str | None = None,
+        alias: str | None = None,
+        payload: Any = None,
+        functiongraph_conn_id: str = FunctionGraphHook.default_conn_name,
+        wait_for_completion: bool = False,
+        poll_interval: float = 10.0,
+        max_poll_interval: float = 60.0,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_function_arguments(function_urn, function_name, package, qualifier, alias)
+        self.function_urn = function_urn
+        self.function_name = function_name
+        self.package = package
+        self.qualifier = qualifier
+        self.alias = alias
+        self.payload = payload
+        self.functiongraph_conn_id = functiongraph_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.deferrable = deferrable
+
+    @cached_property
+    def hook(self) -> FunctionGraphHook:
+        """The hook for ``functiongraph_conn_id``."""
+        return FunctionGraphHook(functiongraph_conn_id=self.functiongraph_conn_id)
+
+    def execute(self, context: Context) -> Any:
+        encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
+        urn = self.hook.resolve_urn(
+            self.function_urn,
+            function_name=self.function_name,
+            package=self.package,
+            qualifier=self.qualifier,
+            alias=self.alias,
+        )
+        request_id = self.hook.invoke_async(urn, self.payload)
+        self.log.info("Started async invocation %s of %s", request_id, urn)
+        context["ti"].xcom_push(key=XCOM_REQUEST_ID, value=request_id)
+        if not self.wait_for_completion:
+            return request_id
+        if self.deferrable:
+            self.defer(
+                trigger=FunctionGraphAsyncInvocationTrigger(
+                    functiongraph_conn_id=self.functiongraph_conn_id,
+                    function_urn=str(urn),
+                    request_id=request_id,
+                    poll_interval=self.poll_interval,
+                    max_poll_interval=self.max_poll_interval,
+                ),
+                method_name="execute_complete",
+                kwargs={"function": str(urn)},
+                timeout=self.execution_timeout,
+            )
+        return finished_status(self._poll(str(urn), request_id), str(urn))
+
+    def _poll(self, function: str, request_id: str) -> AsyncInvocationStatus:
+        interval = self.poll_interval
+        while True:
+            status = self.hook.get_async_invocation(function, request_id)
+            if status is not None and not status.is_pending:
+                self.log.info("Async invocation %s of %s ended %s", request_id, function, status.status)
+                return status
+            self.log.info(
+                "Async invocation %s is %s; next check in %.1f s",
+                request_id,
+                status.status if status else "not recorded yet",
+                interval,
+            )
+            time.sleep(interval)
+            interval = min(self.max_poll_interval, interval * POLL_BACKOFF)
+
+    def execute_complete(self, context: Context, event: dict[str, Any], function: str) -> dict[str, Any]:
+        """Resume after the trigger fired: fail on FAIL/DISCARD, else return the status record."""
+        status = status_from_event(event)
+        self.log.info("Async invocation %s of %s ended %s", status.request_id, function, status.status)
+        return finished_status(status, function)
