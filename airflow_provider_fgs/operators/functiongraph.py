@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -11,9 +12,10 @@ from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
-from airflow_provider_fgs.protocol.errors import InvalidRequestError
+from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload, validate_options
 from airflow_provider_fgs.protocol.urn import FunctionUrn
+from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -133,13 +135,25 @@ class InvokeFunctionOperator(BaseOperator):
         """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
         # Fail on bad input before any network call (templates are rendered by now).
         validate_options(self.log_type, self.request_version, self.instance_memory)
-        encode_payload(self.payload)
+        body = encode_payload(self.payload)
         urn = self.resolve_function_urn()
         memory = None if self.instance_memory is None else int(self.instance_memory)
 
-        # deferrable path: see triggers. When self.deferrable is true, defer to the invoke trigger here and
-        # resume in execute_complete(), which calls self.process_result() with the trigger's
-        # InvocationResult so both paths log, fail and push XCom identically. Until then it runs inline.
+        if self.deferrable:
+            self.log.info("Deferring the invocation of %s to the triggerer", urn)
+            self.defer(
+                trigger=FunctionGraphInvokeTrigger(
+                    functiongraph_conn_id=self.functiongraph_conn_id,
+                    function_urn=str(urn),
+                    payload=body.decode("utf-8"),
+                    log_type=self.log_type,
+                    request_version=self.request_version,
+                    instance_memory=memory,
+                    read_timeout=self.invoke_timeout,
+                ),
+                method_name="execute_complete",
+                timeout=self.execution_timeout,
+            )
 
         self.log.info("Invoking FunctionGraph function %s", urn)
         result = self.hook.invoke(
@@ -151,6 +165,13 @@ class InvokeFunctionOperator(BaseOperator):
             timeout=self.invoke_timeout,
             deserialize=self.deserialize_result,
         )
+        return self.process_result(context, result)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after the invoke trigger fired: the same handling as the synchronous path."""
+        if event.get("status") != "success":
+            raise error_from_event(event.get("error") or {})
+        result = InvocationResult.from_dict(event["result"], deserialize=self.deserialize_result)
         return self.process_result(context, result)
 
     def process_result(self, context: Context, result: InvocationResult) -> Any:
@@ -202,6 +223,11 @@ class InvokeFunctionOperator(BaseOperator):
 
 def _stack_trace(payload: Any) -> list[str]:
     """The lines of the ``stackTrace`` of a function's error payload (a list of lines or one string)."""
+    if isinstance(payload, str):  # deserialize_result=False keeps the error payload as text
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return []
     trace = payload.get("stackTrace") if isinstance(payload, dict) else None
     if isinstance(trace, str):
         return trace.splitlines()
