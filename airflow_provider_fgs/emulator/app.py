@@ -1,0 +1,188 @@
+"""The emulator's ASGI application: routing, request counting, fault injection, error safety net."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from airflow_provider_fgs.emulator import functions_api
+from airflow_provider_fgs.emulator.functions_api import ApiRefusal
+from airflow_provider_fgs.emulator.iam import IamError, issue_token
+from airflow_provider_fgs.emulator.responses import BodyTooLarge, fss_error, json_response, read_body
+from airflow_provider_fgs.emulator.state import EmulatorState
+
+log = logging.getLogger(__name__)
+Handler = Callable[[EmulatorState, Request], Awaitable[Response]]
+
+_FUNCTION_ROUTE = re.compile(r"/v2/(?P<project_id>[^/]+)/fgs/functions/(?P<urn>[^/]+)/(?P<action>[^/]+)/?")
+_LIST_ROUTE = re.compile(r"/v2/(?P<project_id>[^/]+)/fgs/functions/?")
+_TOKEN_ROUTE = re.compile(r"/v3/auth/tokens/?")
+# action -> (method, route name, handler)
+_ACTIONS: dict[str, tuple[str, str, Handler]] = {
+    "invocations": ("POST", "invoke", functions_api.invoke),
+    "invocations-async": ("POST", "invoke_async", functions_api.invoke_async),
+    "async-invocations": ("GET", "async_status", functions_api.async_status),
+    "cancel": ("POST", "cancel", functions_api.cancel),
+    "config": ("GET", "config", functions_api.function_config),
+}
+MAX_TOKEN_REQUEST_BYTES = 64 * 1024
+
+
+async def _token(state: EmulatorState, request: Request) -> Response:
+    if request.method == "DELETE":
+        subject = request.headers.get("x-subject-token")
+        if state.tokens.validate(request.headers.get("x-auth-token")) is None:
+            return json_response(
+                401, IamError(401, "The request you have made requires authentication.").body()
+            )
+        state.tokens.revoke(subject)
+        return Response(status_code=204)
+    try:
+        body = await read_body(request, MAX_TOKEN_REQUEST_BYTES)
+    except BodyTooLarge as err:
+        return json_response(
+            413, {"error": {"code": 413, "message": str(err), "title": "Request Entity Too Large"}}
+        )
+    try:
+        try:
+            data: Any = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise IamError(400, "The request body is not valid JSON.") from None
+        token, response = issue_token(state.tokens, state.iam, data, request.headers.get("x-auth-token"))
+    except IamError as err:
+        return json_response(err.status, err.body())
+    return json_response(201, response, {"X-Subject-Token": token})
+
+
+async def _health(state: EmulatorState, request: Request) -> Response:
+    return json_response(200, {"status": "ok", "region": state.region, "project_id": state.project_id})
+
+
+def route_of(method: str, path: str) -> tuple[str, Handler | None, dict[str, str], str | None]:
+    """(route name, handler or None when the method is wrong, path params, allowed method)."""
+    match = _FUNCTION_ROUTE.fullmatch(path)
+    if match:
+        action = _ACTIONS.get(match["action"])
+        if action is None:
+            return "unknown", None, {}, None
+        allowed, name, handler = action
+        params = {"project_id": match["project_id"], "urn": match["urn"]}
+        return name, (handler if method == allowed else None), params, allowed
+    match = _LIST_ROUTE.fullmatch(path)
+    if match:
+        return (
+            "list",
+            (functions_api.list_functions if method == "GET" else None),
+            dict(match.groupdict()),
+            "GET",
+        )
+    if _TOKEN_ROUTE.fullmatch(path):
+        return "token", (_token if method in ("POST", "DELETE") else None), {}, "POST, DELETE"
+    if path in ("/", "/health"):
+        return "health", (_health if method == "GET" else None), {}, "GET"
+    return "unknown", None, {}, None
+
+
+def _function_name(urn_text: str) -> str | None:
+    parts = urn_text.split(":")
+    return parts[6] if len(parts) >= 7 else None
+
+
+def _abort_connection(send: Send) -> bool:
+    """Close the client connection without answering (uvicorn's transport); ``False`` if unavailable."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        return False
+    transport.abort()
+    return True
+
+
+class EmulatorApp:
+    """
+    ASGI application of the emulator.
+
+    :param state: the emulator's shared state.
+    """
+
+    def __init__(self, state: EmulatorState) -> None:
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            response = await self._dispatch(scope, receive, send)
+            if response is not None:
+                await response(scope, receive, tracking_send)
+        except Exception:
+            log.exception("Emulator error while serving %s %s", scope.get("method"), scope.get("path"))
+            if not started:
+                response = fss_error(500, "FSS.0500", "Internal error of the emulator; see its log")
+                await response(scope, receive, tracking_send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
+        method, path = scope["method"], scope["path"]
+        name, handler, params, allowed = route_of(method, path)
+        self.state.stats.count_request(name)
+        if name == "unknown":
+            return fss_error(
+                404, "APIG.0101", f"The API does not exist or has not been published: {method} {path[:200]}"
+            )
+        if handler is None:
+            return fss_error(
+                405,
+                "FSS.0405",
+                f"Method {method} is not allowed here; use {allowed}",
+                headers={"Allow": allowed or ""},
+            )
+        if "urn" in params or name == "list":
+            function = _function_name(params["urn"]) if "urn" in params else None
+            fault = self.state.faults.take(function, name)
+            if fault is not None:
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.kind == "drop" and _abort_connection(send):
+                    await asyncio.sleep(0)  # let the server see the closed connection before we return
+                    await asyncio.sleep(0)
+                    return None
+                retry = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+                if fault.kind == "throttle":
+                    return fss_error(429, "FSS.0429", "Request throttled (injected fault)", headers=retry)
+                if fault.kind in ("unavailable", "drop"):
+                    return fss_error(503, "FSS.0503", "Service unavailable (injected fault)", headers=retry)
+        scope["path_params"] = params
+        try:
+            return await handler(self.state, Request(scope, receive))
+        except ApiRefusal as refusal:
+            return refusal.response
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+__all__ = ["EmulatorApp", "route_of"]

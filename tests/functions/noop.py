@@ -1,0 +1,5 @@
+"""Test handler: does nothing (benchmarks)."""
+
+
+def handler(event, context):
+    return None
