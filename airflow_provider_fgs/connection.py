@@ -60,6 +60,7 @@ class ConnectionLike(Protocol):
 
     conn_id: str
     host: str | None
+    port: int | None
     login: str | None
     password: str | None
 
@@ -261,6 +262,14 @@ def _url(conn_id: str, name: str, value: str) -> str:
     return value.rstrip("/")
 
 
+def _host_endpoint(conn: ConnectionLike) -> str | None:
+    host = _text(conn.host)
+    if host is None:
+        return None
+    port = getattr(conn, "port", None)
+    return f"{host.rstrip('/')}:{port}" if port and host.count(":") < (2 if "://" in host else 1) else host
+
+
 def _infer_auth_type(extras: Mapping[str, Any], login: str | None, password: str | None) -> str | None:
     if _text(extras.get("token")):
         return "token"
@@ -313,7 +322,7 @@ def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
     if project_id and project_name and auth_type == "password":
         project_name = None  # a token is scoped by one of them; the id is the precise one
 
-    endpoint_value = _text(extras.get("endpoint")) or _text(conn.host)
+    endpoint_value = _text(extras.get("endpoint")) or _host_endpoint(conn)
     endpoint = _url(conn_id, "extra 'endpoint'", endpoint_value or DEFAULT_ENDPOINT.format(region=region))
     iam_value = _text(extras.get("iam_endpoint")) or DEFAULT_IAM_ENDPOINT.format(region=region)
     iam_endpoint = _url(conn_id, "extra 'iam_endpoint'", iam_value)

@@ -16,14 +16,19 @@ failures of the user's function (those are not exceptions at this layer).
 
 from __future__ import annotations
 
-import logging
 import random
-from typing import Any
+from typing import Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 
 from airflow_provider_fgs.connection import RetrySettings
 from airflow_provider_fgs.protocol.errors import ServiceUnavailableError, ThrottledError
+
+
+class RetryLogger(Protocol):
+    """A stdlib or structlog logger."""
+
+    def warning(self, msg: str, *args: Any) -> Any: ...
 
 
 class TransportError(ServiceUnavailableError):
@@ -65,7 +70,7 @@ def backoff_seconds(settings: RetrySettings, attempt: int, exc: BaseException | 
 
 
 def retry_arguments(
-    settings: RetrySettings, *, idempotent: bool, what: str, logger: logging.Logger
+    settings: RetrySettings, *, idempotent: bool, what: str, logger: RetryLogger
 ) -> dict[str, Any]:
     """
     Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``.

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import requests
 
 T = TypeVar("T")
+_log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-fgs/{__version__}"
 
 
@@ -112,7 +113,7 @@ class FunctionGraphHook(BaseHook):
             _mask_secret(secret)
         unknown = sorted(set(conn.extra_dejson or {}) - KNOWN_EXTRAS)
         if unknown:
-            self.log.warning("Connection %r has unknown extra fields: %s", settings.conn_id, unknown)
+            self._logger.warning("Connection %r has unknown extra fields: %s", settings.conn_id, unknown)
         return settings
 
     @cached_property
@@ -380,7 +381,7 @@ class FunctionGraphHook(BaseHook):
             if response[0] == 401:
                 if not uses_fetched_tokens(settings):
                     raise self._auth_error(response, what, "the pre-issued token was rejected")
-                self.log.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
+                self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
                 self._tokens.invalidate(token)
                 token = self._tokens.token()
                 response = self._exchange(authenticate(request, settings, token=token), read_timeout)
@@ -411,8 +412,8 @@ class FunctionGraphHook(BaseHook):
 
     @property
     def _logger(self) -> logging.Logger:
-        log = self.log
-        return log if isinstance(log, logging.Logger) else logging.getLogger(__name__)
+        """A stdlib logger: Airflow routes it to the task log, and pytest's caplog sees it."""
+        return _log
 
     def _exchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
         """One HTTP exchange; transport failures become :class:`TransportError`."""
@@ -443,9 +444,14 @@ def _transport_error(err: Exception, request: HttpRequest) -> TransportError:
     if isinstance(err, requests.exceptions.ConnectTimeout) or _never_connected(err):
         return TransportError(f"Could not connect for {target}: {err}", request_sent=False)
     if isinstance(err, requests.exceptions.ReadTimeout):
-        return TransportError(f"No answer within the read timeout for {target}: {err}", request_sent=True)
+        return TransportError(
+            f"No answer within the read timeout for {target} (the request was sent): {err}", request_sent=True
+        )
     if isinstance(err, requests.exceptions.ConnectionError):
-        return TransportError(f"Connection broke during {target}: {err}", request_sent=None)
+        return TransportError(
+            f"Connection broke during {target} (the request may have reached the server): {err}",
+            request_sent=None,
+        )
     return TransportError(f"HTTP failure during {target}: {err}", request_sent=None, retryable=False)
 
 
