@@ -156,7 +156,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             if response[0] == 401:
                 if not uses_fetched_tokens(settings):
                     raise self._auth_error(response, what, "the pre-issued token was rejected")
-                self.log.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
+                self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
                 self._tokens.invalidate(token)
                 token = await asyncio.to_thread(self._tokens.token)
                 response = await self._aexchange(authenticate(request, settings, token=token), read_timeout)

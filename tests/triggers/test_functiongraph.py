@@ -1,0 +1,262 @@
+"""The triggers under asyncio against the emulator over loopback (real httpx, real sockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
+from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
+from airflow_provider_fgs.protocol.errors import (
+    AuthenticationError,
+    FunctionError,
+    ServiceUnavailableError,
+    ThrottledError,
+    error_from_event,
+)
+from airflow_provider_fgs.protocol.invoke import InvocationResult
+from airflow_provider_fgs.triggers.functiongraph import (
+    FunctionGraphAsyncInvocationTrigger,
+    FunctionGraphInvokeTrigger,
+)
+
+pytestmark = pytest.mark.usefixtures("fgs_connection")
+
+
+async def _first_event(trigger: BaseTrigger) -> TriggerEvent:
+    events: AsyncIterator[TriggerEvent] = trigger.run()
+    try:
+        return await asyncio.wait_for(anext(events), timeout=60)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+
+
+def run_trigger(trigger: BaseTrigger) -> dict[str, Any]:
+    """Run ``trigger`` on a fresh event loop (as the triggerer would) and return its first event."""
+    event = asyncio.run(_first_event(trigger))
+    payload: dict[str, Any] = event.payload
+    json.dumps(payload)  # events are stored as JSON by Airflow
+    return payload
+
+
+def invoke_trigger(emulator: Any, name: str, payload: Any, **kwargs: Any) -> FunctionGraphInvokeTrigger:
+    return FunctionGraphInvokeTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        function_urn=emulator.urn(name),
+        payload=json.dumps(payload),
+        **kwargs,
+    )
+
+
+def test_invoke_trigger_serialization_round_trips_without_secrets(emulator: Any) -> None:
+    trigger = invoke_trigger(emulator, "hello", {"name": "Ada"}, instance_memory=256, read_timeout=5.0)
+    classpath, kwargs = trigger.serialize()
+    assert classpath == "airflow_provider_fgs.triggers.functiongraph.FunctionGraphInvokeTrigger"
+    rebuilt = FunctionGraphInvokeTrigger(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    dumped = json.dumps(kwargs)
+    assert "demo-secret-key" not in dumped
+    assert "DEMOACCESSKEY" not in dumped
+
+
+def test_invoke_trigger_returns_the_result_parsed_like_the_sync_path(emulator: Any) -> None:
+    event = run_trigger(invoke_trigger(emulator, "hello", {"name": "Ada"}))
+    assert event["status"] == "success"
+    result = InvocationResult.from_dict(event["result"], deserialize=True)
+    assert result.result["message"] == "Hello, Ada!"
+    assert result.request_id == result.result["request_id"]
+    assert "greeting Ada" in (result.log or "")
+    assert not result.is_function_error
+
+    with FunctionGraphHook() as hook:
+        sync = hook.invoke(emulator.urn("hello"), {"name": "Ada"})
+    assert sync.result["message"] == result.result["message"]
+    assert set(sync.summary) == set(result.summary)
+
+
+def test_invoke_trigger_reports_a_function_error_for_the_operator_to_raise(emulator: Any) -> None:
+    event = run_trigger(invoke_trigger(emulator, "divide", {"numerator": 1, "denominator": 0}))
+    assert event["status"] == "success"
+    assert event["result"]["is_function_error"] is True
+    operator = InvokeFunctionOperator(task_id="divide", function_name="divide", do_xcom_push=False)
+    with pytest.raises(FunctionError, match="ZeroDivisionError") as failure:
+        operator.execute_complete({}, event)  # type: ignore[arg-type]
+    assert failure.value.request_id == event["result"]["request_id"]
+    assert "dividing 1 by 0" in (failure.value.log or "")
+
+
+def test_invoke_trigger_retries_throttling_and_runs_the_function_once(emulator: Any) -> None:
+    emulator.inject_fault("throttle", count=2, function="square")
+    before = emulator.invocation_count("square")
+    try:
+        event = run_trigger(invoke_trigger(emulator, "square", {"x": 7}))
+    finally:
+        emulator.clear_faults()
+    assert event["status"] == "success"
+    assert json.loads(event["result"]["raw_result"])["square"] == 49
+    assert emulator.invocation_count("square") == before + 1
+
+
+def test_invoke_trigger_gives_up_on_persistent_throttling_with_a_typed_error(emulator: Any) -> None:
+    emulator.inject_fault("throttle", count=None, function="square")
+    try:
+        event = run_trigger(invoke_trigger(emulator, "square", {"x": 2}))
+    finally:
+        emulator.clear_faults()
+    assert event["status"] == "error"
+    error = error_from_event(event["error"])
+    assert isinstance(error, ThrottledError)
+    assert error.http_status == 429
+    operator = InvokeFunctionOperator(task_id="square", function_name="square", do_xcom_push=False)
+    with pytest.raises(ThrottledError):
+        operator.execute_complete({}, event)  # type: ignore[arg-type]
+
+
+def test_invoke_trigger_read_timeout_is_an_error_and_the_call_is_not_resent(emulator: Any) -> None:
+    emulator.inject_fault("latency", count=1, function="square", delay=2.0)
+    before = emulator.request_count("invoke")
+    try:
+        event = run_trigger(invoke_trigger(emulator, "square", {"x": 3}, read_timeout=0.5))
+    finally:
+        emulator.clear_faults()
+    assert event["status"] == "error"
+    error = error_from_event(event["error"])
+    assert isinstance(error, ServiceUnavailableError)
+    assert "timeout" in str(error).lower()
+    assert emulator.request_count("invoke") == before + 1
+
+
+def test_cancelling_the_invoke_trigger_closes_its_client(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.inject_fault("latency", count=1, function="square", delay=3.0)
+    trigger = invoke_trigger(emulator, "square", {"x": 4})
+    hooks: list[FunctionGraphAsyncHook] = []
+    original = FunctionGraphAsyncHook.__aenter__
+
+    async def remember(self: FunctionGraphAsyncHook) -> FunctionGraphAsyncHook:
+        hooks.append(self)
+        return await original(self)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(_first_event(trigger))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+
+    monkeypatch.setattr(FunctionGraphAsyncHook, "__aenter__", remember)
+    try:
+        asyncio.run(scenario())
+    finally:
+        emulator.clear_faults()
+    assert len(hooks) == 1
+    assert hooks[0]._client is None  # closed by __aexit__ on cancellation
+
+
+def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = {
+        "conn_type": "functiongraph",
+        "login": "demo-user",
+        "password": "demo-password",
+        "extra": {
+            "domain_name": "demo-domain",
+            "region": emulator.region,
+            "project_id": emulator.project_id,
+            "endpoint": emulator.url,
+            "iam_endpoint": emulator.url,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_PASSWORD_TRIGGER", json.dumps(connection))
+    tokens_before = emulator.request_count("token")
+
+    async def many() -> list[TriggerEvent]:
+        triggers = [
+            FunctionGraphInvokeTrigger(
+                functiongraph_conn_id="fgs_password_trigger",
+                function_urn=emulator.urn("square"),
+                payload=json.dumps({"x": n}),
+            )
+            for n in range(8)
+        ]
+        return await asyncio.gather(*(_first_event(t) for t in triggers))
+
+    events = asyncio.run(many())
+    squares = sorted(json.loads(e.payload["result"]["raw_result"])["square"] for e in events)
+    assert squares == [n * n for n in range(8)]
+    assert emulator.request_count("token") == tokens_before + 1
+
+
+def test_invoke_trigger_with_a_wrong_password_fails_with_authentication_error(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = {
+        "conn_type": "functiongraph",
+        "login": "demo-user",
+        "password": "not-the-password",
+        "extra": {
+            "domain_name": "demo-domain",
+            "region": emulator.region,
+            "project_id": emulator.project_id,
+            "endpoint": emulator.url,
+            "iam_endpoint": emulator.url,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_BAD_PASSWORD", json.dumps(connection))
+    trigger = FunctionGraphInvokeTrigger(
+        functiongraph_conn_id="fgs_bad_password", function_urn=emulator.urn("square"), payload="{}"
+    )
+    event = run_trigger(trigger)
+    assert event["status"] == "error"
+    error = error_from_event(event["error"])
+    assert isinstance(error, AuthenticationError)
+    assert "not-the-password" not in json.dumps(event)
+
+
+def test_async_invocation_trigger_waits_until_success(emulator: Any) -> None:
+    with FunctionGraphHook() as hook:
+        request_id = hook.invoke_async(emulator.urn("square"), {"x": 5})
+    trigger = FunctionGraphAsyncInvocationTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        function_urn=emulator.urn("square"),
+        request_id=request_id,
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+    )
+    classpath, kwargs = trigger.serialize()
+    assert FunctionGraphAsyncInvocationTrigger(**kwargs).serialize() == (classpath, kwargs)
+    event = run_trigger(trigger)
+    assert event["status"] == "done"
+    assert event["invocation"]["request_id"] == request_id
+    assert event["invocation"]["status"] == "SUCCESS"
+    operator = InvokeFunctionAsyncOperator(task_id="start", function_name="square")
+    record = operator.execute_complete({}, event, function=emulator.urn("square"))  # type: ignore[arg-type]
+    assert record["status"] == "SUCCESS"
+
+
+def test_async_invocation_trigger_reports_failure_for_the_operator_to_raise(emulator: Any) -> None:
+    with FunctionGraphHook() as hook:
+        request_id = hook.invoke_async(emulator.urn("divide"), {"numerator": 1, "denominator": 0})
+    event = run_trigger(
+        FunctionGraphAsyncInvocationTrigger(
+            functiongraph_conn_id="functiongraph_default",
+            function_urn=emulator.urn("divide"),
+            request_id=request_id,
+            poll_interval=0.05,
+            max_poll_interval=0.2,
+        )
+    )
+    assert event["invocation"]["status"] == "FAIL"
+    operator = InvokeFunctionAsyncOperator(task_id="start", function_name="divide")
+    with pytest.raises(FunctionError, match="FAIL") as failure:
+        operator.execute_complete({}, event, function=emulator.urn("divide"))  # type: ignore[arg-type]
+    assert failure.value.request_id == request_id
