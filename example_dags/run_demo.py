@@ -68,7 +68,7 @@ def load_dag(dag_id: str) -> Any:
     """Parse the example DAGs folder and return ``dag_id``."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS), include_examples=False)
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     if bag.import_errors:
         raise RuntimeError(f"Example DAGs failed to import: {bag.import_errors}")
     dag = bag.get_dag(dag_id)

@@ -4,8 +4,9 @@ from collections import Counter
 from typing import Any
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    words = event.get("words", [])
+def handler(event: dict[str, Any] | list[str], context: Any) -> dict[str, Any]:
+    # The event is a list of words, or an object holding one under "words" (what split_words returns).
+    words = event if isinstance(event, list) else event.get("words", [])
     counts = Counter(words)
     top = [[word, count] for word, count in counts.most_common(3)]
     context.getLogger().info(f"counted {len(words)} words, {len(counts)} distinct")

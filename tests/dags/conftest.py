@@ -65,7 +65,7 @@ def example_dag_bag(airflow_db: Path) -> Any:
     """The example DAGs, parsed once; a test fails on any import error."""
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS), include_examples=False)
+    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     return bag
 

@@ -1,0 +1,137 @@
+"""
+Each example DAG runs with Airflow's real ``dag.test()`` against the emulator.
+
+The DAGs name their functions (no URN), so ``functiongraph_default`` (pointed at the emulator) supplies
+the region and project: the same files run unchanged against real FunctionGraph. States and XComs are
+read back from the metadata DB; the task log is what ``dag.test()`` prints for the task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, function_console_url
+from airflow_provider_fgs.protocol.urn import FunctionUrn
+
+pytestmark = pytest.mark.usefixtures("emulator_connection")
+
+LINK_KEY = FunctionGraphConsoleLink().xcom_key
+
+
+def run_dag(bag: Any, dag_id: str, **kwargs: Any) -> Any:
+    return bag.get_dag(dag_id).test(**kwargs)
+
+
+def states(run: Any) -> dict[str, str]:
+    """``task_id`` (``task_id[i]`` when mapped) -> final state."""
+    result = {}
+    for ti in run.get_task_instances():
+        name = f"{ti.task_id}[{ti.map_index}]" if ti.map_index >= 0 else ti.task_id
+        result[name] = str(ti.state)
+    return result
+
+
+def xcoms(run: Any) -> dict[str, dict[str, Any]]:
+    """``task_id`` (``task_id[i]`` when mapped) -> {key: value} from the metadata DB."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    result: dict[str, dict[str, Any]] = defaultdict(dict)
+    with create_session() as session:
+        rows = session.scalars(
+            select(XComModel).where(XComModel.dag_id == run.dag_id, XComModel.run_id == run.run_id)
+        ).all()
+        found = [(row.task_id, row.map_index, row.key, XComModel.deserialize_value(row)) for row in rows]
+    for task_id, map_index, key, value in found:
+        name = f"{task_id}[{map_index}]" if map_index >= 0 else task_id
+        result[name][key] = value
+    return dict(result)
+
+
+def assert_invocation_details(pushed: dict[str, Any], *, log_line: str) -> None:
+    request_id = pushed["request_id"]
+    assert re.fullmatch(r"[0-9a-f-]{36}", request_id), request_id
+    assert log_line in pushed["log"]
+    assert request_id in pushed["log"]
+    assert "duration" in pushed["summary"]
+    assert isinstance(pushed["billing_duration_ms"], int)
+
+
+def test_single_invoke(example_dag_bag: Any, emulator: Any) -> None:
+    run = run_dag(example_dag_bag, "functiongraph_single_invoke", run_conf={"name": "Grace"})
+
+    assert str(run.state) == "success"
+    assert states(run) == {"invoke_hello": "success"}
+    pushed = xcoms(run)["invoke_hello"]
+    assert pushed["return_value"] == {"message": "Hello, Grace!", "request_id": pushed["request_id"]}
+    assert_invocation_details(pushed, log_line="greeting Grace")
+    hello = FunctionUrn(emulator.region, emulator.project_id, "default", "hello")
+    assert pushed[LINK_KEY] == function_console_url(hello)
+
+
+def test_chain_templates_the_second_payload_from_the_first_result(example_dag_bag: Any) -> None:
+    text = "to be or not to be, that is the question"
+    run = run_dag(example_dag_bag, "functiongraph_chain", run_conf={"text": text})
+
+    assert str(run.state) == "success"
+    assert states(run) == {"split_words": "success", "count_words": "success"}
+    pushed = xcoms(run)
+    words = ["to", "be", "or", "not", "to", "be", "that", "is", "the", "question"]
+    assert pushed["split_words"]["return_value"] == {"words": words}
+    assert pushed["count_words"]["return_value"] == {
+        "total": 10,
+        "distinct": 8,
+        "top": [["to", 2], ["be", 2], ["or", 1]],
+    }
+    assert_invocation_details(pushed["split_words"], log_line="into 10 words")
+    assert_invocation_details(pushed["count_words"], log_line="counted 10 words, 8 distinct")
+    assert pushed["split_words"]["request_id"] != pushed["count_words"]["request_id"]
+
+
+def test_mapped_fans_one_function_over_a_list(example_dag_bag: Any) -> None:
+    run = run_dag(example_dag_bag, "functiongraph_mapped")
+
+    assert str(run.state) == "success"
+    assert states(run) == {**{f"square[{i}]": "success" for i in range(5)}, "total": "success"}
+    pushed = xcoms(run)
+    for i in range(5):
+        x = i + 1
+        assert pushed[f"square[{i}]"]["return_value"] == {"x": x, "square": x * x}
+        assert_invocation_details(pushed[f"square[{i}]"], log_line=f"squaring {x}")
+    assert pushed["total"]["return_value"] == 55
+    assert len({pushed[f"square[{i}]"]["request_id"] for i in range(5)}) == 5
+
+
+def test_failing_function_fails_the_task_and_its_log_is_in_the_task_log(
+    example_dag_bag: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()  # only this run's output
+    run = run_dag(example_dag_bag, "functiongraph_failing")
+    task_log = capsys.readouterr().out
+
+    assert str(run.state) == "failed"
+    assert states(run) == {"divide_by_zero": "failed"}
+    pushed = xcoms(run)["divide_by_zero"]
+    assert "return_value" not in pushed
+    assert_invocation_details(pushed, log_line="dividing 1 by 0")
+    request_id = pushed["request_id"]
+
+    lines = task_log.splitlines()
+
+    def first(fragment: str) -> int:
+        return next(i for i, line in enumerate(lines) if fragment in line)
+
+    # The function's own log lines, then the failure summary, then the task failing with FunctionError.
+    function_line = first(f"{request_id} INFO dividing 1 by 0")
+    summary_line = first("Invocation of urn:fss:")
+    error_line = first("FunctionError: Function urn:fss:")
+    assert function_line < summary_line < error_line
+    assert "failed" in lines[summary_line]
+    assert "ZeroDivisionError: division by zero" in lines[error_line]
+    assert f"request id {request_id}" in lines[error_line]
+    assert "Task failed with exception" in task_log
