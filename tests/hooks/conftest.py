@@ -4,44 +4,30 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from airflow_provider_fgs.auth import TOKEN_CACHE
 
-ROOT = Path(__file__).resolve().parents[2]
 DEMO_USER = ("demo-domain", "demo-user", "demo-password")
 DEMO_KEY = ("DEMOACCESSKEY", "demo-secret-key")
 FAST_RETRIES = {"retry_attempts": 3, "retry_min_wait": 0.01, "retry_max_wait": 0.05}
 ConnFactory = Callable[..., str]
 
 
-@pytest.fixture(scope="session")
-def fg_emulator(request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The session's shared emulator (``emulator`` from tests/conftest.py), or one of our own."""
-    try:
-        yield request.getfixturevalue("emulator")
-        return
-    except pytest.FixtureLookupError:
-        pass
-    from airflow_provider_fgs.emulator import FunctionGraphEmulator
-
-    dirs = [ROOT / "example_dags" / "functions", ROOT / "tests" / "functions"]
-    with FunctionGraphEmulator([d for d in dirs if d.is_dir()]) as emu:
-        yield emu
-
-
 @pytest.fixture
-def emu(fg_emulator: Any) -> Iterator[Any]:
-    """The emulator with no faults, zeroed counters and an empty token cache; token TTL restored after."""
-    fg_emulator.clear_faults()
-    fg_emulator.reset_stats()
+def emu(emulator: Any) -> Iterator[Any]:
+    """
+    The session emulator (tests/conftest.py) with no faults, zeroed counters and an empty token cache;
+    the token TTL is restored after the test.
+    """
+    emulator.clear_faults()
+    emulator.reset_stats()
     TOKEN_CACHE.clear()
-    yield fg_emulator
-    fg_emulator.clear_faults()
-    fg_emulator.set_token_ttl(86400.0)
+    yield emulator
+    emulator.clear_faults()
+    emulator.set_token_ttl(86400.0)
     TOKEN_CACHE.clear()
 
 
