@@ -1,0 +1,128 @@
+"""Fixtures of the integration tests: a real Airflow deployment and the emulator, on loopback.
+
+Session-scoped, so the API tests and the browser tests share one deployment (about half a minute to
+start on two cores). Both are started only when a test marked ``integration`` asks for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_fgs.emulator.server import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
+
+from .airflow_api import AirflowApi
+from .deployment import ADMIN_USER, AirflowDeployment
+from .processes import ManagedProcess, stop_all, tail, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE_DAGS = ROOT / "example_dags"
+EXAMPLE_FUNCTIONS = EXAMPLE_DAGS / "functions"
+ARTIFACTS = ROOT / "artifacts" / "integration"
+CONN_ID = "functiongraph_default"
+
+
+@dataclass
+class EmulatorServer:
+    """The ``fgs-emulator`` command running in the background."""
+
+    process: ManagedProcess
+    url: str
+    region: str = DEFAULT_REGION
+    project_id: str = DEFAULT_PROJECT_ID
+
+
+@dataclass
+class Deployment:
+    """What the integration tests talk to."""
+
+    airflow: AirflowDeployment
+    api: AirflowApi
+    emulator: EmulatorServer
+
+    def logs(self) -> str:
+        return self.airflow.logs(extra=[self.emulator.process])
+
+    def connection_body(self, conn_id: str = CONN_ID) -> dict[str, Any]:
+        """A ``functiongraph`` connection to the emulator with its demo access key (API body shape)."""
+        access_key, secret_key = next(iter(DEFAULT_ACCESS_KEYS.items()))
+        extra = {
+            "region": self.emulator.region,
+            "project_id": self.emulator.project_id,
+            "endpoint": self.emulator.url,
+            "iam_endpoint": self.emulator.url,
+        }
+        return {
+            "connection_id": conn_id,
+            "conn_type": "functiongraph",
+            "login": access_key,
+            "password": secret_key,
+            "extra": json.dumps(extra),
+        }
+
+
+def _start_emulator(workdir: Path) -> EmulatorServer:
+    process = ManagedProcess(
+        "fgs-emulator",
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_fgs.emulator.cli",
+            "--port",
+            "0",
+            "--functions",
+            str(EXAMPLE_FUNCTIONS),
+        ],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        log_path=workdir / "fgs-emulator.log",
+        cwd=workdir,
+    )
+    process.start()
+
+    def url() -> str | None:
+        match = re.search(r"^(http://\S+)$", tail(process.log_path, 200), re.MULTILINE)
+        return match.group(1) if match else None
+
+    try:
+        return EmulatorServer(process, wait_for("fgs-emulator to print its URL", url, 30, [process]))
+    except BaseException:
+        process.stop()
+        raise
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The emulator plus Airflow (api-server, scheduler, dag-processor, triggerer) serving example_dags."""
+    workdir = tmp_path_factory.mktemp("airflow-deployment")
+    emulator = _start_emulator(workdir)
+    home = workdir / "airflow_home"
+    home.mkdir()
+    airflow = AirflowDeployment(home, EXAMPLE_DAGS)
+    try:
+        airflow.start()
+        api = AirflowApi(airflow.url, ADMIN_USER, airflow.password, on_timeout=airflow.logs)
+        yield Deployment(airflow, api, emulator)
+    finally:
+        stop_all([*airflow.processes, emulator.process])
+
+
+@pytest.fixture(scope="session")
+def functiongraph_connection(deployment: Deployment) -> dict[str, Any]:
+    """``functiongraph_default`` created through the REST API, pointing at the emulator."""
+    body = deployment.connection_body()
+    deployment.api.create_connection(body)
+    return body
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,181 @@
+"""A real Airflow 3 deployment on loopback in a temporary AIRFLOW_HOME, for the integration tests.
+
+Four components run as separate ``airflow`` commands (api-server, scheduler, dag-processor,
+triggerer) with LocalExecutor on sqlite, the simple auth manager with one admin user whose password
+is generated here, and the connection Test button enabled. Separate commands give one log file per
+component, which the failure messages quote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from .processes import DeploymentError, ManagedProcess, describe_logs, stop_all, tail, wait_for
+
+ADMIN_USER = "admin"
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class AirflowDeployment:
+    """
+    Airflow's api-server, scheduler, dag-processor and triggerer, started and stopped together.
+
+    :param home: an empty directory used as AIRFLOW_HOME (database, logs, config).
+    :param dags_folder: the DAG files to serve.
+    :param extra_env: more environment variables for every component (e.g. connections).
+    :param startup_timeout: seconds allowed for all components to report healthy.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        dags_folder: Path,
+        extra_env: Mapping[str, str] | None = None,
+        startup_timeout: float = 120.0,
+    ) -> None:
+        self.home = home
+        self.dags_folder = dags_folder
+        self.startup_timeout = startup_timeout
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.password = secrets.token_urlsafe(16)
+        self.env = self._environment(extra_env or {})
+        self.processes: list[ManagedProcess] = []
+
+    def _environment(self, extra_env: Mapping[str, str]) -> dict[str, str]:
+        passwords_file = self.home / "simple_auth_manager_passwords.json"
+        passwords_file.write_text(json.dumps({ADMIN_USER: self.password}), encoding="utf-8")
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("AIRFLOW__") and key not in ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
+        }
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "4",
+                "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+                "AIRFLOW__CORE__AUTH_MANAGER": (
+                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": secrets.token_hex(16),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__DAG_PROCESSOR__PRINT_STATS_INTERVAL": "600",
+                # `airflow standalone` and task runners look for the `airflow` command on PATH
+                "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+                "PYTHONUNBUFFERED": "1",
+                "NO_COLOR": "1",
+            }
+        )
+        env.update(extra_env)
+        return env
+
+    def _airflow(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "airflow", *args]
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Migrate the database, start the four components, wait until all report healthy."""
+        started = time.monotonic()
+        migrate_log = self.home / "logs" / "db-migrate.log"
+        migrate_log.parent.mkdir(parents=True, exist_ok=True)
+        with migrate_log.open("wb") as log:
+            done = subprocess.run(
+                self._airflow("db", "migrate"),
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=self.startup_timeout,
+                check=False,
+            )
+        if done.returncode != 0:
+            raise DeploymentError(f"airflow db migrate failed ({done.returncode}):\n{tail(migrate_log)}")
+        for name in COMPONENTS:
+            args: list[str] = [name]
+            if name == "api-server":
+                args += ["--host", "127.0.0.1", "--port", str(self.port)]
+            process = ManagedProcess(
+                name, self._airflow(*args), self.env, self.home / "logs" / f"{name}.log", cwd=self.home
+            )
+            self.processes.append(process)
+            process.start()
+        remaining = self.startup_timeout - (time.monotonic() - started)
+        wait_for("Airflow components to report healthy", self._healthy, remaining, self.processes)
+
+    def stop(self) -> None:
+        """Stop every component that was started; safe to call more than once."""
+        stop_all(self.processes)
+
+    def __enter__(self) -> AirflowDeployment:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _healthy(self) -> dict[str, Any] | None:
+        response = requests.get(f"{self.url}/api/v2/monitor/health", timeout=5)
+        if response.status_code != 200:
+            return None
+        health: dict[str, Any] = response.json()
+        for key in ("metadatabase", *HEALTH_KEYS.values()):
+            if (health.get(key) or {}).get("status") != "healthy":
+                return None
+        return health
+
+    def check_alive(self) -> None:
+        """Raise with the logs when a component has exited."""
+        dead = [p for p in self.processes if p.exit_code() is not None]
+        if dead:
+            names = ", ".join(f"{p.name} (exit {p.exit_code()})" for p in dead)
+            raise DeploymentError(f"Airflow component(s) died: {names}" + self.logs())
+
+    def logs(self, lines: int = 40, extra: Sequence[ManagedProcess] = ()) -> str:
+        """The tail of each component's log, for failure messages."""
+        return describe_logs([*self.processes, *extra], lines)

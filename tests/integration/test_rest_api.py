@@ -1,0 +1,134 @@
+"""The provider in a real Airflow deployment, driven through Airflow's public REST API (``/api/v2``).
+
+The ``functiongraph`` connection is created through the API, the example DAGs are unpaused and
+triggered through it, the scheduler, LocalExecutor workers and triggerer run them against the
+emulator, and the results, XComs, task logs and extra links are read back through the API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from airflow_provider_fgs.links.functiongraph import function_console_url
+from airflow_provider_fgs.protocol.urn import FunctionUrn
+
+from .conftest import CONN_ID, Deployment
+
+pytestmark = pytest.mark.integration
+
+CHAIN_DAG = "functiongraph_chain"
+DEFERRABLE_DAG = "functiongraph_deferrable"
+CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
+RUN_TIMEOUT = 150.0
+
+
+@dataclass
+class Runs:
+    """The runs triggered once for the whole module (they execute concurrently)."""
+
+    chain: str
+    deferrable: str
+
+
+@pytest.fixture(scope="module")
+def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Runs:
+    api = deployment.api
+    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG):
+        api.wait_for_dag(dag_id)
+        api.unpause(dag_id)
+    return Runs(
+        chain=api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT}),
+        deferrable=api.trigger(DEFERRABLE_DAG),
+    )
+
+
+def _urn(deployment: Deployment, function: str) -> FunctionUrn:
+    emulator = deployment.emulator
+    return FunctionUrn.from_parts(region=emulator.region, project_id=emulator.project_id, name=function)
+
+
+def test_connection_is_stored_without_revealing_its_secret(
+    deployment: Deployment, functiongraph_connection: dict[str, Any]
+) -> None:
+    stored = deployment.api.get_connection(CONN_ID)
+
+    assert stored["conn_type"] == "functiongraph"
+    assert stored["login"] == functiongraph_connection["login"]
+    assert json.loads(stored["extra"])["endpoint"] == deployment.emulator.url
+    assert functiongraph_connection["password"] not in json.dumps(stored)
+
+
+def test_connection_test_endpoint_reaches_the_emulator(deployment: Deployment) -> None:
+    good = deployment.connection_body("functiongraph_probe")
+    bad = {**good, "password": "not-the-secret-key-0123456789"}
+
+    accepted = deployment.api.test_connection(good)
+    refused = deployment.api.test_connection(bad)
+
+    assert accepted["status"] is True, accepted
+    assert refused["status"] is False, refused
+    assert bad["password"] not in refused["message"]
+
+
+def test_chain_dag_passes_results_from_function_to_function(deployment: Deployment, runs: Runs) -> None:
+    api = deployment.api
+    state = api.wait_for_run(CHAIN_DAG, runs.chain, RUN_TIMEOUT)
+    assert state == "success", f"{api.task_states(CHAIN_DAG, runs.chain)}{deployment.logs()}"
+
+    words = re.findall(r"[a-z]+", CHAIN_TEXT.lower())
+    counts = Counter(words)
+    assert api.xcom(CHAIN_DAG, runs.chain, "split_words") == {"words": words}
+    counted = api.xcom(CHAIN_DAG, runs.chain, "count_words")
+    assert counted["total"] == len(words)
+    assert counted["distinct"] == len(counts)
+    assert counted["top"][0] == ["alpha", counts["alpha"]]
+
+    split_request = api.xcom(CHAIN_DAG, runs.chain, "split_words", key="request_id")
+    count_request = api.xcom(CHAIN_DAG, runs.chain, "count_words", key="request_id")
+    assert split_request
+    assert count_request
+    assert split_request != count_request
+    function_line = f"split {len(CHAIN_TEXT)} characters into {len(words)} words"
+    assert function_line in api.xcom(CHAIN_DAG, runs.chain, "split_words", key="log")
+
+    log = api.task_log(CHAIN_DAG, runs.chain, "split_words")
+    assert function_line in log, log
+    assert split_request in log, log
+    count_log = api.task_log(CHAIN_DAG, runs.chain, "count_words")
+    assert f"counted {len(words)} words, {len(counts)} distinct" in count_log, count_log
+
+
+def test_chain_dag_tasks_link_to_the_console(deployment: Deployment, runs: Runs) -> None:
+    api = deployment.api
+    assert api.wait_for_run(CHAIN_DAG, runs.chain, RUN_TIMEOUT) == "success"
+
+    links = api.extra_links(CHAIN_DAG, runs.chain, "count_words")
+
+    assert links["FunctionGraph Console"] == function_console_url(_urn(deployment, "count_words"))
+
+
+def test_deferrable_dag_completes_in_the_triggerer(deployment: Deployment, runs: Runs) -> None:
+    api = deployment.api
+    state = api.wait_for_run(DEFERRABLE_DAG, runs.deferrable, RUN_TIMEOUT)
+    assert state == "success", f"{api.task_states(DEFERRABLE_DAG, runs.deferrable)}{deployment.logs()}"
+
+    inputs = [1, 2, 3]
+    for map_index, x in enumerate(inputs):
+        result = api.xcom(DEFERRABLE_DAG, runs.deferrable, "square", map_index=map_index)
+        assert result == {"x": x, "square": x * x}
+    assert api.xcom(DEFERRABLE_DAG, runs.deferrable, "total") == sum(x * x for x in inputs)
+
+    log = api.task_log(DEFERRABLE_DAG, runs.deferrable, "square", map_index=1)
+    assert "Deferring the invocation" in log, log
+    assert "squaring 2" in log, log
+
+    request_id = api.xcom(DEFERRABLE_DAG, runs.deferrable, "start_count", key="request_id")
+    status = api.xcom(DEFERRABLE_DAG, runs.deferrable, "wait_count")
+    assert status["request_id"] == request_id
+    assert status["status"] == "SUCCESS"
