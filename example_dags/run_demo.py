@@ -78,32 +78,43 @@ def load_dag(dag_id: str) -> Any:
 
 
 def xcom_results(dag_id: str, run_id: str) -> list[tuple[str, int, str, Any]]:
-    """Every XCom of a DAG run as (task_id, map_index, key, value), in task order."""
+    """Every XCom of a DAG run as (task_id, map_index, key, value)."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     with create_session() as session:
         rows = session.scalars(
-            select(XComModel)
-            .where(XComModel.dag_id == dag_id, XComModel.run_id == run_id)
-            .order_by(XComModel.task_id, XComModel.map_index, XComModel.key)
+            select(XComModel).where(XComModel.dag_id == dag_id, XComModel.run_id == run_id)
         ).all()
         return [(row.task_id, row.map_index, row.key, XComModel.deserialize_value(row)) for row in rows]
 
 
+XCOM_ORDER = ("return_value", "request_id", "billing_duration_ms", "summary", "log")
+
+
 def print_report(dag_id: str, run: Any) -> None:
-    """Print the run's state, each task's state, and its XComs (links and internals left out)."""
-    print(f"\n=== {dag_id}: run {run.run_id} finished {run.state} ===")
-    for ti in sorted(run.get_task_instances(), key=lambda ti: (ti.task_id, ti.map_index)):
-        suffix = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
-        print(f"task {ti.task_id}{suffix}: {ti.state}")
-    print("XCom:")
+    """Print the run's state, then each task in the order it ran with its state and XComs."""
+    pushed: dict[tuple[str, int], dict[str, Any]] = {}
     for task_id, map_index, key, value in xcom_results(dag_id, run.run_id):
-        if key.startswith("_link_"):
-            continue
-        suffix = f"[{map_index}]" if map_index >= 0 else ""
-        print(f"  {task_id}{suffix} {key} = {json.dumps(value, ensure_ascii=False)}")
+        if not key.startswith("_link_"):  # extra-link URLs are for the UI
+            pushed.setdefault((task_id, map_index), {})[key] = value
+    print(f"\n=== {dag_id}: run {run.run_id} finished: {run.state} ===")
+    tis = sorted(
+        run.get_task_instances(), key=lambda ti: (ti.start_date is None, ti.start_date, ti.map_index)
+    )
+    for ti in tis:
+        suffix = f"[{ti.map_index}]" if ti.map_index >= 0 else ""
+        print(f"\n{ti.task_id}{suffix}: {ti.state}")
+        values = pushed.get((ti.task_id, ti.map_index), {})
+        for key in sorted(values, key=lambda k: (XCOM_ORDER.index(k) if k in XCOM_ORDER else 0, k)):
+            value = values[key]
+            if key == "log" and isinstance(value, str):
+                print("  log:")
+                for line in value.splitlines():
+                    print(f"    | {line}")
+            else:
+                print(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
 
 
 def run(dag_id: str, run_conf: dict[str, Any] | None = None) -> str:
