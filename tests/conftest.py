@@ -40,6 +40,9 @@ def fgs_connection(emulator: FunctionGraphEmulator, monkeypatch: pytest.MonkeyPa
             "project_id": emulator.project_id,
             "endpoint": emulator.url,
             "iam_endpoint": emulator.url,
+            # Short backoff keeps retry tests fast; the policy itself is unchanged.
+            "retry_min_wait": 0.05,
+            "retry_max_wait": 0.2,
         },
     }
     monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT", json.dumps(connection))

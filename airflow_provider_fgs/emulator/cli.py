@@ -7,17 +7,18 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
-from airflow_provider_fgs.emulator.faults import parse_fault_spec
-from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS
-from airflow_provider_fgs.emulator.server import (
+from airflow_provider_fgs.emulator.defaults import (
     DEFAULT_ACCESS_KEYS,
     DEFAULT_PROJECT_ID,
     DEFAULT_REGION,
+    DEFAULT_TOKEN_TTL,
     DEFAULT_USERS,
-    FunctionGraphEmulator,
 )
+from airflow_provider_fgs.emulator.faults import parse_fault_spec
+from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS
 
 _EPILOG = """\
 Every handler file DIR/<name>.py with `def handler(event, context)` is the function <name> of package
@@ -82,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token-ttl",
         type=float,
-        default=86400.0,
+        default=DEFAULT_TOKEN_TTL,
         help="IAM token lifetime in seconds (default: %(default)s)",
     )
     parser.add_argument(
@@ -109,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults = [parse_fault_spec(spec) for spec in args.fault]
     except (argparse.ArgumentTypeError, ValueError) as err:
         parser.error(str(err))
+    for directory in args.functions:
+        if not Path(directory).is_dir():
+            parser.error(f"functions directory {directory} does not exist")
+    # Imported late: the server pulls in Airflow (through the protocol's exceptions), slow for --help.
+    from airflow_provider_fgs.emulator.server import FunctionGraphEmulator
+
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

@@ -12,6 +12,13 @@ from types import TracebackType
 import uvicorn
 
 from airflow_provider_fgs.emulator.app import EmulatorApp
+from airflow_provider_fgs.emulator.defaults import (
+    DEFAULT_ACCESS_KEYS,
+    DEFAULT_PROJECT_ID,
+    DEFAULT_REGION,
+    DEFAULT_TOKEN_TTL,
+    DEFAULT_USERS,
+)
 from airflow_provider_fgs.emulator.faults import Fault, FaultKind
 from airflow_provider_fgs.emulator.iam import TokenStore
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
@@ -19,10 +26,6 @@ from airflow_provider_fgs.emulator.registry import FunctionRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
-DEFAULT_REGION = "ap-southeast-1"
-DEFAULT_PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-DEFAULT_USERS: dict[str, dict[str, str]] = {"demo-domain": {"demo-user": "demo-password"}}
-DEFAULT_ACCESS_KEYS: dict[str, str] = {"DEMOACCESSKEY": "demo-secret-key"}
 _START_TIMEOUT = 30.0
 
 PathLike = str | os.PathLike[str]
@@ -55,7 +58,7 @@ class FunctionGraphEmulator:
         project_name: str | None = None,
         users: Mapping[str, Mapping[str, str]] | None = None,
         access_keys: Mapping[str, str] | None = None,
-        token_ttl: float = 86400.0,
+        token_ttl: float = DEFAULT_TOKEN_TTL,
         max_workers: int = DEFAULT_MAX_WORKERS,
         prestart_workers: int = 2,
     ) -> None:
