@@ -21,13 +21,6 @@ from airflow_provider_fgs.auth import (
     uses_fetched_tokens,
 )
 from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
-from airflow_provider_fgs.protocol.async_invoke import (
-    AsyncInvocationStatus,
-    build_async_invoke_request,
-    build_async_status_request,
-    parse_async_invoke_response,
-    parse_async_status_response,
-)
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphError,
@@ -40,6 +33,8 @@ from airflow_provider_fgs.retry import TransportError, retry_arguments
 
 if TYPE_CHECKING:
     import requests
+
+    from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -290,6 +285,11 @@ class FunctionGraphHook(BaseHook):
 
         :return: the request id of the invocation.
         """
+        from airflow_provider_fgs.protocol.async_invoke import (
+            build_async_invoke_request,
+            parse_async_invoke_response,
+        )
+
         urn = self.resolve_urn(function_urn)
         request = build_async_invoke_request(self.settings.endpoint, urn, payload)
         name = str(urn)
@@ -308,6 +308,11 @@ class FunctionGraphHook(BaseHook):
         self, function_urn: str | FunctionUrn, request_id: str
     ) -> AsyncInvocationStatus | None:
         """The status of an asynchronous invocation, ``None`` when the platform has no record (yet)."""
+        from airflow_provider_fgs.protocol.async_invoke import (
+            build_async_status_request,
+            parse_async_status_response,
+        )
+
         urn = self.resolve_urn(function_urn)
         request = build_async_status_request(self.settings.endpoint, urn, request_id)
         name = str(urn)
