@@ -108,7 +108,7 @@ def test_mapped_fans_one_function_over_a_list(example_dag_bag: Any) -> None:
 
 
 def test_failing_function_fails_the_task_and_its_log_is_in_the_task_log(
-    example_dag_bag: Any, capsys: pytest.CaptureFixture[str]
+    example_dag_bag: Any, emulator: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()  # only this run's output
     run = run_dag(example_dag_bag, "functiongraph_failing")
@@ -119,6 +119,8 @@ def test_failing_function_fails_the_task_and_its_log_is_in_the_task_log(
     pushed = xcoms(run)["divide_by_zero"]
     assert "return_value" not in pushed
     assert_invocation_details(pushed, log_line="dividing 1 by 0")
+    divide = FunctionUrn(emulator.region, emulator.project_id, "default", "divide")
+    assert pushed[LINK_KEY] == function_console_url(divide)  # the link is there for a failed task too
     request_id = pushed["request_id"]
 
     lines = task_log.splitlines()
