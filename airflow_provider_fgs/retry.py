@@ -17,6 +17,7 @@ failures of the user's function (those are not exceptions at this layer).
 from __future__ import annotations
 
 import random
+from contextlib import suppress
 from typing import Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
@@ -45,8 +46,24 @@ class TransportError(ServiceUnavailableError):
         self.retryable = retryable
 
 
+EXHAUSTED_ATTR = "fgs_retries_exhausted"
+
+
+def mark_exhausted(exc: BaseException) -> None:
+    """
+    Mark ``exc`` as the final error of a retry loop, so an enclosing loop does not retry it again.
+
+    The IAM token fetch has its own retry loop and runs inside the loop of the call that needs the
+    token; without the mark, the attempts would multiply.
+    """
+    with suppress(AttributeError):  # exceptions with __slots__
+        setattr(exc, EXHAUSTED_ATTR, True)
+
+
 def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
     """Whether ``exc`` is worth another attempt of a call that is (or is not) ``idempotent``."""
+    if getattr(exc, EXHAUSTED_ATTR, False):
+        return False
     if isinstance(exc, TransportError):
         return exc.retryable and (idempotent or exc.request_sent is False)
     if isinstance(exc, ThrottledError):

@@ -29,7 +29,7 @@ from airflow_provider_fgs.protocol.errors import (
 from airflow_provider_fgs.protocol.http import RETRYABLE_STATUS, HttpRequest, platform_error
 from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from airflow_provider_fgs.retry import TransportError, retry_arguments
+from airflow_provider_fgs.retry import TransportError, mark_exhausted, retry_arguments
 
 if TYPE_CHECKING:
     import requests
@@ -413,7 +413,11 @@ class FunctionGraphHook(BaseHook):
         retrying = Retrying(
             **retry_arguments(self.settings.retry, idempotent=idempotent, what=what, logger=self._logger)
         )
-        return retrying(fn)
+        try:
+            return retrying(fn)
+        except FunctionGraphError as err:
+            mark_exhausted(err)
+            raise
 
     @property
     def _logger(self) -> logging.Logger:

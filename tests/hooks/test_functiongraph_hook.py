@@ -382,3 +382,23 @@ def test_token_cache_is_keyed_by_credentials(emu: Any, make_conn: ConnFactory) -
     TOKEN_CACHE.clear()
     _hook(make_conn("password")).invoke("hello")
     assert emu.request_count("token") == 2
+
+
+def test_agency_token_is_assumed_with_the_password_token(emu: Any, make_conn: ConnFactory) -> None:
+    hook = _hook(make_conn("password", agency_name="ops-agency"))
+    assert hook.invoke("hello").result["message"] == "Hello, world!"
+    hook.invoke("hello")
+    assert emu.request_count("token") == 2  # the user's token, then the agency token; both once
+    assert hook.settings.agency_domain_name == DEMO_USER[0]
+
+
+def test_unreachable_iam_is_retried_by_one_loop_only(
+    emu: Any, make_conn: ConnFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    hook = _hook(make_conn("password", iam_endpoint=f"http://127.0.0.1:{_closed_port()}", retry_attempts=2))
+    with caplog.at_level(logging.WARNING), pytest.raises(TransportError, match="Could not connect"):
+        hook.invoke("hello")
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Retrying")]
+    assert len(retries) == 2  # the token fetch's own loop; the invoke loop does not multiply it
+    assert all(message.startswith("Retrying IAM token request") for message in retries)
+    assert emu.request_count("invoke") == 0

@@ -12,7 +12,7 @@ from airflow_provider_fgs.protocol.errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from airflow_provider_fgs.retry import TransportError, backoff_seconds, should_retry
+from airflow_provider_fgs.retry import TransportError, backoff_seconds, mark_exhausted, should_retry
 
 
 @pytest.mark.parametrize(
@@ -51,3 +51,9 @@ def test_retry_after_raises_the_wait_up_to_its_cap() -> None:
     assert backoff_seconds(settings, 1, ThrottledError("t", retry_after=3.0)) == 3.0
     assert backoff_seconds(settings, 1, ThrottledError("t", retry_after=3600.0)) == 5.0
     assert backoff_seconds(settings, 1, ThrottledError("t", retry_after=0.0)) <= 0.2
+
+
+def test_an_error_that_exhausted_an_inner_loop_is_not_retried_again() -> None:
+    error = ThrottledError("429 from IAM", http_status=429)
+    mark_exhausted(error)
+    assert not should_retry(error, idempotent=True)
