@@ -26,12 +26,7 @@ from typing import Any
 EXAMPLE_DAGS = Path(__file__).resolve().parent
 FUNCTIONS = EXAMPLE_DAGS / "functions"
 CONN_ENV = "AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT"
-DAG_IDS = (
-    "functiongraph_chain",
-    "functiongraph_single_invoke",
-    "functiongraph_mapped",
-    "functiongraph_failing",
-)
+DEFAULT_DAG_ID = "functiongraph_chain"
 
 
 def hermetic_airflow_env(home: Path, dags_folder: Path = EXAMPLE_DAGS) -> dict[str, str]:
@@ -71,9 +66,9 @@ def load_dag(dag_id: str) -> Any:
     bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
     if bag.import_errors:
         raise RuntimeError(f"Example DAGs failed to import: {bag.import_errors}")
-    dag = bag.get_dag(dag_id)
+    dag = bag.dags.get(dag_id)
     if dag is None:
-        raise RuntimeError(f"No DAG {dag_id!r} in {EXAMPLE_DAGS}; known: {sorted(bag.dag_ids)}")
+        raise LookupError(f"no DAG {dag_id!r} in {EXAMPLE_DAGS}; known: {', '.join(sorted(bag.dag_ids))}")
     return dag
 
 
@@ -123,13 +118,13 @@ def run(dag_id: str, run_conf: dict[str, Any] | None = None) -> str:
     try:
         # Airflow reads its home and config when first imported: set the environment before that.
         os.environ.update(hermetic_airflow_env(home))
+        dag = load_dag(dag_id)
         from airflow_provider_fgs.emulator import FunctionGraphEmulator
 
         with FunctionGraphEmulator(functions_dir=FUNCTIONS) as emulator:
             os.environ[CONN_ENV] = emulator_connection(emulator.url, emulator.region, emulator.project_id)
             print(f"FunctionGraph emulator at {emulator.url}, Airflow home {home}")
             migrate_db()
-            dag = load_dag(dag_id)
             dag_run = dag.test(run_conf=run_conf)
             print_report(dag_id, dag_run)
             return str(dag_run.state)
@@ -142,11 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dag", default=DAG_IDS[0], choices=DAG_IDS, help="example DAG to run")
+    parser.add_argument(
+        "--dag", default=DEFAULT_DAG_ID, help=f"id of an example DAG to run (default {DEFAULT_DAG_ID})"
+    )
     parser.add_argument("--text", help="text for functiongraph_chain to split and count")
     args = parser.parse_args(argv)
     run_conf = {"text": args.text} if args.text else None
-    state = run(args.dag, run_conf)
+    try:
+        state = run(args.dag, run_conf)
+    except LookupError as err:
+        parser.error(str(err))
     return 0 if state == "success" else 1
 
 
