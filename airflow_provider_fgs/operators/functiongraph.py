@@ -193,9 +193,11 @@ class InvokeFunctionOperator(BaseOperator):
         return result.result
 
     def _function_label(self) -> str:
-        if self._resolved_urn is not None:
-            return str(self._resolved_urn)
-        return str(self.function_urn or self.function_name)
+        """The full URN for messages, also when resuming from the triggerer (a fresh operator)."""
+        try:
+            return str(self.resolve_function_urn())
+        except Exception:  # the name as given still identifies the function in a message
+            return str(self.function_urn or self.function_name)
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:
         request_id = result.request_id or "unknown"
