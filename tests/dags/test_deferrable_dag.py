@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import pytest
-from test_example_dags import run_dag, states, xcoms
+from tests.dags.test_example_dags import run_dag, states, xcoms
 
 pytestmark = pytest.mark.usefixtures("emulator_connection")
 
