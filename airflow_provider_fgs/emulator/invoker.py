@@ -7,7 +7,6 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 from airflow_provider_fgs.emulator.context import iso_now
 from airflow_provider_fgs.emulator.pool import Outcome, Worker, WorkerPool
@@ -113,9 +112,7 @@ class Invoker:
         start_line = f"{iso_now()} Start invoke request '{request_id}', version: {function.version}\n"
         loop = asyncio.get_running_loop()
         began = loop.time()
-        outcome: Outcome = await loop.run_in_executor(
-            self._pool.executor, partial(self._pool.run, job, spec.timeout, started)
-        )
+        outcome: Outcome = await self._pool.run(job, spec.timeout, started)
         wall_ms = (loop.time() - began) * 1000.0
         if outcome.result is not None:
             res = outcome.result

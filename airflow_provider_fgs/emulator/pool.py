@@ -3,13 +3,14 @@
 Workers are forked by the zygote (see :mod:`.zygote`), a small process with only the worker module
 loaded, so a new worker costs a few milliseconds and little memory whatever the server process has
 imported. Idle workers are reused (handler modules stay loaded, like a warm instance); a worker that
-timed out, crashed or was cancelled is killed and never reused. Callers block in
-:meth:`WorkerPool.run`, which is meant to run in the pool's thread executor (one thread per
-in-flight invocation, up to ``max_workers``; further invocations wait in line).
+timed out, crashed or was cancelled is killed and never reused. :meth:`WorkerPool.run` is a
+coroutine of the server's event loop: it waits on the worker's socket, so hundreds of concurrent
+invocations need no thread each.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,9 +27,13 @@ from multiprocessing.connection import Connection
 from typing import Literal
 
 from airflow_provider_fgs.emulator.worker import Job, JobResult
+from airflow_provider_fgs.emulator.zygote import MAX_BATCH
 
 DEFAULT_MAX_WORKERS = 256
-DEFAULT_MAX_IDLE = 32
+DEFAULT_IDLE_SECONDS = 120.0
+# Workers forked at once when none is idle: a burst of invocations costs few fork-server round trips.
+GROW_BATCH = 32
+_INLINE_SEND_BYTES = 64 * 1024
 
 
 class Worker:
@@ -38,6 +44,7 @@ class Worker:
         self.conn = conn
         self.cancelled = False
         self.dead = False
+        self.idle_since = time.monotonic()
 
     def kill(self) -> None:
         """Kill the process (idempotent)."""
@@ -61,6 +68,11 @@ class Worker:
     def close(self) -> None:
         self.kill()
         self.conn.close()
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Zygote:
@@ -87,14 +99,15 @@ class Zygote:
         self._reader = ours.makefile("rb")  # type: ignore[assignment]
         return ours
 
-    def fork_worker(self) -> Worker:
-        ours, theirs = socket.socketpair()
+    def fork_workers(self, count: int) -> list[Worker]:
+        """Fork ``count`` workers (at most :data:`MAX_BATCH`) in one round trip."""
+        pairs = [socket.socketpair() for _ in range(min(count, MAX_BATCH))]
         try:
             with self._lock:
                 for attempt in (1, 2):
                     control = self._control or self._start()
                     try:
-                        socket.send_fds(control, [b"F"], [theirs.fileno()])
+                        socket.send_fds(control, [b"F"], [theirs.fileno() for _, theirs in pairs])
                         line = self._reader.readline() if self._reader else b""
                         if line.strip():
                             break
@@ -104,9 +117,15 @@ class Zygote:
                     self._stop_locked()
                 else:
                     raise RuntimeError("The emulator's worker fork server stopped")
+        except BaseException:
+            for ours, _ in pairs:
+                ours.close()
+            raise
         finally:
-            theirs.close()
-        return Worker(int(line), Connection(ours.detach()))
+            for _, theirs in pairs:
+                theirs.close()
+        pids = [int(pid) for pid in line.split()]
+        return [Worker(pid, Connection(ours.detach())) for pid, (ours, _) in zip(pids, pairs, strict=True)]
 
     def _stop_locked(self) -> None:
         if self._reader is not None:
@@ -139,28 +158,35 @@ class WorkerPool:
     Run jobs in worker processes.
 
     :param max_workers: most invocations running at once; more wait in line.
-    :param max_idle: most idle workers kept for reuse.
+    :param idle_seconds: idle workers older than this are stopped (warm instances expire).
     """
 
-    def __init__(self, max_workers: int = DEFAULT_MAX_WORKERS, max_idle: int = DEFAULT_MAX_IDLE) -> None:
+    def __init__(
+        self, max_workers: int = DEFAULT_MAX_WORKERS, idle_seconds: float = DEFAULT_IDLE_SECONDS
+    ) -> None:
         if max_workers < 1:
             raise ValueError(f"max_workers must be at least 1, got {max_workers}")
         self.max_workers = max_workers
-        self._max_idle = max_idle
+        self._idle_seconds = idle_seconds
         self._zygote = Zygote()
         self._idle: deque[Worker] = deque()
         self._busy: set[Worker] = set()
         self._lock = threading.Lock()
+        self._grow_lock = threading.Lock()
         self._closed = False
-        self.executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fgs-invoke")
+        self._slots = asyncio.Semaphore(max_workers)
+        # Forks and big writes only: waiting for results happens in the event loop.
+        self.executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fgs-pool")
 
     def prestart(self, count: int) -> None:
         """Start ``count`` idle workers now (and the fork server)."""
-        workers = [self._zygote.fork_worker() for _ in range(count)]
-        with self._lock:
-            self._idle.extend(workers)
+        while count > 0:
+            workers = self._zygote.fork_workers(count)
+            count -= len(workers)
+            with self._lock:
+                self._idle.extend(workers)
 
-    def _acquire(self) -> Worker:
+    def _take_idle(self) -> Worker | None:
         with self._lock:
             if self._closed:
                 raise RuntimeError("The worker pool is closed")
@@ -170,44 +196,80 @@ class WorkerPool:
                     self._busy.add(worker)
                     return worker
                 worker.close()
-        worker = self._zygote.fork_worker()
-        with self._lock:
-            self._busy.add(worker)
-        return worker
+        return None
 
     def _release(self, worker: Worker, reusable: bool) -> None:
+        expired: list[Worker] = []
         with self._lock:
             self._busy.discard(worker)
-            if reusable and not self._closed and len(self._idle) < self._max_idle:
+            if reusable and not self._closed:
+                worker.idle_since = now = time.monotonic()
                 self._idle.append(worker)
-                return
-        worker.close()
+                # The deque's left end holds the workers idle the longest.
+                while self._idle and now - self._idle[0].idle_since > self._idle_seconds:
+                    expired.append(self._idle.popleft())
+            else:
+                expired.append(worker)
+        for old in expired:
+            old.close()
 
-    def run(self, job: Job, timeout: float, on_start: Callable[[Worker], None] | None = None) -> Outcome:
+    def _grow(self) -> Worker:
+        with self._grow_lock:  # one thread grows the pool; the others then find idle workers
+            worker = self._take_idle()
+            if worker is not None:
+                return worker
+            with self._lock:
+                room = self.max_workers - len(self._busy)
+            worker, *spare = self._zygote.fork_workers(max(1, min(GROW_BATCH, room)))
+            with self._lock:
+                self._busy.add(worker)
+                self._idle.extend(spare)
+            return worker
+
+    async def run(
+        self, job: Job, timeout: float, on_start: Callable[[Worker], None] | None = None
+    ) -> Outcome:
         """
-        Run ``job`` in a worker and wait at most ``timeout`` seconds for it (blocking).
+        Run ``job`` in a worker and wait at most ``timeout`` seconds for it.
+
+        The wait is a reader on the worker's socket in the event loop (no thread per invocation).
+        At most ``max_workers`` jobs run at once; the others wait for a free slot first.
 
         :param on_start: called with the worker once the job is sent (lets a caller cancel it).
         """
-        worker = self._acquire()
-        reusable = False
-        try:
+        loop = asyncio.get_running_loop()
+        async with self._slots:
+            worker = self._take_idle()
+            if worker is None:
+                worker = await loop.run_in_executor(self.executor, self._grow)
+            reusable = False
             try:
-                worker.conn.send(job)
-            except (OSError, ValueError):
-                return Outcome("crashed")
-            if on_start is not None:
-                on_start(worker)
-            if not worker.conn.poll(timeout):
-                return Outcome("cancelled" if worker.cancelled else "timeout")
-            try:
-                result = worker.conn.recv()
-            except (EOFError, OSError):
-                return Outcome("cancelled" if worker.cancelled else "crashed")
-            reusable = True
-            return Outcome("ok", result)
-        finally:
-            self._release(worker, reusable)
+                try:
+                    if len(job.body) > _INLINE_SEND_BYTES:  # a big body is written off the event loop
+                        await loop.run_in_executor(self.executor, worker.conn.send, job)
+                    else:
+                        worker.conn.send(job)
+                except (OSError, ValueError):
+                    return Outcome("crashed")
+                if on_start is not None:
+                    on_start(worker)
+                readable: asyncio.Future[None] = loop.create_future()
+                fd = worker.conn.fileno()
+                loop.add_reader(fd, _set_once, readable)
+                try:
+                    await asyncio.wait_for(readable, timeout)
+                except TimeoutError:
+                    return Outcome("cancelled" if worker.cancelled else "timeout")
+                finally:
+                    loop.remove_reader(fd)
+                try:
+                    result = worker.conn.recv()
+                except (EOFError, OSError):
+                    return Outcome("cancelled" if worker.cancelled else "crashed")
+                reusable = True
+                return Outcome("ok", result)
+            finally:
+                self._release(worker, reusable)
 
     def live_workers(self) -> int:
         """Worker processes alive now (idle or busy)."""

@@ -99,6 +99,8 @@ class FunctionGraphEmulator:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: no Nagle stall between the response head and body writes.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((self.host, self.port))
             pool.prestart(self._prestart)
@@ -119,6 +121,7 @@ class FunctionGraphEmulator:
             date_header=False,
             lifespan="off",
             timeout_graceful_shutdown=3,
+            timeout_keep_alive=75,
             backlog=2048,
             limit_concurrency=None,
             h11_max_incomplete_event_size=256 * 1024,
