@@ -150,8 +150,9 @@ def parse_token_response(
     if status_code >= 300:
         error = platform_error(status_code, headers, body, what=f"an IAM token for {who}")
         if status_code in _REJECTED_STATUS:
-            detail = ": ".join(str(part) for part in (error.error_code, error.error_msg) if part)
-            message = f"IAM rejected {who}: HTTP {status_code}" + (f" {detail}" if detail else "")
+            code = error.error_code if error.error_code != str(status_code) else None  # Keystone repeats it
+            message = f"IAM rejected {who}: HTTP {status_code}"
+            message += (f" {code}" if code else "") + (f": {error.error_msg}" if error.error_msg else "")
             if error.request_id:
                 message += f" (request id {error.request_id})"
             raise AuthenticationError(

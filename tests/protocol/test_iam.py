@@ -96,7 +96,7 @@ def test_rejections_are_authentication_errors_naming_the_principal() -> None:
     with pytest.raises(AuthenticationError) as info:
         parse_token_response(401, {"X-Request-Id": "rq"}, body, who="IAM user 'bob'")
     message = str(info.value)
-    assert message.startswith("IAM rejected IAM user 'bob': HTTP 401")
+    assert message.startswith("IAM rejected IAM user 'bob': HTTP 401: The username")
     assert "The username or password is wrong." in message
     assert info.value.request_id == "rq"
 
