@@ -80,6 +80,12 @@ def run(url: str, tok: str, name: str, calls: int, concurrency: int, event: dict
         return list(pool.map(one, range(calls)))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker_memory(server_pid: int) -> tuple[int, float, float]:
     """(worker count, total RSS MB, total PSS MB) of the zygote's children."""
     parents: dict[int, int] = {}
@@ -123,9 +129,11 @@ def main() -> None:
             began = time.perf_counter()
             serial = run(url, tok, "noop", args.calls, 1, {})
             serial_rate = args.calls / (time.perf_counter() - began)
+            cpu_before = cpu_seconds(process.pid)
             began = time.perf_counter()
             run(url, tok, "noop", args.calls, args.concurrency, {})
             parallel_rate = args.calls / (time.perf_counter() - began)
+            server_cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / args.calls
             ms = sorted(x * 1000 for x in serial)
             print(
                 f"no-op invoke round trip (concurrency 1): median {statistics.median(ms):.2f} ms, "
@@ -134,6 +142,11 @@ def main() -> None:
             print(f"concurrency 1:  {serial_rate:8.1f} invocations/s ({args.calls} calls)")
             print(f"concurrency {args.concurrency}: {parallel_rate:8.1f} invocations/s ({args.calls} calls)")
             print(f"ratio concurrency {args.concurrency} / 1: {parallel_rate / serial_rate:.2f}x")
+            print(
+                f"emulator server CPU per invocation: {server_cpu_ms:.2f} ms "
+                f"(capacity about {1000 / server_cpu_ms:.0f} invocations/s per core; "
+                f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+            )
             if args.burst:
                 peak: list[tuple[int, float, float]] = []
                 done = threading.Event()
