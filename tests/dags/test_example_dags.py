@@ -8,6 +8,8 @@ read back from the metadata DB; the task log is what ``dag.test()`` prints for t
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections import defaultdict
 from typing import Any
@@ -53,6 +55,22 @@ def xcoms(run: Any) -> dict[str, dict[str, Any]]:
     return dict(result)
 
 
+def rendered_fields(run: Any, task_id: str) -> dict[str, Any]:
+    """The task's rendered template fields, as the UI shows them."""
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields as Rtif
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        fields = session.scalar(
+            select(Rtif.rendered_fields).where(
+                Rtif.dag_id == run.dag_id, Rtif.run_id == run.run_id, Rtif.task_id == task_id
+            )
+        )
+    assert isinstance(fields, dict)
+    return fields
+
+
 def assert_invocation_details(pushed: dict[str, Any], *, log_line: str) -> None:
     request_id = pushed["request_id"]
     assert re.fullmatch(r"[0-9a-f-]{36}", request_id), request_id
@@ -72,6 +90,13 @@ def test_single_invoke(example_dag_bag: Any, emulator: Any) -> None:
     assert_invocation_details(pushed, log_line="greeting Grace")
     hello = FunctionUrn(emulator.region, emulator.project_id, "default", "hello")
     assert pushed[LINK_KEY] == function_console_url(hello)
+
+    rendered = rendered_fields(run, "invoke_hello")
+    assert rendered["payload"] == {"name": "Grace", "run_id": run.run_id}
+    assert rendered["function_name"] == "hello"
+    # The connection's secret key signs every call, yet appears in neither XCom nor rendered fields.
+    secret_key = json.loads(os.environ["AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT"])["password"]
+    assert secret_key not in json.dumps([pushed, rendered])
 
 
 def test_chain_templates_the_second_payload_from_the_first_result(example_dag_bag: Any) -> None:
