@@ -29,7 +29,9 @@ def function_console_url(urn: FunctionUrn) -> str:
 
     The console is a single-page app addressed as
     ``/functiongraph/?region=R#/serverless/functions/detail/R/PROJECT/PACKAGE/NAME/VERSION``;
-    an alias has no page of its own, so it links to the function's ``latest`` page.
+    an alias has no page of its own, so it links to the function's ``latest`` page. The part up to the
+    project id is the console's documented-by-use shape; the ``PACKAGE/NAME/VERSION`` tail is UNVERIFIED
+    against the live console (one place to fix if it differs).
     """
     version = LATEST if urn.alias is not None else urn.qualifier
     parts = "/".join(quote(part, safe="") for part in (urn.package, urn.name, version))
