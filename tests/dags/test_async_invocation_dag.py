@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.dags.test_example_dags import run_dag, states, xcoms
+
+from tests.dags.dagrun import run_dag, states, xcoms
 
 pytestmark = pytest.mark.usefixtures("emulator_connection")
 

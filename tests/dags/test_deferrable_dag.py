@@ -6,7 +6,8 @@ import re
 from typing import Any
 
 import pytest
-from tests.dags.test_example_dags import run_dag, states, xcoms
+
+from tests.dags.dagrun import run_dag, states, xcoms
 
 pytestmark = pytest.mark.usefixtures("emulator_connection")
 
