@@ -246,7 +246,6 @@ def test_retry_after_is_honoured(emu: Any, make_conn: ConnFactory, caplog: pytes
     assert delays[0] >= 0.3  # above the 0.05 s backoff cap of the test connection
 
 
-@pytest.mark.xfail(strict=True, reason="the emulator's injected faults carry no X-Request-Id header yet")
 def test_unavailable_until_exhausted_raises_typed_error(emu: Any, make_conn: ConnFactory) -> None:
     hook = _hook(make_conn("aksk", retry_attempts=2))
     emu.inject_fault("unavailable", count=None, function="hello")
