@@ -183,6 +183,9 @@ def test_revoked_pre_issued_token_fails_without_refresh(emu: Any, make_conn: Con
     token = parse_token_response(response.status_code, response.headers, response.content)
     hook = _hook(make_conn("token", token=token.value))
     assert hook.invoke("hello").result["message"] == "Hello, world!"
+    ok, message = hook.test_connection()
+    assert ok, message
+    assert "accepted the pre-issued token" in message
     emu.revoke_tokens()
     emu.reset_stats()
     with pytest.raises(AuthenticationError, match="pre-issued token was rejected") as info:
