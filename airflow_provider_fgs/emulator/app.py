@@ -154,6 +154,7 @@ class EmulatorApp:
                 f"Method {method} is not allowed here; use {allowed}",
                 headers={"Allow": allowed or ""},
             )
+        fault = None
         if "urn" in params or name == "list":
             function = _function_name(params["urn"]) if "urn" in params else None
             fault = self.state.faults.take(function, name)
@@ -171,9 +172,14 @@ class EmulatorApp:
                     return fss_error(503, "FSS.0503", "Service unavailable (injected fault)", headers=retry)
         scope["path_params"] = params
         try:
-            return await handler(self.state, Request(scope, receive))
+            response = await handler(self.state, Request(scope, receive))
         except ApiRefusal as refusal:
-            return refusal.response
+            response = refusal.response
+        if fault is not None and fault.kind == "drop_after" and _abort_connection(send):
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            return None
+        return response
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -30,7 +30,8 @@ access key DEMOACCESSKEY / secret demo-secret-key.
 
 Fault spec: KIND[,count=N|always][,function=NAME][,route=ROUTE][,delay=SECONDS][,retry_after=SECONDS]
   KIND: throttle (429 FSS.0429), unavailable (503 FSS.0503), latency (delay, then serve), drop (close
-  the connection without an answer). ROUTE: invoke, invoke_async, async_status, cancel, config.
+  the connection without an answer), drop_after (run the function, then close without an answer).
+  ROUTE: invoke, invoke_async, async_status, cancel, config.
   Example: --fault throttle,count=2,function=hello,retry_after=1
 """
 

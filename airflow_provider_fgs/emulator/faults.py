@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-FaultKind = Literal["throttle", "unavailable", "latency", "drop"]
+FaultKind = Literal["throttle", "unavailable", "latency", "drop", "drop_after"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 
 
@@ -16,7 +16,8 @@ class Fault:
     One injected fault.
 
     :param kind: ``throttle`` (429 FSS.0429), ``unavailable`` (503 FSS.0503), ``latency`` (delay, then
-        serve normally) or ``drop`` (close the connection without answering).
+        serve normally), ``drop`` (close the connection without answering, before the function runs) or
+        ``drop_after`` (run the request, then close the connection instead of answering).
     :param remaining: how many more requests it hits; ``None`` for every request until cleared.
     :param function: only requests for this function name; ``None`` for every function.
     :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``);

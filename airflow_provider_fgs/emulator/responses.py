@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,8 +37,9 @@ def fss_error(
     headers: Mapping[str, str] | None = None,
     request_id: str | None = None,
 ) -> Response:
-    """The FunctionGraph / API gateway error body ``{"error_code", "error_msg"}``."""
-    return json_response(status, {"error_code": error_code, "error_msg": error_msg}, headers, request_id)
+    """The FunctionGraph / API gateway error body ``{"error_code", "error_msg"}`` with an X-Request-Id."""
+    body = {"error_code": error_code, "error_msg": error_msg}
+    return json_response(status, body, headers, request_id or str(uuid.uuid4()))
 
 
 class BodyTooLarge(Exception):

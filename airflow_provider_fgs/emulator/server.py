@@ -199,7 +199,8 @@ class FunctionGraphEmulator:
         Make the next ``count`` matching FunctionGraph requests fail (``None``: until cleared).
 
         :param kind: ``throttle`` (429 FSS.0429), ``unavailable`` (503 FSS.0503), ``latency`` (sleep
-            ``delay`` then serve) or ``drop`` (close the connection without an answer).
+            ``delay`` then serve), ``drop`` (close the connection without an answer, before the function
+            runs) or ``drop_after`` (run the function, then close the connection without an answer).
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
         :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``.

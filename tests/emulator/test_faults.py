@@ -47,6 +47,16 @@ def test_drop_closes_the_connection_without_an_answer(fresh_client: Client) -> N
     assert fresh_client.invoke("hello", {}).status_code == 200
 
 
+def test_drop_after_runs_the_function_then_closes(fresh_client: Client) -> None:
+    emu = fresh_client.emu
+    emu.inject_fault("drop_after", function="hello")
+    with pytest.raises(requests.ConnectionError):
+        requests.post(
+            function_url(emu, "hello"), json={}, headers={"X-Auth-Token": fresh_client.token}, timeout=10
+        )
+    assert emu.invocation_count("hello") == 1
+
+
 def test_fault_for_one_function_only(fresh_client: Client) -> None:
     fresh_client.emu.inject_fault("throttle", count=None, function="echo")
     assert fresh_client.invoke("hello", {}).status_code == 200

@@ -16,6 +16,7 @@ from tests.emulator.conftest import Client, function_url
 
 def _is_fss_error(response: requests.Response) -> bool:
     body = response.json()
+    assert len(response.headers["X-Request-Id"]) == 36
     return isinstance(body.get("error_code"), str) and isinstance(body.get("error_msg"), str)
 
 
