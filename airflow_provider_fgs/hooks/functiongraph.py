@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow.sdk import BaseHook
 
@@ -45,6 +46,27 @@ def _mask_secret(value: str) -> None:
     from airflow.sdk.log import mask_secret
 
     mask_secret(value)
+
+
+@dataclass(frozen=True)
+class PreparedCall(Generic[T]):
+    """
+    A request ready to be authenticated and sent, with how to read its answer.
+
+    Built once and sent by either transport (the sync hook, or the async hook of the triggers).
+
+    :param request: the request, without authentication headers.
+    :param parse: turns ``(status, headers, body)`` into the call's result or raises a typed error.
+    :param what: the call, for log lines and messages.
+    :param idempotent: whether re-sending it after it may have arrived is harmless.
+    :param read_timeout: read timeout of this call, ``None`` for the connection's.
+    """
+
+    request: HttpRequest
+    parse: Callable[[Response], T]
+    what: str
+    idempotent: bool
+    read_timeout: float | None = None
 
 
 def _raise_if_retryable(response: Response, what: str) -> Response:
@@ -247,6 +269,30 @@ class FunctionGraphHook(BaseHook):
         :raises InvalidRequestError: bad input, before any network call.
         :raises FunctionGraphApiError: the platform refused the call (typed subclasses).
         """
+        return self._call(
+            self._prepare_invoke(
+                function_urn,
+                payload,
+                log_type=log_type,
+                request_version=request_version,
+                instance_memory=instance_memory,
+                timeout=timeout,
+                deserialize=deserialize,
+            )
+        )
+
+    def _prepare_invoke(
+        self,
+        function_urn: str | FunctionUrn,
+        payload: Any,
+        *,
+        log_type: str | None,
+        request_version: str,
+        instance_memory: int | str | None,
+        timeout: float | None,
+        deserialize: bool,
+    ) -> PreparedCall[InvocationResult]:
+        """The invoke request of :meth:`invoke` and how to read its answer (shared with the async hook)."""
         urn = self.resolve_urn(function_urn)
         request = build_invoke_request(
             self.settings.endpoint,
@@ -269,7 +315,7 @@ class FunctionGraphHook(BaseHook):
                 deserialize=deserialize,
             )
 
-        return self._call(
+        return PreparedCall(
             request,
             parse,
             what=f"invoke of {name}",
@@ -298,16 +344,24 @@ class FunctionGraphHook(BaseHook):
             return parse_async_invoke_response(*response, function=name)
 
         return self._call(
-            request,
-            parse,
-            what=f"async invoke of {name}",
-            idempotent=self.settings.retry.retry_sync_invoke,
+            PreparedCall(
+                request,
+                parse,
+                what=f"async invoke of {name}",
+                idempotent=self.settings.retry.retry_sync_invoke,
+            )
         )
 
     def get_async_invocation(
         self, function_urn: str | FunctionUrn, request_id: str
     ) -> AsyncInvocationStatus | None:
         """The status of an asynchronous invocation, ``None`` when the platform has no record (yet)."""
+        return self._call(self._prepare_async_status(function_urn, request_id))
+
+    def _prepare_async_status(
+        self, function_urn: str | FunctionUrn, request_id: str
+    ) -> PreparedCall[AsyncInvocationStatus | None]:
+        """The status query of :meth:`get_async_invocation` (shared with the async hook)."""
         from airflow_provider_fgs.protocol.async_invoke import (
             build_async_status_request,
             parse_async_status_response,
@@ -320,7 +374,7 @@ class FunctionGraphHook(BaseHook):
         def parse(response: Response) -> AsyncInvocationStatus | None:
             return parse_async_status_response(*response, request_id=request_id, function=name)
 
-        return self._call(request, parse, what=f"async status query of {name}", idempotent=True)
+        return PreparedCall(request, parse, what=f"async status query of {name}", idempotent=True)
 
     def test_connection(self) -> tuple[bool, str]:
         """
@@ -350,7 +404,7 @@ class FunctionGraphHook(BaseHook):
                     raise platform_error(status, headers, body, what="listing functions")
                 return status
 
-            self._call(request, parse, what="listing functions", idempotent=True)
+            self._call(PreparedCall(request, parse, what="listing functions", idempotent=True))
             return True, f"FunctionGraph at {settings.endpoint} accepted {settings.principal}"
         except FunctionGraphError as err:
             return False, str(err)
@@ -366,35 +420,36 @@ class FunctionGraphHook(BaseHook):
             lambda: _raise_if_retryable(self._exchange(request, None), what), what=what, idempotent=True
         )
 
-    def _call(
-        self,
-        request: HttpRequest,
-        parse: Callable[[Response], T],
-        *,
-        what: str,
-        idempotent: bool,
-        read_timeout: float | None = None,
-    ) -> T:
-        """Authenticate, send and parse ``request`` with retries and the one-time refresh on 401."""
+    def _call(self, call: PreparedCall[T]) -> T:
+        """Authenticate, send and parse ``call`` with retries and the one-time refresh on 401."""
 
         def attempt() -> T:
             settings = self.settings
             if settings.auth_type == "aksk":
-                return parse(self._exchange(authenticate(request, settings), read_timeout))
+                return call.parse(self._exchange(authenticate(call.request, settings), call.read_timeout))
             token = self._tokens.token()
-            response = self._exchange(authenticate(request, settings, token=token), read_timeout)
+            response = self._exchange(authenticate(call.request, settings, token=token), call.read_timeout)
             if response[0] == 401:
-                if not uses_fetched_tokens(settings):
-                    raise self._auth_error(response, what, "the pre-issued token was rejected")
-                self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
-                self._tokens.invalidate(token)
+                self._drop_rejected_token(response, token, call.what)
                 token = self._tokens.token()
-                response = self._exchange(authenticate(request, settings, token=token), read_timeout)
-                if response[0] == 401:
-                    raise self._auth_error(response, what, "a freshly fetched token was rejected too")
-            return parse(response)
+                response = self._exchange(
+                    authenticate(call.request, settings, token=token), call.read_timeout
+                )
+                self._raise_if_rejected_again(response, call.what)
+            return call.parse(response)
 
-        return self._retrying(attempt, what=what, idempotent=idempotent)
+        return self._retrying(attempt, what=call.what, idempotent=call.idempotent)
+
+    def _drop_rejected_token(self, response: Response, token: str, what: str) -> None:
+        """After a 401: forget ``token`` so the next fetch is fresh (a pre-issued token cannot be)."""
+        if not uses_fetched_tokens(self.settings):
+            raise self._auth_error(response, what, "the pre-issued token was rejected")
+        self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
+        self._tokens.invalidate(token)
+
+    def _raise_if_rejected_again(self, response: Response, what: str) -> None:
+        if response[0] == 401:
+            raise self._auth_error(response, what, "a freshly fetched token was rejected too")
 
     def _auth_error(self, response: Response, what: str, why: str) -> AuthenticationError:
         status, headers, body = response

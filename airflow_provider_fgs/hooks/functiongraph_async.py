@@ -5,20 +5,17 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
+from airflow_provider_fgs.auth import Response, authenticate
 from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook
+from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook, PreparedCall
 from airflow_provider_fgs.protocol.async_invoke import (
     AsyncInvocationStatus,
-    build_async_status_request,
-    parse_async_status_response,
 )
 from airflow_provider_fgs.protocol.http import HttpRequest
-from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
+from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 from airflow_provider_fgs.retry import TransportError, retry_arguments
 
@@ -66,10 +63,6 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         """The parsed connection, read in a worker thread (Airflow's connection API is sync)."""
         return await asyncio.to_thread(lambda: self.settings)
 
-    async def aresolve_urn(self, function_urn: str | FunctionUrn) -> FunctionUrn:
-        """:meth:`resolve_urn` off the event loop (it may need the connection or a token)."""
-        return await asyncio.to_thread(self.resolve_urn, function_urn)
-
     def _async_client(self, settings: FunctionGraphSettings) -> httpx.AsyncClient:
         import httpx
 
@@ -96,81 +89,53 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
-        settings = await self.asettings()
-        urn = await self.aresolve_urn(function_urn)
-        request = build_invoke_request(
-            settings.endpoint,
-            urn,
+        call = await asyncio.to_thread(
+            self._prepare_invoke,
+            function_urn,
             payload,
             log_type=log_type,
             request_version=request_version,
             instance_memory=instance_memory,
+            timeout=timeout,
+            deserialize=deserialize,
         )
-        name = str(urn)
-
-        def parse(response: Response) -> InvocationResult:
-            status, headers, body = response
-            return parse_invoke_response(
-                status, headers, body, function=name, request_version=request_version, deserialize=deserialize
-            )
-
-        return await self._acall(
-            request,
-            parse,
-            what=f"invoke of {name}",
-            idempotent=settings.retry.retry_sync_invoke,
-            read_timeout=timeout,
-        )
+        return await self._acall(call)
 
     async def aget_async_invocation(
         self, function_urn: str | FunctionUrn, request_id: str
     ) -> AsyncInvocationStatus | None:
         """The status of an asynchronous invocation; see :meth:`get_async_invocation`."""
-        settings = await self.asettings()
-        urn = await self.aresolve_urn(function_urn)
-        request = build_async_status_request(settings.endpoint, urn, request_id)
-        name = str(urn)
+        call = await asyncio.to_thread(self._prepare_async_status, function_urn, request_id)
+        return await self._acall(call)
 
-        def parse(response: Response) -> AsyncInvocationStatus | None:
-            return parse_async_status_response(*response, request_id=request_id, function=name)
-
-        return await self._acall(request, parse, what=f"async status query of {name}", idempotent=True)
-
-    async def _acall(
-        self,
-        request: HttpRequest,
-        parse: Callable[[Response], T],
-        *,
-        what: str,
-        idempotent: bool,
-        read_timeout: float | None = None,
-    ) -> T:
-        """Authenticate, send and parse with retries and the one-time token refresh on 401."""
+    async def _acall(self, call: PreparedCall[T]) -> T:
+        """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401."""
         from tenacity import AsyncRetrying
 
         settings = await self.asettings()
 
         async def attempt() -> T:
             if settings.auth_type == "aksk":
-                return parse(await self._aexchange(authenticate(request, settings), read_timeout))
+                return call.parse(
+                    await self._aexchange(authenticate(call.request, settings), call.read_timeout)
+                )
             token = await asyncio.to_thread(self._tokens.token)
-            response = await self._aexchange(authenticate(request, settings, token=token), read_timeout)
+            response = await self._aexchange(
+                authenticate(call.request, settings, token=token), call.read_timeout
+            )
             if response[0] == 401:
-                if not uses_fetched_tokens(settings):
-                    raise self._auth_error(response, what, "the pre-issued token was rejected")
-                self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
-                self._tokens.invalidate(token)
+                self._drop_rejected_token(response, token, call.what)
                 token = await asyncio.to_thread(self._tokens.token)
-                response = await self._aexchange(authenticate(request, settings, token=token), read_timeout)
-                if response[0] == 401:
-                    raise self._auth_error(response, what, "a freshly fetched token was rejected too")
-            return parse(response)
+                response = await self._aexchange(
+                    authenticate(call.request, settings, token=token), call.read_timeout
+                )
+                self._raise_if_rejected_again(response, call.what)
+            return call.parse(response)
 
         retrying = AsyncRetrying(
-            **retry_arguments(settings.retry, idempotent=idempotent, what=what, logger=self._logger)
+            **retry_arguments(settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger)
         )
-        call: Callable[[], Awaitable[T]] = attempt
-        return await retrying(call)
+        return await retrying(attempt)
 
     async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
         """One HTTP exchange over httpx; transport failures become :class:`TransportError`."""
