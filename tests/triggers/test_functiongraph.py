@@ -55,6 +55,24 @@ def invoke_trigger(emulator: Any, name: str, payload: Any, **kwargs: Any) -> Fun
     )
 
 
+def password_connection(emulator: Any, password: str) -> str:
+    """An IAM password connection to the emulator's demo user, as ``AIRFLOW_CONN_*`` JSON."""
+    return json.dumps(
+        {
+            "conn_type": "functiongraph",
+            "login": "demo-user",
+            "password": password,
+            "extra": {
+                "domain_name": "demo-domain",
+                "region": emulator.region,
+                "project_id": emulator.project_id,
+                "endpoint": emulator.url,
+                "iam_endpoint": emulator.url,
+            },
+        }
+    )
+
+
 def test_invoke_trigger_serialization_round_trips_without_secrets(emulator: Any) -> None:
     trigger = invoke_trigger(emulator, "hello", {"name": "Ada"}, instance_memory=256, read_timeout=5.0)
     classpath, kwargs = trigger.serialize()
@@ -164,19 +182,7 @@ def test_cancelling_the_invoke_trigger_closes_its_client(
 def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    connection = {
-        "conn_type": "functiongraph",
-        "login": "demo-user",
-        "password": "demo-password",
-        "extra": {
-            "domain_name": "demo-domain",
-            "region": emulator.region,
-            "project_id": emulator.project_id,
-            "endpoint": emulator.url,
-            "iam_endpoint": emulator.url,
-        },
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_FGS_PASSWORD_TRIGGER", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_PASSWORD_TRIGGER", password_connection(emulator, "demo-password"))
     tokens_before = emulator.request_count("token")
 
     async def many() -> list[TriggerEvent]:
@@ -199,19 +205,7 @@ def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
 def test_invoke_trigger_with_a_wrong_password_fails_with_authentication_error(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    connection = {
-        "conn_type": "functiongraph",
-        "login": "demo-user",
-        "password": "not-the-password",
-        "extra": {
-            "domain_name": "demo-domain",
-            "region": emulator.region,
-            "project_id": emulator.project_id,
-            "endpoint": emulator.url,
-            "iam_endpoint": emulator.url,
-        },
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_FGS_BAD_PASSWORD", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_BAD_PASSWORD", password_connection(emulator, "not-the-password"))
     trigger = FunctionGraphInvokeTrigger(
         functiongraph_conn_id="fgs_bad_password", function_urn=emulator.urn("square"), payload="{}"
     )
