@@ -57,7 +57,7 @@ def test_async_failure_reports_the_error(client: Client) -> None:
 
 
 def test_running_then_success(client: Client) -> None:
-    request_id = start(client, "sleep", {"seconds": 0.5})
+    request_id = start(client, "sleep", {"seconds": 1.5})
     assert wait_for(client, "sleep", request_id, {"WAIT", "RUNNING", "SUCCESS"}).status in {"WAIT", "RUNNING"}
     assert wait_for(client, "sleep", request_id, {"RUNNING", "SUCCESS"}).status == "RUNNING"
     assert wait_for(client, "sleep", request_id, {"SUCCESS", "FAIL"}).status == "SUCCESS"
