@@ -105,6 +105,42 @@ def _abort_connection(send: Send) -> bool:
     return True
 
 
+# A cut JSON envelope, then markup and a byte that is not UTF-8: what a broken proxy might pass on.
+GARBAGE_BODY = b'{"request_id": "cut-short", "result": <html><body>Bad gateway \xff</body></html>'
+
+
+def _headers_of(response: Response, *, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    skip = {"content-length", *drop}
+    return {name: value for name, value in response.headers.items() if name not in skip}
+
+
+def _garbled(response: Response) -> Response:
+    """``response``'s headers (the function's request id, summary, log) with a 200 garbage body."""
+    return Response(GARBAGE_BODY, 200, _headers_of(response, drop=("content-type",)), media_type="text/html")
+
+
+def _with_bad_log(response: Response) -> Response:
+    """``response`` with its base64 log header cut to a length no base64 text can have."""
+    headers = _headers_of(response)
+    log = headers.get("x-cff-function-log") or "TG9nIGxpbmU="
+    headers["x-cff-function-log"] = log[:-3]  # base64 is 4k characters long: 4k - 3 is never valid
+    return Response(response.body, response.status_code, headers)
+
+
+async def _send_truncated(response: Response, send: Send) -> None:
+    """Send the status line, the headers (full Content-Length) and half of the body, then close."""
+    body = bytes(response.body)
+    await send(
+        {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+    )
+    await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is not None:
+        transport.close()  # unlike abort(), close() flushes what was written: the client reads a cut body
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+
 class EmulatorApp:
     """
     ASGI application of the emulator.
@@ -155,7 +191,7 @@ class EmulatorApp:
                 headers={"Allow": allowed or ""},
             )
         fault = None
-        if "urn" in params or name == "list":
+        if "urn" in params or name in ("list", "token"):
             function = _function_name(params["urn"]) if "urn" in params else None
             fault = self.state.faults.take(function, name)
             if fault is not None:
@@ -179,6 +215,13 @@ class EmulatorApp:
             await asyncio.sleep(0)
             await asyncio.sleep(0)
             return None
+        if fault is not None and fault.kind == "truncate":
+            await _send_truncated(response, send)
+            return None
+        if fault is not None and fault.kind == "garbage":
+            return _garbled(response)
+        if fault is not None and fault.kind == "bad_log":
+            return _with_bad_log(response)
         return response
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -30,8 +30,10 @@ access key DEMOACCESSKEY / secret demo-secret-key.
 
 Fault spec: KIND[,count=N|always][,function=NAME][,route=ROUTE][,delay=SECONDS][,retry_after=SECONDS]
   KIND: throttle (429 FSS.0429), unavailable (503 FSS.0503), latency (delay, then serve), drop (close
-  the connection without an answer), drop_after (run the function, then close without an answer).
-  ROUTE: invoke, invoke_async, async_status, cancel, config.
+  the connection without an answer), drop_after (run the function, then close without an answer),
+  truncate (run it, send the headers and half of the body, then close), garbage (run it, answer 200
+  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log).
+  ROUTE: invoke, invoke_async, async_status, cancel, config, list; token (IAM) only when named.
   Example: --fault throttle,count=2,function=hello,retry_after=1
 """
 

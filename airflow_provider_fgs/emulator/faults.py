@@ -1,4 +1,4 @@
-"""Fault injection for reliability tests: latency, throttling, 503 and dropped connections."""
+"""Fault injection for reliability tests: latency, throttling, 503, dropped connections, broken answers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,12 @@ import threading
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-FaultKind = Literal["throttle", "unavailable", "latency", "drop", "drop_after"]
+FaultKind = Literal[
+    "throttle", "unavailable", "latency", "drop", "drop_after", "truncate", "garbage", "bad_log"
+]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+IAM_ROUTES = frozenset({"token"})
+"""Routes a fault hits only when it names them: a fault without a route leaves IAM alone."""
 
 
 @dataclass
@@ -17,11 +21,14 @@ class Fault:
 
     :param kind: ``throttle`` (429 FSS.0429), ``unavailable`` (503 FSS.0503), ``latency`` (delay, then
         serve normally), ``drop`` (close the connection without answering, before the function runs) or
-        ``drop_after`` (run the request, then close the connection instead of answering).
+        ``drop_after`` (run the request, then close the connection instead of answering); after running
+        the request: ``truncate`` (send the status line, the headers and half of the body, then close),
+        ``garbage`` (200 with a body that is neither JSON nor UTF-8, the function's headers kept) or
+        ``bad_log`` (the answer with a truncated, undecodable base64 ``X-Cff-Function-Log``).
     :param remaining: how many more requests it hits; ``None`` for every request until cleared.
     :param function: only requests for this function name; ``None`` for every function.
-    :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``);
-        ``None`` for every function route.
+    :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``,
+        ``config``, ``list``, or ``token`` for IAM's token route); ``None`` for every FunctionGraph route.
     :param delay: seconds of added latency (``latency``, and before answering for the others).
     :param retry_after: ``Retry-After`` seconds sent with ``throttle`` / ``unavailable``.
     """
@@ -34,9 +41,8 @@ class Fault:
     retry_after: float | None = None
 
     def matches(self, function: str | None, route: str) -> bool:
-        return (self.function is None or self.function == function) and (
-            self.route is None or self.route == route
-        )
+        route_matches = self.route == route if self.route is not None else route not in IAM_ROUTES
+        return route_matches and (self.function is None or self.function == function)
 
 
 class FaultInjector:

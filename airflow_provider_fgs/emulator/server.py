@@ -200,10 +200,13 @@ class FunctionGraphEmulator:
 
         :param kind: ``throttle`` (429 FSS.0429), ``unavailable`` (503 FSS.0503), ``latency`` (sleep
             ``delay`` then serve), ``drop`` (close the connection without an answer, before the function
-            runs) or ``drop_after`` (run the function, then close the connection without an answer).
+            runs), ``drop_after`` (run the function, then close the connection without an answer),
+            ``truncate`` (headers and half of the body, then close), ``garbage`` (200, a body neither
+            JSON nor UTF-8) or ``bad_log`` (an undecodable ``X-Cff-Function-Log``).
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
-        :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``.
+        :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``,
+            ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
         """
         self.state.faults.add(
             Fault(

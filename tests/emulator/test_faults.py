@@ -1,12 +1,16 @@
-"""Injected faults: throttling, 503, latency, dropped connections; per function or global."""
+"""Injected faults: throttling, 503, latency, dropped or cut connections, broken answers."""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import json
 
 import pytest
 import requests
 
 from airflow_provider_fgs.emulator.faults import parse_fault_spec
-from tests.emulator.conftest import Client, function_url
+from tests.emulator.conftest import Client, function_url, get_token, token_body
 
 
 def test_throttle_next_n_calls_with_retry_after(fresh_client: Client) -> None:
@@ -107,6 +111,61 @@ def test_parse_fault_spec() -> None:
     fault = parse_fault_spec("throttle,count=3,function=hello,retry_after=2")
     assert (fault.kind, fault.remaining, fault.function, fault.retry_after) == ("throttle", 3, "hello", 2.0)
     assert parse_fault_spec("latency,delay=0.5,count=always").remaining is None
+    for kind in ("truncate", "garbage", "bad_log"):
+        assert parse_fault_spec(f"{kind},function=hello").kind == kind
+    assert parse_fault_spec("drop,route=token").route == "token"
     for bad in ("boom", "throttle,count", "throttle,count=x", "drop,colour=red"):
         with pytest.raises(ValueError, match="fault"):
             parse_fault_spec(bad)
+
+
+def test_truncate_sends_headers_and_half_the_body_then_closes(fresh_client: Client) -> None:
+    emu = fresh_client.emu
+    emu.inject_fault("truncate", function="hello")
+    response = requests.post(
+        function_url(emu, "hello"),
+        json={},
+        headers={"X-Auth-Token": fresh_client.token, "X-CFF-Request-Version": "v1"},
+        timeout=10,
+        stream=True,
+    )
+    assert response.status_code == 200  # the status line and headers arrived
+    assert response.headers["X-Cff-Request-Id"]
+    with pytest.raises(requests.exceptions.ChunkedEncodingError, match="IncompleteRead"):
+        response.content  # noqa: B018  # reading the body fails
+    assert emu.invocation_count("hello") == 1
+
+
+def test_garbage_answers_200_with_a_body_neither_json_nor_utf8(fresh_client: Client) -> None:
+    fresh_client.emu.inject_fault("garbage", function="hello")
+    response = fresh_client.invoke("hello", {})
+    assert response.status_code == 200
+    assert response.headers["X-Cff-Request-Id"]  # the function ran; only its answer is broken
+    with pytest.raises(UnicodeDecodeError):
+        response.content.decode("utf-8")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content.decode("utf-8", errors="replace"))
+    assert fresh_client.invoke("hello", {}).json()["status"] == 200
+
+
+def test_bad_log_cuts_the_base64_log_header(fresh_client: Client) -> None:
+    fresh_client.emu.inject_fault("bad_log")
+    response = fresh_client.invoke("hello", {"name": "Ada"})
+    assert response.status_code == 200
+    assert response.json()["result"]  # the rest of the answer is intact
+    with pytest.raises(binascii.Error):
+        base64.b64decode(response.headers["X-Cff-Function-Log"] + "===", validate=True)
+
+
+def test_faults_hit_iam_only_when_the_token_route_is_named(fresh_client: Client) -> None:
+    emu = fresh_client.emu
+    emu.inject_fault("unavailable", count=2, route="token", retry_after=0.5)
+    for _ in range(2):
+        refused = requests.post(
+            f"{emu.url}/v3/auth/tokens", json=token_body({"id": emu.project_id}), timeout=10
+        )
+        assert (refused.status_code, refused.headers["Retry-After"]) == (503, "0.5")
+        assert refused.json()["error_code"] == "FSS.0503"
+        assert fresh_client.invoke("hello", {}).status_code == 200  # FunctionGraph routes are untouched
+    assert get_token(emu)  # the fault is used up
+    assert emu.request_count("token") == 4  # the fixture's token, two refused, this one
