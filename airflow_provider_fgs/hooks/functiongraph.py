@@ -511,7 +511,8 @@ def _transport_error(err: Exception, request: HttpRequest) -> TransportError:
         return TransportError(
             f"No answer within the read timeout for {target} (the request was sent): {err}", request_sent=True
         )
-    if isinstance(err, requests.exceptions.ConnectionError):
+    # A body cut short after the headers (ChunkedEncodingError) is a broken connection too, as in httpx.
+    if isinstance(err, requests.exceptions.ConnectionError | requests.exceptions.ChunkedEncodingError):
         return TransportError(
             f"Connection broke during {target} (the request may have reached the server): {err}",
             request_sent=None,
