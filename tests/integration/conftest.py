@@ -28,6 +28,11 @@ EXAMPLE_DAGS = ROOT / "example_dags"
 EXAMPLE_FUNCTIONS = EXAMPLE_DAGS / "functions"
 ARTIFACTS = ROOT / "artifacts" / "integration"
 CONN_ID = "functiongraph_default"
+phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
+CHAIN_DAG = "functiongraph_chain"
+DEFERRABLE_DAG = "functiongraph_deferrable"
+CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
+RUN_TIMEOUT = 150.0
 
 
 @dataclass
@@ -122,7 +127,35 @@ def functiongraph_connection(deployment: Deployment) -> dict[str, Any]:
     return body
 
 
+@dataclass
+class Runs:
+    """Runs of the example DAGs, triggered once for the session (they execute concurrently)."""
+
+    chain: str
+    deferrable: str
+
+
+@pytest.fixture(scope="session")
+def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Runs:
+    api = deployment.api
+    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG):
+        api.wait_for_dag(dag_id)
+        api.unpause(dag_id)
+    return Runs(
+        chain=api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT}),
+        deferrable=api.trigger(DEFERRABLE_DAG),
+    )
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """Keep each phase's report on the item, so fixtures can react to a failed test (screenshots)."""
+    report: pytest.TestReport = yield
+    item.stash.setdefault(phase_report_key, {})[report.when] = report
+    return report

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,34 +17,9 @@ import pytest
 from airflow_provider_fgs.links.functiongraph import function_console_url
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
-from .conftest import CONN_ID, Deployment
+from .conftest import CHAIN_DAG, CHAIN_TEXT, CONN_ID, DEFERRABLE_DAG, RUN_TIMEOUT, Deployment, Runs
 
 pytestmark = pytest.mark.integration
-
-CHAIN_DAG = "functiongraph_chain"
-DEFERRABLE_DAG = "functiongraph_deferrable"
-CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
-RUN_TIMEOUT = 150.0
-
-
-@dataclass
-class Runs:
-    """The runs triggered once for the whole module (they execute concurrently)."""
-
-    chain: str
-    deferrable: str
-
-
-@pytest.fixture(scope="module")
-def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Runs:
-    api = deployment.api
-    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG):
-        api.wait_for_dag(dag_id)
-        api.unpause(dag_id)
-    return Runs(
-        chain=api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT}),
-        deferrable=api.trigger(DEFERRABLE_DAG),
-    )
 
 
 def _urn(deployment: Deployment, function: str) -> FunctionUrn:
