@@ -1,17 +1,50 @@
-"""Shared fixtures: the emulator serving example and test-only handlers."""
+"""
+Shared fixtures: a hermetic Airflow home, and the emulator serving example and test-only handlers.
+
+Airflow reads its home, config and metadata DB URL when it is first imported, and importing the
+provider imports Airflow. So before any import below, the environment points Airflow at a temporary
+home (sqlite, the example DAGs, no Airflow examples): no test reads or writes ``~/airflow``.
+"""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+import importlib.util
+import os
+import shutil
+import tempfile
 from pathlib import Path
-
-import pytest
-
-from airflow_provider_fgs.emulator import FunctionGraphEmulator
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTION_DIRS = [ROOT / "example_dags" / "functions", ROOT / "tests" / "functions"]
+EXAMPLE_DAGS = ROOT / "example_dags"
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fgs-test-airflow-"))
+
+
+def _load_demo() -> ModuleType:
+    """example_dags/run_demo.py (not a package): its helpers are the ones the README demo uses."""
+    spec = importlib.util.spec_from_file_location("fgs_run_demo", EXAMPLE_DAGS / "run_demo.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = _load_demo()
+os.environ.update(demo.hermetic_airflow_env(AIRFLOW_HOME, EXAMPLE_DAGS))
+
+import json  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from airflow_provider_fgs.emulator import FunctionGraphEmulator  # noqa: E402
+
+FUNCTION_DIRS = [EXAMPLE_DAGS / "functions", ROOT / "tests" / "functions"]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,52 +1,19 @@
 """
-A hermetic Airflow for the DAG tests: a temporary AIRFLOW_HOME with a migrated sqlite DB.
+The metadata DB and the example DAGs for the DAG tests.
 
-Airflow reads its home, config and DB URL when ``airflow`` is first imported. pytest imports this file
-when it collects ``tests/dags``, which is after the root ``tests/conftest.py`` and the installed pytest
-plugins were imported, and those may already have imported Airflow. So the environment is set here at
-import time (before any test runs) and, when Airflow was already imported, its settings are re-read
-from that environment and its ORM is pointed at the new database. The DB is migrated once per session.
+The Airflow home itself is made hermetic by the root ``tests/conftest.py``, before Airflow is imported.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import shutil
-import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
-AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="fgs-test-airflow-"))
-
-
-def _load_demo() -> ModuleType:
-    """example_dags/run_demo.py (not a package): its helpers are the ones the README demo uses."""
-    spec = importlib.util.spec_from_file_location("fgs_run_demo", EXAMPLE_DAGS / "run_demo.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-demo = _load_demo()
-os.environ.update(demo.hermetic_airflow_env(AIRFLOW_HOME, EXAMPLE_DAGS))
-if "airflow.settings" in sys.modules:
-    from airflow import settings
-
-    settings.configure_vars()
-    settings.reconfigure_orm()
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+from tests.conftest import AIRFLOW_HOME, EXAMPLE_DAGS, demo
 
 
 @pytest.fixture(scope="session")
