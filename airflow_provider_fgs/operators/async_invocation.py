@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -13,7 +12,8 @@ from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
-from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID, check_function_arguments
+from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID
 from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES, AsyncInvocationStatus
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
@@ -39,7 +39,7 @@ def status_from_event(event: dict[str, Any]) -> AsyncInvocationStatus:
     return AsyncInvocationStatus(**event["invocation"])
 
 
-class InvokeFunctionAsyncOperator(BaseOperator):
+class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     """
     Start an asynchronous invocation of a FunctionGraph function (``invocations-async``).
 
@@ -88,12 +88,13 @@ class InvokeFunctionAsyncOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_function_arguments(function_urn, function_name, package, qualifier, alias)
-        self.function_urn = function_urn
-        self.function_name = function_name
-        self.package = package
-        self.qualifier = qualifier
-        self.alias = alias
+        self.set_function_target(
+            function_urn=function_urn,
+            function_name=function_name,
+            package=package,
+            qualifier=qualifier,
+            alias=alias,
+        )
         self.payload = payload
         self.functiongraph_conn_id = functiongraph_conn_id
         self.wait_for_completion = wait_for_completion
@@ -101,20 +102,9 @@ class InvokeFunctionAsyncOperator(BaseOperator):
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
 
-    @cached_property
-    def hook(self) -> FunctionGraphHook:
-        """The hook for ``functiongraph_conn_id``."""
-        return FunctionGraphHook(functiongraph_conn_id=self.functiongraph_conn_id)
-
     def execute(self, context: Context) -> Any:
         encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
-        urn = self.hook.resolve_urn(
-            self.function_urn,
-            function_name=self.function_name,
-            package=self.package,
-            qualifier=self.qualifier,
-            alias=self.alias,
-        )
+        urn = self.resolve_function_urn()
         request_id = self.hook.invoke_async(urn, self.payload)
         self.log.info("Started async invocation %s of %s", request_id, urn)
         context["ti"].xcom_push(key=XCOM_REQUEST_ID, value=request_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -12,9 +11,9 @@ from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
-from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
+from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload, validate_options
-from airflow_provider_fgs.protocol.urn import FunctionUrn
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 if TYPE_CHECKING:
@@ -26,7 +25,7 @@ XCOM_SUMMARY = "summary"
 XCOM_BILLING_DURATION_MS = "billing_duration_ms"
 
 
-class InvokeFunctionOperator(BaseOperator):
+class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     """
     Invoke a Huawei Cloud FunctionGraph function synchronously and return its result.
 
@@ -95,13 +94,14 @@ class InvokeFunctionOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_function_arguments(function_urn, function_name, package, qualifier, alias)
+        self.set_function_target(
+            function_urn=function_urn,
+            function_name=function_name,
+            package=package,
+            qualifier=qualifier,
+            alias=alias,
+        )
         validate_options(log_type, request_version, None)
-        self.function_urn = function_urn
-        self.function_name = function_name
-        self.package = package
-        self.qualifier = qualifier
-        self.alias = alias
         self.payload = payload
         self.log_type = log_type
         self.request_version = request_version
@@ -110,26 +110,6 @@ class InvokeFunctionOperator(BaseOperator):
         self.deserialize_result = deserialize_result
         self.invoke_timeout = invoke_timeout
         self.deferrable = deferrable
-        self._resolved_urn: FunctionUrn | None = None
-
-    @cached_property
-    def hook(self) -> FunctionGraphHook:
-        """The hook for ``functiongraph_conn_id``."""
-        return FunctionGraphHook(functiongraph_conn_id=self.functiongraph_conn_id)
-
-    def resolve_function_urn(self) -> FunctionUrn:
-        """The function's URN; a name is completed with the connection's region and project."""
-        if self._resolved_urn is None:
-            if self.function_urn is not None:
-                self._resolved_urn = FunctionUrn.parse(self.function_urn)
-            else:
-                self._resolved_urn = self.hook.resolve_urn(
-                    function_name=self.function_name,
-                    package=self.package,
-                    qualifier=self.qualifier,
-                    alias=self.alias,
-                )
-        return self._resolved_urn
 
     def execute(self, context: Context) -> Any:
         """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
@@ -180,7 +160,7 @@ class InvokeFunctionOperator(BaseOperator):
 
         Shared by the synchronous and the deferrable paths.
         """
-        function = self._function_label()
+        function = self.function_label()
         self._log_invocation(function, result)
         if self.do_xcom_push:
             ti = context["ti"]
@@ -191,13 +171,6 @@ class InvokeFunctionOperator(BaseOperator):
         if result.is_function_error:
             raise result.to_function_error(function)
         return result.result
-
-    def _function_label(self) -> str:
-        """The full URN for messages, also when resuming from the triggerer (a fresh operator)."""
-        try:
-            return str(self.resolve_function_urn())
-        except Exception:  # the name as given still identifies the function in a message
-            return str(self.function_urn or self.function_name)
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:
         request_id = result.request_id or "unknown"
@@ -253,36 +226,3 @@ def _describe(result: InvocationResult) -> str:
     if result.function_error_code not in (None, "", "0"):
         parts.append(f"function error code {result.function_error_code}")
     return ", ".join(parts)
-
-
-def check_function_arguments(
-    function_urn: str | None,
-    function_name: str | None,
-    package: str | None,
-    qualifier: str | None,
-    alias: str | None,
-) -> None:
-    """Exactly one of URN and name; package, qualifier and alias only with a name."""
-    if function_urn is not None and function_name is not None:
-        raise InvalidRequestError(
-            f"Give either function_urn or function_name, not both "
-            f"(got function_urn={function_urn!r} and function_name={function_name!r})"
-        )
-    if function_urn is None and function_name is None:
-        raise InvalidRequestError(
-            "Give the function to invoke: function_urn='urn:fss:...' or function_name='my_function' "
-            "(both are None)"
-        )
-    if function_urn is not None:
-        extra = {"package": package, "qualifier": qualifier, "alias": alias}
-        given = {key: value for key, value in extra.items() if value is not None}
-        if given:
-            named = ", ".join(f"{key}={value!r}" for key, value in given.items())
-            raise InvalidRequestError(
-                f"{named} only apply with function_name: function_urn={function_urn!r} already names "
-                "the package and qualifier"
-            )
-    if qualifier is not None and alias is not None:
-        raise InvalidRequestError(
-            f"Give either qualifier={qualifier!r} or alias={alias!r} for function {function_name!r}, not both"
-        )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -11,14 +10,14 @@ from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.async_invocation import finished_status, status_from_event
-from airflow_provider_fgs.operators.functiongraph import check_function_arguments
+from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-class FunctionGraphAsyncInvocationSensor(BaseSensorOperator):
+class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator):
     """
     Wait until an asynchronous invocation, started by another task, reaches SUCCESS.
 
@@ -56,34 +55,17 @@ class FunctionGraphAsyncInvocationSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_function_arguments(function_urn, function_name, package, qualifier, alias)
+        self.set_function_target(
+            function_urn=function_urn,
+            function_name=function_name,
+            package=package,
+            qualifier=qualifier,
+            alias=alias,
+        )
         self.request_id = request_id
-        self.function_urn = function_urn
-        self.function_name = function_name
-        self.package = package
-        self.qualifier = qualifier
-        self.alias = alias
         self.functiongraph_conn_id = functiongraph_conn_id
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> FunctionGraphHook:
-        """The hook for ``functiongraph_conn_id``."""
-        return FunctionGraphHook(functiongraph_conn_id=self.functiongraph_conn_id)
-
-    @cached_property
-    def function(self) -> str:
-        """The function's full URN."""
-        return str(
-            self.hook.resolve_urn(
-                self.function_urn,
-                function_name=self.function_name,
-                package=self.package,
-                qualifier=self.qualifier,
-                alias=self.alias,
-            )
-        )
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -91,7 +73,7 @@ class FunctionGraphAsyncInvocationSensor(BaseSensorOperator):
         self.defer(
             trigger=FunctionGraphAsyncInvocationTrigger(
                 functiongraph_conn_id=self.functiongraph_conn_id,
-                function_urn=self.function,
+                function_urn=str(self.resolve_function_urn()),
                 request_id=self.request_id,
                 poll_interval=self.poke_interval,
                 max_poll_interval=self.max_poll_interval,
@@ -101,14 +83,15 @@ class FunctionGraphAsyncInvocationSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
-        status = self.hook.get_async_invocation(self.function, self.request_id)
+        urn = self.resolve_function_urn()
+        status = self.hook.get_async_invocation(urn, self.request_id)
         if status is None or status.is_pending:
             self.log.info(
                 "Async invocation %s is %s", self.request_id, status.status if status else "not recorded yet"
             )
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finished_status(status, self.function))
+        return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn)))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: fail on FAIL/DISCARD, else return the status record."""
-        return finished_status(status_from_event(event), self.function)
+        return finished_status(status_from_event(event), self.function_label())
