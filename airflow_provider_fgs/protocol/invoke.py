@@ -56,9 +56,13 @@ def encode_payload(payload: Any, *, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
     return body
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
 def _require_json(body: bytes, kind: str) -> None:
     try:
-        json.loads(body)
+        json.loads(body, parse_constant=_no_constant)  # Python accepts NaN and Infinity; JSON does not
     except (ValueError, UnicodeDecodeError) as err:
         preview = body[:80].decode("utf-8", errors="replace")
         raise InvalidRequestError(f"Payload {kind} is not valid JSON ({err}): {preview!r}") from None
@@ -77,6 +81,8 @@ def validate_options(log_type: str | None, request_version: str, instance_memory
             memory = int(instance_memory)
         except (TypeError, ValueError):
             memory = -1
+        if isinstance(instance_memory, float) and instance_memory != memory:
+            memory = -1  # int() would quietly turn 256.5 into 256
         if memory not in ALLOWED_MEMORY_SIZES:
             raise InvalidRequestError(
                 f"Invalid instance_memory {instance_memory!r}: expected one of {ALLOWED_MEMORY_SIZES} (MB)"
