@@ -17,12 +17,12 @@ import asyncio
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+
+from _emulator import emulator_process
 
 HANDLER = """
 import time
@@ -33,30 +33,6 @@ def handler(event, context):
 """
 CONN_ID = "fgs_bench"
 TARGET_SECONDS = 10.0
-
-
-def start_emulator(functions: Path, max_workers: int) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_fgs.emulator.cli",
-            "--port",
-            "0",
-            "--functions",
-            str(functions),
-            "--max-workers",
-            str(max_workers),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    if not url.startswith("http"):
-        process.kill()
-        raise SystemExit(f"fgs-emulator did not print its URL (got {url!r})")
-    return process, url
 
 
 def configure_connection(url: str) -> None:
@@ -116,8 +92,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as functions:
         (Path(functions) / "sleeper.py").write_text(HANDLER)
         (Path(functions) / "sleeper.json").write_text(json.dumps({"timeout": 30}))
-        emulator, url = start_emulator(Path(functions), max_workers=max(args.invocations, 16))
-        try:
+        with emulator_process(Path(functions), max_workers=max(args.invocations, 16)) as (_, url):
             configure_connection(url)
             run_serially(1, 0.0)  # warm up: imports, first connection, first worker
             per_call = run_serially(args.serial_sample, args.sleep)
@@ -125,9 +100,6 @@ def main() -> None:
             wall, succeeded = asyncio.run(run_concurrently(args.invocations, args.sleep))
             _, peak_traced = tracemalloc.get_traced_memory()
             tracemalloc.stop()
-        finally:
-            emulator.terminate()
-            emulator.wait(timeout=30)
 
     serial_estimate = per_call * args.invocations
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

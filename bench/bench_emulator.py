@@ -15,8 +15,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
+from _emulator import emulator_process
 
 HANDLERS = {
     "noop.py": "def handler(event, context):\n    return None\n",
@@ -31,25 +30,6 @@ HANDLERS = {
 }
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 USER = {"domain": {"name": "demo-domain"}, "name": "demo-user", "password": "demo-password"}
-
-
-def start_emulator(functions: Path) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_fgs.emulator.cli",
-            "--port",
-            "0",
-            "--functions",
-            str(functions),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert process.stdout is not None
-    return process, process.stdout.readline().strip()
 
 
 def token(url: str) -> str:
@@ -122,18 +102,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, code in HANDLERS.items():
             Path(tmp, name).write_text(code)
-        process, url = start_emulator(Path(tmp))
-        try:
+        with emulator_process(Path(tmp)) as (pid, url):
             tok = token(url)
             run(url, tok, "noop", 50, args.concurrency, {})  # warm up workers and connections
             began = time.perf_counter()
             serial = run(url, tok, "noop", args.calls, 1, {})
             serial_rate = args.calls / (time.perf_counter() - began)
-            cpu_before = cpu_seconds(process.pid)
+            cpu_before = cpu_seconds(pid)
             began = time.perf_counter()
             run(url, tok, "noop", args.calls, args.concurrency, {})
             parallel_rate = args.calls / (time.perf_counter() - began)
-            server_cpu_ms = (cpu_seconds(process.pid) - cpu_before) * 1000 / args.calls
+            server_cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / args.calls
             ms = sorted(x * 1000 for x in serial)
             print(
                 f"no-op invoke round trip (concurrency 1): median {statistics.median(ms):.2f} ms, "
@@ -153,7 +132,7 @@ def main() -> None:
 
                 def sample() -> None:
                     while not done.wait(0.2):
-                        peak.append(worker_memory(process.pid))
+                        peak.append(worker_memory(pid))
 
                 sampler = threading.Thread(target=sample, daemon=True)
                 sampler.start()
@@ -172,9 +151,6 @@ def main() -> None:
                         f"workers at peak: {count}, RSS {rss:.0f} MB total, PSS {pss:.0f} MB total "
                         f"({pss / count:.1f} MB proportional per worker)"
                     )
-        finally:
-            process.terminate()
-            process.wait(30)
 
 
 if __name__ == "__main__":
