@@ -10,14 +10,14 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from airflow_provider_fgs.emulator.server import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
+from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
 
 from .airflow_api import AirflowApi
 from .deployment import ADMIN_USER, AirflowDeployment
@@ -33,6 +33,8 @@ CHAIN_DAG = "functiongraph_chain"
 DEFERRABLE_DAG = "functiongraph_deferrable"
 CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
 RUN_TIMEOUT = 150.0
+# Per-test limit (pytest-timeout): the first test of a session also pays for starting Airflow.
+INTEGRATION_TIMEOUT = 420
 
 
 @dataclass
@@ -154,7 +156,9 @@ def artifacts_dir() -> Path:
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep each phase's report on the item, so fixtures can react to a failed test (screenshots)."""
     report: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[report.when] = report

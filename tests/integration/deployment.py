@@ -68,7 +68,8 @@ class AirflowDeployment:
         env = {
             key: value
             for key, value in os.environ.items()
-            if not key.startswith("AIRFLOW__") and key not in ("AIRFLOW_HOME", "AIRFLOW_CONFIG")
+            # nothing from the test session's own Airflow (home, config, connections, variables)
+            if not key.startswith("AIRFLOW")
         }
         env.update(
             {

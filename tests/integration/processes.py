@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import psutil
+import psutil  # type: ignore[import-untyped]  # an Airflow dependency; no stubs installed
 
 T = TypeVar("T")
 
@@ -87,7 +87,7 @@ class ManagedProcess:
     def log_tail(self, lines: int = 40) -> str:
         return tail(self.log_path, lines)
 
-    def stop(self, grace: float = 10.0) -> None:
+    def stop(self, grace: float = 5.0) -> None:
         """Stop the process group and every descendant; SIGKILL what is left after ``grace`` seconds."""
         stop_all([self], grace)
 
@@ -101,7 +101,7 @@ class ManagedProcess:
             return []
 
 
-def stop_all(processes: Sequence[ManagedProcess], grace: float = 10.0) -> None:
+def stop_all(processes: Sequence[ManagedProcess], grace: float = 5.0) -> None:
     """
     Stop several processes together: SIGTERM to all of them, then SIGKILL whatever is left.
 

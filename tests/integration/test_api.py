@@ -17,9 +17,19 @@ import pytest
 from airflow_provider_fgs.links.functiongraph import function_console_url
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
-from .conftest import CHAIN_DAG, CHAIN_TEXT, CONN_ID, DEFERRABLE_DAG, RUN_TIMEOUT, Deployment, Runs
+from .conftest import (
+    CHAIN_DAG,
+    CHAIN_TEXT,
+    CONN_ID,
+    DEFERRABLE_DAG,
+    INTEGRATION_TIMEOUT,
+    RUN_TIMEOUT,
+    Deployment,
+    Runs,
+)
 
-pytestmark = pytest.mark.integration
+# The first test also waits for the deployment to start (session fixture): allow for a slow machine.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
 
 
 def _urn(deployment: Deployment, function: str) -> FunctionUrn:

@@ -22,14 +22,26 @@ from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, f
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 from .browser import chromium, chromium_missing_reason
-from .conftest import CHAIN_DAG, CHAIN_TEXT, RUN_TIMEOUT, Deployment, Runs, phase_report_key
+from .conftest import (
+    CHAIN_DAG,
+    CHAIN_TEXT,
+    INTEGRATION_TIMEOUT,
+    RUN_TIMEOUT,
+    Deployment,
+    Runs,
+    phase_report_key,
+)
 from .deployment import ADMIN_USER
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
 _MISSING = chromium_missing_reason()
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(INTEGRATION_TIMEOUT),
+    pytest.mark.skipif(_MISSING is not None, reason=_MISSING or ""),
+]
 
 UI_CONN_ID = "fgs_from_ui"
 BAD_CONN_ID = "fgs_wrong_secret"
