@@ -24,10 +24,9 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "auth_type": _field(
         "Auth type",
-        "aksk: sign with Access Key/Secret Key; password: IAM user token; token: pre-issued token. "
+        "aksk (sign with Access Key/Secret Key), password (IAM user token) or token (pre-issued token). "
         "Inferred when empty.",
         "string",
-        enum=["aksk", "password", "token", None],
     ),
     "domain_name": _field(
         "Account (domain) name", "Account the IAM user belongs to (password auth).", "string"
@@ -83,9 +82,6 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "placeholders": {
         "login": "AK (aksk auth) or IAM user name (password auth)",
         "password": "SK (aksk auth) or IAM password (password auth)",
-        "region": "ap-southeast-1",
-        "project_id": "0a1b2c3d4e5f60718293a4b5c6d7e8f9",
-        "domain_name": "my-account",
         "extra": '{"proxies": {"https": "http://proxy:3128"}, "verify": "/path/to/ca.pem"}',
     },
 }
