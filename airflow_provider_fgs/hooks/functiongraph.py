@@ -205,6 +205,9 @@ class FunctionGraphHook(BaseHook):
         :param alias: an alias name, instead of a qualifier.
         :raises InvalidRequestError: naming the bad or conflicting value, before any network call.
         """
+        parts_given = any(part is not None for part in (function_name, package, qualifier, alias))
+        if isinstance(function_urn, FunctionUrn) and not parts_given:
+            return function_urn  # already validated
         if isinstance(function_urn, FunctionUrn):
             urn_text: str | None = str(function_urn)
         else:
