@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fgs.auth import TOKEN_CACHE
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
@@ -86,18 +84,3 @@ def connect(emu: FunctionGraphEmulator, monkeypatch: pytest.MonkeyPatch) -> Conn
         return conn_id
 
     return factory
-
-
-async def _first_event(trigger: BaseTrigger) -> TriggerEvent:
-    events: AsyncIterator[TriggerEvent] = trigger.run()
-    try:
-        return await asyncio.wait_for(anext(events), timeout=60)
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
-def run_trigger(trigger: BaseTrigger) -> dict[str, Any]:
-    """Run ``trigger`` on a fresh event loop, as the triggerer does; its first event, JSON-checked."""
-    payload: dict[str, Any] = asyncio.run(_first_event(trigger)).payload
-    json.dumps(payload)
-    return payload

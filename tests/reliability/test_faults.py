@@ -37,7 +37,8 @@ from airflow_provider_fgs.protocol.errors import (
 from airflow_provider_fgs.retry import TransportError
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 from tests.operators.test_invoke_function_operator import make_context
-from tests.reliability.conftest import Connect, run_trigger
+from tests.reliability.conftest import Connect
+from tests.triggering import run_trigger
 
 
 def invoke_trigger(conn_id: str, emu: Any, name: str, payload: Any = None, **kwargs: Any) -> dict[str, Any]:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
@@ -26,24 +25,9 @@ from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
     FunctionGraphInvokeTrigger,
 )
+from tests.triggering import first_event, run_trigger
 
 pytestmark = pytest.mark.usefixtures("fgs_connection")
-
-
-async def _first_event(trigger: BaseTrigger) -> TriggerEvent:
-    events: AsyncIterator[TriggerEvent] = trigger.run()
-    try:
-        return await asyncio.wait_for(anext(events), timeout=60)
-    finally:
-        await events.aclose()  # type: ignore[attr-defined]
-
-
-def run_trigger(trigger: BaseTrigger) -> dict[str, Any]:
-    """Run ``trigger`` on a fresh event loop (as the triggerer would) and return its first event."""
-    event = asyncio.run(_first_event(trigger))
-    payload: dict[str, Any] = event.payload
-    json.dumps(payload)  # events are stored as JSON by Airflow
-    return payload
 
 
 def invoke_trigger(emulator: Any, name: str, payload: Any, **kwargs: Any) -> FunctionGraphInvokeTrigger:
@@ -164,7 +148,7 @@ def test_cancelling_the_invoke_trigger_closes_its_client(
         return await original(self)
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(_first_event(trigger))
+        task = asyncio.ensure_future(first_event(trigger))
         await asyncio.sleep(0.5)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -194,7 +178,7 @@ def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
             )
             for n in range(8)
         ]
-        return await asyncio.gather(*(_first_event(t) for t in triggers))
+        return await asyncio.gather(*(first_event(t) for t in triggers))
 
     events = asyncio.run(many())
     squares = sorted(json.loads(e.payload["result"]["raw_result"])["square"] for e in events)
