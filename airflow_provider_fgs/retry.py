@@ -86,38 +86,65 @@ def backoff_seconds(settings: RetrySettings, attempt: int, exc: BaseException | 
     return wait
 
 
+def log_retry(
+    logger: RetryLogger, what: str, delay: float, attempt: int, attempts: int, exc: BaseException
+) -> None:
+    """The log line of one retry, with its reason."""
+    logger.warning(
+        "Retrying %s in %.2f s (attempt %d of %d failed): %s: %s",
+        what,
+        delay,
+        attempt,
+        attempts,
+        type(exc).__name__,
+        exc,
+    )
+
+
+def delay_after_first_attempt(
+    exc: BaseException, settings: RetrySettings, *, idempotent: bool, what: str, logger: RetryLogger
+) -> float | None:
+    """
+    After the first attempt failed with ``exc``: the wait before the second (logged), or ``None``
+    when ``exc`` must be raised as it is.
+
+    The first attempt runs outside tenacity, so a call that succeeds at once (nearly all of them) pays
+    none of its per-call machinery; only a retryable failure enters the loop of :func:`retry_arguments`.
+    """
+    if settings.attempts < 1 or not should_retry(exc, idempotent=idempotent):
+        return None
+    delay = backoff_seconds(settings, 1, exc)
+    log_retry(logger, what, delay, 1, settings.attempts + 1, exc)
+    return delay
+
+
 def retry_arguments(
-    settings: RetrySettings, *, idempotent: bool, what: str, logger: RetryLogger
+    settings: RetrySettings, *, idempotent: bool, what: str, logger: RetryLogger, attempts_done: int = 0
 ) -> dict[str, Any]:
     """
     Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``.
 
     :param idempotent: whether re-sending is harmless (see the module docstring).
     :param what: the call, for the retry log lines, e.g. ``"invoke of urn:fss:..."``.
+    :param attempts_done: attempts already made before this loop (numbering, backoff and the budget
+        continue from there).
     """
     attempts = settings.attempts + 1
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        return backoff_seconds(settings, state.attempt_number, exc)
+        return backoff_seconds(settings, state.attempt_number + attempts_done, exc)
 
-    def log_retry(state: RetryCallState) -> None:
+    def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
         delay = state.next_action.sleep if state.next_action is not None else 0.0
-        logger.warning(
-            "Retrying %s in %.2f s (attempt %d of %d failed): %s: %s",
-            what,
-            delay,
-            state.attempt_number,
-            attempts,
-            type(exc).__name__,
-            exc,
-        )
+        if exc is not None:
+            log_retry(logger, what, delay, state.attempt_number + attempts_done, attempts, exc)
 
     return {
         "retry": retry_if_exception(lambda exc: should_retry(exc, idempotent=idempotent)),
-        "stop": stop_after_attempt(attempts),
+        "stop": stop_after_attempt(attempts - attempts_done),
         "wait": wait,
-        "before_sleep": log_retry,
+        "before_sleep": before_sleep,
         "reraise": True,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,7 +31,12 @@ from airflow_provider_fgs.protocol.errors import (
 from airflow_provider_fgs.protocol.http import RETRYABLE_STATUS, HttpRequest, platform_error
 from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from airflow_provider_fgs.retry import TransportError, mark_exhausted, retry_arguments
+from airflow_provider_fgs.retry import (
+    TransportError,
+    delay_after_first_attempt,
+    mark_exhausted,
+    retry_arguments,
+)
 
 if TYPE_CHECKING:
     import requests
@@ -466,12 +472,25 @@ class FunctionGraphHook(BaseHook):
         )
 
     def _retrying(self, fn: Callable[[], T], *, what: str, idempotent: bool) -> T:
-        from tenacity import Retrying
-
-        retrying = Retrying(
-            **retry_arguments(self.settings.retry, idempotent=idempotent, what=what, logger=self._logger)
-        )
+        """``fn()`` under the retry policy: a first plain attempt, then tenacity after a retryable failure."""
+        settings = self.settings.retry
         try:
+            try:
+                return fn()
+            except Exception as exc:
+                delay = delay_after_first_attempt(
+                    exc, settings, idempotent=idempotent, what=what, logger=self._logger
+                )
+                if delay is None:
+                    raise
+            time.sleep(delay)
+            from tenacity import Retrying
+
+            retrying = Retrying(
+                **retry_arguments(
+                    settings, idempotent=idempotent, what=what, logger=self._logger, attempts_done=1
+                )
+            )
             return retrying(fn)
         except FunctionGraphError as err:
             mark_exhausted(err)

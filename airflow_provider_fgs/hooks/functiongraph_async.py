@@ -17,7 +17,7 @@ from airflow_provider_fgs.protocol.async_invoke import (
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from airflow_provider_fgs.retry import TransportError, retry_arguments
+from airflow_provider_fgs.retry import TransportError, delay_after_first_attempt, retry_arguments
 
 if TYPE_CHECKING:
     import httpx
@@ -132,8 +132,23 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
                 self._raise_if_rejected_again(response, call.what)
             return call.parse(response)
 
+        try:
+            return await attempt()
+        except Exception as exc:
+            delay = delay_after_first_attempt(
+                exc, settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger
+            )
+            if delay is None:
+                raise
+        await asyncio.sleep(delay)
         retrying = AsyncRetrying(
-            **retry_arguments(settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger)
+            **retry_arguments(
+                settings.retry,
+                idempotent=call.idempotent,
+                what=call.what,
+                logger=self._logger,
+                attempts_done=1,
+            )
         )
         return await retrying(attempt)
 
