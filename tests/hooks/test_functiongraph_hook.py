@@ -235,6 +235,12 @@ def test_throttled_then_success(emu: Any, make_conn: ConnFactory, caplog: pytest
     assert len(retries) == 2
     assert "ThrottledError" in retries[0]
     assert "HTTP 429 FSS.0429" in retries[0]
+    # The first attempt runs outside tenacity; the numbering and the budget carry on inside it.
+    numbers = [re.search(r"\(attempt (\d+) of (\d+) failed\)", message) for message in retries]
+    assert [(m[1], m[2]) for m in numbers if m] == [
+        ("1", str(hook.settings.retry.attempts + 1)),
+        ("2", str(hook.settings.retry.attempts + 1)),
+    ]
 
 
 def test_retry_after_is_honoured(emu: Any, make_conn: ConnFactory, caplog: pytest.LogCaptureFixture) -> None:
@@ -269,6 +275,14 @@ def test_throttled_exhaustion_raises_throttled_error(emu: Any, make_conn: ConnFa
     with pytest.raises(ThrottledError):
         hook.invoke("hello")
     assert emu.request_count("invoke") == 2
+
+
+def test_no_retry_budget_means_one_attempt(emu: Any, make_conn: ConnFactory) -> None:
+    hook = _hook(make_conn("aksk", retry_attempts=0))
+    emu.inject_fault("throttle", count=1)
+    with pytest.raises(ThrottledError):
+        hook.invoke("hello")
+    assert emu.request_count("invoke") == 1
 
 
 def test_dropped_sync_invoke_is_not_resent(emu: Any, make_conn: ConnFactory) -> None:
