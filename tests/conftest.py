@@ -79,3 +79,20 @@ def fgs_connection(emulator: FunctionGraphEmulator, monkeypatch: pytest.MonkeyPa
         },
     }
     monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT", json.dumps(connection))
+
+
+@pytest.fixture
+def emu(emulator: FunctionGraphEmulator) -> Iterator[FunctionGraphEmulator]:
+    """
+    The session emulator with no faults, zeroed counters and an empty token cache, before and after;
+    its token lifetime is restored afterwards.
+    """
+    from airflow_provider_fgs.auth import TOKEN_CACHE
+
+    emulator.clear_faults()
+    emulator.reset_stats()
+    TOKEN_CACHE.clear()
+    yield emulator
+    emulator.clear_faults()
+    emulator.set_token_ttl(86400.0)
+    TOKEN_CACHE.clear()

@@ -25,7 +25,7 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.iam import build_password_token_request, parse_token_response
 from airflow_provider_fgs.retry import TransportError
-from tests.hooks.conftest import DEMO_USER, ConnFactory
+from tests.connections import DEMO_USER, ConnFactory
 
 
 def _hook(conn_id: str) -> FunctionGraphHook:

@@ -22,8 +22,9 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES, MAX_PAYLOAD_BYTES
+from tests.connections import DEMO_KEY
 from tests.operators.test_invoke_function_operator import make_context
-from tests.reliability.conftest import DEMO_KEY, Connect
+from tests.reliability.conftest import Connect
 
 P = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # the emulator's project
 U = f"urn:fss:ap-southeast-1:{P}:function"

@@ -1,5 +1,5 @@
-"""The reliability fixtures (a clean session emulator, connections with fast retries) serve here too."""
+"""The reliability tests' connections (fast retries) serve here too; ``emu`` comes from the root conftest."""
 
-from tests.reliability.conftest import connect, emu
+from tests.reliability.conftest import connect
 
-__all__ = ["connect", "emu"]
+__all__ = ["connect"]

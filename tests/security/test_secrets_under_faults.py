@@ -20,7 +20,8 @@ from airflow_provider_fgs.auth import TOKEN_CACHE
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
-from tests.reliability.conftest import DEMO_KEY, DEMO_USER, Connect
+from tests.connections import DEMO_KEY, DEMO_USER
+from tests.reliability.conftest import Connect
 from tests.triggering import run_trigger
 
 # (mode, fault kind, fault route): each is injected for every request it matches.
