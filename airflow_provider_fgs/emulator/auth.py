@@ -5,26 +5,20 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from urllib.parse import unquote
 
 from airflow_provider_fgs.emulator.iam import TokenInfo, TokenStore
-from airflow_provider_fgs.protocol.signing import DATE_FORMAT, compute_signature, parse_authorization
+from airflow_provider_fgs.protocol.signing import (
+    DATE_FORMAT,
+    compute_signature,
+    parse_authorization,
+    query_pairs,
+)
 
 MAX_CLOCK_SKEW_SECONDS = 15 * 60
 
 
 class AuthFailure(Exception):
     """The request is not authenticated; the message says why (never echoing a secret)."""
-
-
-def query_pairs(query_string: str) -> list[tuple[str, str]]:
-    """Decoded (key, value) pairs of a raw query string, in order."""
-    pairs = []
-    for item in query_string.split("&"):
-        if item:
-            key, _, value = item.partition("=")
-            pairs.append((unquote(key), unquote(value)))
-    return pairs
 
 
 def authenticate(

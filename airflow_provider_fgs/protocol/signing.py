@@ -36,6 +36,16 @@ def canonical_query(pairs: Iterable[tuple[str, str]]) -> str:
     return "&".join(f"{_encode(key)}={_encode(value)}" for key, value in sorted(pairs))
 
 
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """Decoded ``(key, value)`` pairs of a raw query string, in order (no ``=``: the value is ``""``)."""
+    pairs = []
+    for item in query_string.split("&"):
+        if item:
+            key, _, value = item.partition("=")
+            pairs.append((unquote(key), unquote(value)))
+    return pairs
+
+
 def signable_header_names(headers: Iterable[str]) -> list[str]:
     """Lower-cased, sorted names of the headers that get signed (those without ``_``)."""
     return sorted({name.lower() for name in headers if "_" not in name})
@@ -146,15 +156,10 @@ class Signer:
         if self.security_token:
             signed[HEADER_SECURITY_TOKEN] = self.security_token
         names = signable_header_names(signed)
-        query = [
-            tuple(item.split("=", 1)) if "=" in item else (item, "")
-            for item in parts.query.split("&")
-            if item
-        ]
         signature = compute_signature(
             method=method,
             path=parts.path or "/",
-            query=[(unquote(k), unquote(v)) for k, v in query],
+            query=query_pairs(parts.query),
             headers=signed,
             signed_headers=names,
             body=body,
