@@ -131,12 +131,22 @@ class AirflowApi:
         return final
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        body = self.request("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances").json()
-        instances: list[dict[str, Any]] = body["task_instances"]
-        return instances
+        """Every task instance of the run (mapped ones one by one), page by page."""
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances"
+        instances: list[dict[str, Any]] = []
+        while True:
+            params = {"limit": 100, "offset": len(instances)}
+            body = self.request("GET", path, params=params).json()
+            instances += body["task_instances"]
+            if not body["task_instances"] or len(instances) >= body["total_entries"]:
+                return instances
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
-        return {ti["task_id"]: ti["state"] for ti in self.task_instances(dag_id, run_id)}
+        """``{task_id: state}``; a mapped task instance is named ``task_id[map_index]``."""
+        return {
+            ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""): ti["state"]
+            for ti in self.task_instances(dag_id, run_id)
+        }
 
     def _ti_path(self, dag_id: str, run_id: str, task_id: str) -> str:
         return f"/dags/{dag_id}/dagRuns/{quote(run_id)}/taskInstances/{task_id}"

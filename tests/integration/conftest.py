@@ -2,6 +2,16 @@
 
 Session-scoped, so the API tests and the browser tests share one deployment (about half a minute to
 start on two cores). Both are started only when a test marked ``integration`` asks for them.
+
+``deployment`` comes in two shapes, chosen by its parameter:
+
+* ``local`` (the default): LocalExecutor on sqlite, one triggerer (:mod:`.deployment`);
+* ``production``: PostgreSQL, CeleryExecutor with Redis, two workers and two triggerers
+  (:mod:`.production`), marked ``production``.
+
+A test runs on both with ``@pytest.mark.parametrize("deployment", SHAPES, indirect=True)`` (or on one
+with ``[PRODUCTION_SHAPE]``). Pytest groups the tests by shape, so at most one deployment runs at a
+time: switching shape stops the previous one.
 """
 
 from __future__ import annotations
@@ -9,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
@@ -21,20 +32,29 @@ from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_
 
 from .airflow_api import AirflowApi
 from .deployment import ADMIN_USER, AirflowDeployment
-from .processes import ManagedProcess, stop_all, tail, wait_for
+from .processes import ManagedProcess, tail, wait_for
+from .production import CeleryDeployment
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
 EXAMPLE_FUNCTIONS = EXAMPLE_DAGS / "functions"
+PRODUCTION_DAGS = Path(__file__).resolve().parent / "dags"
 ARTIFACTS = ROOT / "artifacts" / "integration"
 CONN_ID = "functiongraph_default"
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 CHAIN_DAG = "functiongraph_chain"
 DEFERRABLE_DAG = "functiongraph_deferrable"
+MAPPED_50_DAG = "functiongraph_mapped_50"
+ASYNC_DAG = "functiongraph_async"
 CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
 RUN_TIMEOUT = 150.0
 # Per-test limit (pytest-timeout): the first test of a session also pays for starting Airflow.
 INTEGRATION_TIMEOUT = 420
+LOCAL = "local"
+PRODUCTION = "production"
+PRODUCTION_SHAPE = pytest.param(PRODUCTION, marks=pytest.mark.production, id=PRODUCTION)
+SHAPES = [pytest.param(LOCAL, id=LOCAL), PRODUCTION_SHAPE]
+"""Both deployment shapes, for ``@pytest.mark.parametrize("deployment", SHAPES, indirect=True)``."""
 
 
 @dataclass
@@ -54,6 +74,7 @@ class Deployment:
     airflow: AirflowDeployment
     api: AirflowApi
     emulator: EmulatorServer
+    shape: str = LOCAL
 
     def logs(self) -> str:
         return self.airflow.logs(extra=[self.emulator.process])
@@ -105,20 +126,42 @@ def _start_emulator(workdir: Path) -> EmulatorServer:
         raise
 
 
-@pytest.fixture(scope="session")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The emulator plus Airflow (api-server, scheduler, dag-processor, triggerer) serving example_dags."""
-    workdir = tmp_path_factory.mktemp("airflow-deployment")
+def _production_dags(workdir: Path) -> Path:
+    """The example DAGs plus the production shape's own (the 50-task mapped DAG), in one folder."""
+    folder = workdir / "dags"
+    folder.mkdir()
+    for source in [*EXAMPLE_DAGS.glob("example_*.py"), *PRODUCTION_DAGS.glob("*.py")]:
+        shutil.copy(source, folder / source.name)
+    return folder
+
+
+@pytest.fixture(scope="session", params=[pytest.param(LOCAL, id=LOCAL)])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    """The emulator plus Airflow serving example_dags, in the shape given by the parameter (``local``)."""
+    shape: str = request.param
+    workdir = tmp_path_factory.mktemp(f"airflow-{shape}")
     emulator = _start_emulator(workdir)
     home = workdir / "airflow_home"
     home.mkdir()
-    airflow = AirflowDeployment(home, EXAMPLE_DAGS)
+    airflow = (
+        CeleryDeployment(home, _production_dags(workdir))
+        if shape == PRODUCTION
+        else AirflowDeployment(home, EXAMPLE_DAGS)
+    )
     try:
         airflow.start()
-        api = AirflowApi(airflow.url, ADMIN_USER, airflow.password, on_timeout=airflow.logs)
-        yield Deployment(airflow, api, emulator)
+        api = AirflowApi(
+            airflow.url,
+            ADMIN_USER,
+            airflow.password,
+            on_timeout=lambda: airflow.logs(extra=[emulator.process]),
+        )
+        yield Deployment(airflow, api, emulator, shape)
     finally:
-        stop_all([*airflow.processes, emulator.process])
+        airflow.stop()
+        emulator.process.stop()
 
 
 @pytest.fixture(scope="session")
@@ -131,22 +174,35 @@ def functiongraph_connection(deployment: Deployment) -> dict[str, Any]:
 
 @dataclass
 class Runs:
-    """Runs of the example DAGs, triggered once for the session (they execute concurrently)."""
+    """Runs of the example DAGs, triggered once per deployment (they execute concurrently).
+
+    On the production shape the 50-task mapped DAG and the async-invocation DAG are triggered too, so
+    that all four run at once on its workers.
+    """
 
     chain: str
     deferrable: str
+    mapped_50: str | None = None
+    async_invocation: str | None = None
 
 
 @pytest.fixture(scope="session")
 def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Runs:
     api = deployment.api
-    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG):
+    dag_ids = [CHAIN_DAG, DEFERRABLE_DAG]
+    if deployment.shape == PRODUCTION:
+        dag_ids += [MAPPED_50_DAG, ASYNC_DAG]
+    for dag_id in dag_ids:
         api.wait_for_dag(dag_id)
         api.unpause(dag_id)
-    return Runs(
+    runs = Runs(
         chain=api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT}),
         deferrable=api.trigger(DEFERRABLE_DAG),
     )
+    if deployment.shape == PRODUCTION:
+        runs.mapped_50 = api.trigger(MAPPED_50_DAG)
+        runs.async_invocation = api.trigger(ASYNC_DAG)
+    return runs
 
 
 @pytest.fixture(scope="session")

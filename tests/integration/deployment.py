@@ -113,10 +113,15 @@ class AirflowDeployment:
     def _airflow(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *args]
 
+    def components(self) -> list[tuple[str, list[str], dict[str, str]]]:
+        """Each component as (name, ``airflow`` arguments, environment on top of ``self.env``)."""
+        api_args = ["--host", "127.0.0.1", "--port", str(self.port)]
+        return [(name, [name, *(api_args if name == "api-server" else [])], {}) for name in COMPONENTS]
+
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Migrate the database, start the four components, wait until all report healthy."""
+        """Migrate the database, start the components, wait until all report healthy."""
         started = time.monotonic()
         migrate_log = self.home / "logs" / "db-migrate.log"
         migrate_log.parent.mkdir(parents=True, exist_ok=True)
@@ -131,12 +136,13 @@ class AirflowDeployment:
             )
         if done.returncode != 0:
             raise DeploymentError(f"airflow db migrate failed ({done.returncode}):\n{tail(migrate_log)}")
-        for name in COMPONENTS:
-            args: list[str] = [name]
-            if name == "api-server":
-                args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        for name, args, env in self.components():
             process = ManagedProcess(
-                name, self._airflow(*args), self.env, self.home / "logs" / f"{name}.log", cwd=self.home
+                name,
+                self._airflow(*args),
+                {**self.env, **env},
+                self.home / "logs" / f"{name}.log",
+                cwd=self.home,
             )
             self.processes.append(process)
             process.start()

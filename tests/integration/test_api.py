@@ -1,8 +1,10 @@
 """The provider in a real Airflow deployment, driven through Airflow's public REST API (``/api/v2``).
 
 The ``functiongraph`` connection is created through the API, the example DAGs are unpaused and
-triggered through it, the scheduler, LocalExecutor workers and triggerer run them against the
-emulator, and the results, XComs, task logs and extra links are read back through the API.
+triggered through it, the scheduler, workers and triggerer(s) run them against the emulator, and the
+results, XComs, task logs and extra links are read back through the API. Every test runs on both
+deployment shapes: LocalExecutor on sqlite, and PostgreSQL with the CeleryExecutor, two workers and two
+triggerers (``production``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from .conftest import (
     DEFERRABLE_DAG,
     INTEGRATION_TIMEOUT,
     RUN_TIMEOUT,
+    SHAPES,
     Deployment,
     Runs,
 )
 
 # The first test also waits for the deployment to start (session fixture): allow for a slow machine.
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(INTEGRATION_TIMEOUT),
+    pytest.mark.parametrize("deployment", SHAPES, indirect=True),
+]
 
 
 def _urn(deployment: Deployment, function: str) -> FunctionUrn:

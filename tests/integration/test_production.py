@@ -1,0 +1,107 @@
+"""The production-shaped deployment: PostgreSQL, CeleryExecutor with Redis, two workers, two triggerers.
+
+The chain and deferrable DAGs run here too (test_api.py runs on both shapes); this module checks what
+only this shape has: a 50-task mapped DAG spread over both Celery workers, the async-invocation DAG,
+and the shape itself (both workers and both triggerers up, the metadata database on PostgreSQL). The
+runs are triggered together once per deployment (the ``runs`` fixture), so they share the workers.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from .conftest import (
+    ASYNC_DAG,
+    INTEGRATION_TIMEOUT,
+    MAPPED_50_DAG,
+    PRODUCTION_SHAPE,
+    RUN_TIMEOUT,
+    Deployment,
+    Runs,
+)
+from .production import TRIGGERERS, WORKERS, CeleryDeployment
+
+MAPPED_TASKS = 50
+# Start-up here also pays for PostgreSQL, Redis and two more Airflow components.
+PRODUCTION_TIMEOUT = INTEGRATION_TIMEOUT + 180
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.production,
+    pytest.mark.timeout(PRODUCTION_TIMEOUT),
+    pytest.mark.parametrize("deployment", [PRODUCTION_SHAPE], indirect=True),
+]
+
+
+def _celery(deployment: Deployment) -> CeleryDeployment:
+    assert isinstance(deployment.airflow, CeleryDeployment), deployment.airflow
+    return deployment.airflow
+
+
+def _wait_success(deployment: Deployment, dag_id: str, run_id: str | None) -> None:
+    assert run_id is not None, f"{dag_id} was not triggered on this shape"
+    api = deployment.api
+    state = api.wait_for_run(dag_id, run_id, RUN_TIMEOUT)
+    assert state == "success", f"{api.task_states(dag_id, run_id)}{deployment.logs()}"
+
+
+def test_the_deployment_runs_on_postgresql_with_two_workers_and_two_triggerers(
+    deployment: Deployment,
+) -> None:
+    airflow = _celery(deployment)
+
+    health = deployment.api.session.get(f"{airflow.url}/api/v2/monitor/health", timeout=30).json()
+    migrated = airflow.query("SELECT version_num FROM alembic_version")
+    triggerers = airflow.query(
+        "SELECT count(*) FROM job WHERE job_type = 'TriggererJob' AND state = 'running'"
+    )
+
+    assert health["metadatabase"]["status"] == "healthy", health
+    assert len(migrated) == 1, migrated
+    assert triggerers[0][0] == len(TRIGGERERS), airflow.logs()
+    assert airflow._workers_ready() == sorted(WORKERS), airflow.logs()
+    airflow.check_alive()
+
+
+def test_a_50_task_mapped_dag_is_spread_over_both_workers(deployment: Deployment, runs: Runs) -> None:
+    api = deployment.api
+    _wait_success(deployment, MAPPED_50_DAG, runs.mapped_50)
+    assert runs.mapped_50 is not None
+
+    instances = api.task_instances(MAPPED_50_DAG, runs.mapped_50)
+    squares = [ti for ti in instances if ti["task_id"] == "square"]
+    assert sorted(ti["map_index"] for ti in squares) == list(range(MAPPED_TASKS))
+    assert {ti["state"] for ti in instances} == {"success"}
+    assert {ti["queue"] for ti in instances} == {"default"}
+    per_worker = Counter(ti["hostname"] for ti in squares)
+    assert set(per_worker) == set(WORKERS), per_worker
+
+    for map_index in range(MAPPED_TASKS):
+        x = map_index + 1
+        result = api.xcom(MAPPED_50_DAG, runs.mapped_50, "square", map_index=map_index)
+        assert result == {"x": x, "square": x * x}, map_index
+    expected_total = sum(x * x for x in range(1, MAPPED_TASKS + 1))
+    assert api.xcom(MAPPED_50_DAG, runs.mapped_50, "total") == expected_total
+
+
+def test_the_async_invocation_dag_returns_the_status_records(deployment: Deployment, runs: Runs) -> None:
+    api = deployment.api
+    run_id = runs.async_invocation
+    _wait_success(deployment, ASYNC_DAG, run_id)
+    assert run_id is not None
+
+    waited: dict[str, Any] = api.xcom(ASYNC_DAG, run_id, "start_and_wait")
+    waited_request = api.xcom(ASYNC_DAG, run_id, "start_and_wait", key="request_id")
+    started = api.xcom(ASYNC_DAG, run_id, "start")
+    started_request = api.xcom(ASYNC_DAG, run_id, "start", key="request_id")
+    sensed: dict[str, Any] = api.xcom(ASYNC_DAG, run_id, "wait")
+
+    assert waited["status"] == "SUCCESS", waited
+    assert waited["request_id"] == waited_request
+    assert started == started_request
+    assert sensed["request_id"] == started_request
+    assert sensed["status"] == "SUCCESS", sensed
+    assert waited_request != started_request
