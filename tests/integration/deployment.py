@@ -147,7 +147,7 @@ class AirflowDeployment:
             self.processes.append(process)
             process.start()
         remaining = self.startup_timeout - (time.monotonic() - started)
-        wait_for("Airflow components to report healthy", self._healthy, remaining, self.processes)
+        wait_for("Airflow components to report healthy", self._healthy, remaining, self.watched())
 
     def stop(self) -> None:
         """Stop every component that was started; safe to call more than once."""
@@ -176,13 +176,17 @@ class AirflowDeployment:
                 return None
         return health
 
+    def watched(self) -> list[ManagedProcess]:
+        """Every process whose death fails a wait and whose log a failure quotes."""
+        return list(self.processes)
+
     def check_alive(self) -> None:
         """Raise with the logs when a component has exited."""
-        dead = [p for p in self.processes if p.exit_code() is not None]
+        dead = [p for p in self.watched() if p.exit_code() is not None]
         if dead:
             names = ", ".join(f"{p.name} (exit {p.exit_code()})" for p in dead)
             raise DeploymentError(f"Airflow component(s) died: {names}" + self.logs())
 
     def logs(self, lines: int = 40, extra: Sequence[ManagedProcess] = ()) -> str:
         """The tail of each component's log, for failure messages."""
-        return describe_logs([*self.processes, *extra], lines)
+        return describe_logs([*self.watched(), *extra], lines)

@@ -13,11 +13,11 @@ The workers' task instances report the worker's own name as their ``hostname``
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 from .deployment import AirflowDeployment, free_port
-from .processes import ManagedProcess, describe_logs, stop_all, wait_for
+from .processes import ManagedProcess, stop_all, wait_for
 from .services import PostgresServer, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,9 +104,9 @@ class CeleryDeployment(AirflowDeployment):
         self.redis.start()
         self.postgres.start()
         super().start()
-        everything = [*self.services, *self.processes]
-        wait_for("both triggerers to heartbeat", self._triggerers_running, self.startup_timeout, everything)
-        wait_for("both Celery workers to answer a ping", self._workers_ready, 90, everything)
+        watched = self.watched()
+        wait_for("both triggerers to heartbeat", self._triggerers_running, self.startup_timeout, watched)
+        wait_for("both Celery workers to answer a ping", self._workers_ready, 90, watched)
 
     def stop(self) -> None:
         """Stop the Airflow components, then Redis and PostgreSQL; safe to call more than once."""
@@ -119,6 +119,9 @@ class CeleryDeployment(AirflowDeployment):
     @property
     def services(self) -> list[ManagedProcess]:
         return [self.postgres.process, self.redis.process]
+
+    def watched(self) -> list[ManagedProcess]:
+        return [*self.services, *self.processes]
 
     def process(self, name: str) -> ManagedProcess:
         """The component called ``name`` (e.g. ``worker-b``, ``triggerer-1``)."""
@@ -161,6 +164,3 @@ class CeleryDeployment(AirflowDeployment):
             app.close()
         names = sorted(name.split("@", 1)[0] for reply in replies for name in reply)
         return names if names == sorted(WORKERS) else None
-
-    def logs(self, lines: int = 40, extra: Sequence[ManagedProcess] = ()) -> str:
-        return describe_logs([*self.services, *self.processes, *extra], lines)
