@@ -47,7 +47,7 @@ DEFERRABLE_DAG = "functiongraph_deferrable"
 MAPPED_50_DAG = "functiongraph_mapped_50"
 ASYNC_DAG = "functiongraph_async"
 CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
-RUN_TIMEOUT = 150.0
+RUN_TIMEOUT = 240.0  # generous: on the production shape the chain queues behind 50 mapped tasks
 # Per-test limit (pytest-timeout): the first test of a session also pays for starting Airflow.
 INTEGRATION_TIMEOUT = 420
 LOCAL = "local"

@@ -3,7 +3,8 @@
 Four components run as separate ``airflow`` commands (api-server, scheduler, dag-processor,
 triggerer) with LocalExecutor on sqlite, the simple auth manager with one admin user whose password
 is generated here, and the connection Test button enabled. Separate commands give one log file per
-component, which the failure messages quote.
+component, which the failure messages quote. ``production.CeleryDeployment`` builds the production
+shape on this class by overriding ``components()`` (and ``start``/``stop`` for its services).
 """
 
 from __future__ import annotations
