@@ -160,8 +160,10 @@ def deployment(
         )
         yield Deployment(airflow, api, emulator, shape)
     finally:
-        airflow.stop()
-        emulator.process.stop()
+        try:
+            airflow.stop()
+        finally:
+            emulator.process.stop()
 
 
 @pytest.fixture(scope="session")

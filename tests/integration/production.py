@@ -105,14 +105,18 @@ class CeleryDeployment(AirflowDeployment):
         self.postgres.start()
         super().start()
         watched = self.watched()
-        wait_for("both triggerers to heartbeat", self._triggerers_running, self.startup_timeout, watched)
-        wait_for("both Celery workers to answer a ping", self._workers_ready, 90, watched)
+        wait_for("both triggerers to heartbeat", self.running_triggerers, self.startup_timeout, watched)
+        wait_for("both Celery workers to answer a ping", self.ready_workers, 90, watched)
 
     def stop(self) -> None:
         """Stop the Airflow components, then Redis and PostgreSQL; safe to call more than once."""
-        stop_all(self.processes)
-        self.redis.stop()
-        self.postgres.stop()
+        try:
+            stop_all(self.processes)
+        finally:
+            try:
+                self.redis.stop()
+            finally:
+                self.postgres.stop()
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -146,7 +150,8 @@ class CeleryDeployment(AirflowDeployment):
         finally:
             connection.close()
 
-    def _triggerers_running(self) -> int | None:
+    def running_triggerers(self) -> int | None:
+        """How many triggerers heartbeat, once all of them do (else None)."""
         rows = self.query(
             "SELECT count(*) FROM job WHERE job_type = 'TriggererJob' AND state = 'running'"
             " AND latest_heartbeat > now() - interval '30 seconds'"
@@ -154,7 +159,8 @@ class CeleryDeployment(AirflowDeployment):
         count = int(rows[0][0])  # type: ignore[call-overload]
         return count if count >= len(TRIGGERERS) else None
 
-    def _workers_ready(self) -> list[str] | None:
+    def ready_workers(self) -> list[str] | None:
+        """The names of the Celery workers that answer a ping, once all of them do (else None)."""
         from celery import Celery  # installed with the Celery provider (a test extra)
 
         app = Celery(broker=self.redis.url())

@@ -62,7 +62,7 @@ def test_the_deployment_runs_on_postgresql_with_two_workers_and_two_triggerers(
     assert health["metadatabase"]["status"] == "healthy", health
     assert len(migrated) == 1, migrated
     assert triggerers[0][0] == len(TRIGGERERS), airflow.logs()
-    assert airflow._workers_ready() == sorted(WORKERS), airflow.logs()
+    assert airflow.ready_workers() == sorted(WORKERS), airflow.logs()
     airflow.check_alive()
 
 
