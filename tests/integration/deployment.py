@@ -154,6 +154,16 @@ class AirflowDeployment:
         """Stop every component that was started; safe to call more than once."""
         stop_all(self.processes)
 
+    def start_again(self, name: str) -> ManagedProcess:
+        """Start component ``name`` anew (same command, environment and log file) after it stopped."""
+        old = self.process(name)
+        if old.exit_code() is None:
+            raise DeploymentError(f"{name} is still running (pid {old.pid}); stop it first")
+        new = ManagedProcess(old.name, old.argv, old.env, old.log_path, old.cwd)
+        self.processes[self.processes.index(old)] = new
+        new.start()
+        return new
+
     def __enter__(self) -> AirflowDeployment:
         try:
             self.start()
@@ -176,6 +186,18 @@ class AirflowDeployment:
             if (health.get(key) or {}).get("status") != "healthy":
                 return None
         return health
+
+    def process(self, name: str) -> ManagedProcess:
+        """The component called ``name`` (``scheduler``, ``triggerer``; ``triggerer-2``, ``worker-a``...)."""
+        for process in self.processes:
+            if process.name == name:
+                return process
+        raise DeploymentError(f"no component {name!r}; there are {[p.name for p in self.processes]}")
+
+    @property
+    def triggerers(self) -> list[ManagedProcess]:
+        """The triggerer processes: one in the local shape, two in the production shape."""
+        return [p for p in self.processes if p.name.startswith("triggerer")]
 
     def watched(self) -> list[ManagedProcess]:
         """Every process whose death fails a wait and whose log a failure quotes."""

@@ -127,10 +127,6 @@ class CeleryDeployment(AirflowDeployment):
     def watched(self) -> list[ManagedProcess]:
         return [*self.services, *self.processes]
 
-    def process(self, name: str) -> ManagedProcess:
-        """The component called ``name`` (e.g. ``worker-b``, ``triggerer-1``)."""
-        return next(p for p in self.processes if p.name == name)
-
     def query(self, sql: str, *params: object) -> list[tuple[object, ...]]:
         """Rows of one read-only query on the metadata database (for checks the REST API lacks)."""
         import psycopg2  # a test extra; imported here so collection does not need it

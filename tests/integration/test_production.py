@@ -8,6 +8,7 @@ runs are triggered together once per deployment (the ``runs`` fixture), so they 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -15,6 +16,8 @@ import pytest
 
 from .conftest import (
     ASYNC_DAG,
+    CHAIN_DAG,
+    CHAIN_TEXT,
     INTEGRATION_TIMEOUT,
     MAPPED_50_DAG,
     PRODUCTION_SHAPE,
@@ -22,6 +25,7 @@ from .conftest import (
     Deployment,
     Runs,
 )
+from .processes import wait_for
 from .production import TRIGGERERS, WORKERS, CeleryDeployment
 
 MAPPED_TASKS = 50
@@ -105,3 +109,22 @@ def test_the_async_invocation_dag_returns_the_status_records(deployment: Deploym
     assert sensed["request_id"] == started_request
     assert sensed["status"] == "SUCCESS", sensed
     assert waited_request != started_request
+
+
+def test_a_worker_started_again_rejoins_and_runs_tasks(deployment: Deployment) -> None:
+    """A rolling restart of one worker: it stops (SIGTERM), starts again, answers, and runs tasks."""
+    airflow = _celery(deployment)
+    api = deployment.api
+
+    airflow.process("worker-b").stop()
+    restarted = airflow.start_again("worker-b")
+    wait_for("worker-b to answer a ping again", airflow.ready_workers, 90, airflow.watched())
+    run_id = api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT})
+    _wait_success(deployment, CHAIN_DAG, run_id)
+
+    assert restarted.exit_code() is None
+    assert airflow.process("worker-b") is restarted
+    assert api.xcom(CHAIN_DAG, run_id, "count_words")["total"] == len(
+        re.findall(r"[a-z]+", CHAIN_TEXT.lower())
+    )
+    airflow.check_alive()
