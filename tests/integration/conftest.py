@@ -44,10 +44,8 @@ CONN_ID = "functiongraph_default"
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 CHAIN_DAG = "functiongraph_chain"
 DEFERRABLE_DAG = "functiongraph_deferrable"
-MAPPED_50_DAG = "functiongraph_mapped_50"
-ASYNC_DAG = "functiongraph_async"
 CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
-RUN_TIMEOUT = 240.0  # generous: on the production shape the chain queues behind 50 mapped tasks
+RUN_TIMEOUT = 150.0
 # Per-test limit (pytest-timeout): the first test of a session also pays for starting Airflow.
 INTEGRATION_TIMEOUT = 420
 LOCAL = "local"
@@ -176,35 +174,22 @@ def functiongraph_connection(deployment: Deployment) -> dict[str, Any]:
 
 @dataclass
 class Runs:
-    """Runs of the example DAGs, triggered once per deployment (they execute concurrently).
-
-    On the production shape the 50-task mapped DAG and the async-invocation DAG are triggered too, so
-    that all four run at once on its workers.
-    """
+    """Runs of the example DAGs, triggered once per deployment (they execute concurrently)."""
 
     chain: str
     deferrable: str
-    mapped_50: str | None = None
-    async_invocation: str | None = None
 
 
 @pytest.fixture(scope="session")
 def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Runs:
     api = deployment.api
-    dag_ids = [CHAIN_DAG, DEFERRABLE_DAG]
-    if deployment.shape == PRODUCTION:
-        dag_ids += [MAPPED_50_DAG, ASYNC_DAG]
-    for dag_id in dag_ids:
+    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG):
         api.wait_for_dag(dag_id)
         api.unpause(dag_id)
-    runs = Runs(
+    return Runs(
         chain=api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT}),
         deferrable=api.trigger(DEFERRABLE_DAG),
     )
-    if deployment.shape == PRODUCTION:
-        runs.mapped_50 = api.trigger(MAPPED_50_DAG)
-        runs.async_invocation = api.trigger(ASYNC_DAG)
-    return runs
 
 
 @pytest.fixture(scope="session")
