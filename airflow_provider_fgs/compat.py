@@ -9,7 +9,8 @@ loudly instead of silently taking the other branch. ``docs/compatibility.md`` li
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow import __version__ as AIRFLOW_VERSION_STRING
 
@@ -19,6 +20,7 @@ __all__ = [
     "conf",
     "dag_bag",
     "require_airflow",
+    "to_thread",
 ]
 
 
@@ -32,6 +34,8 @@ def _major_minor(version: str) -> tuple[int, int]:
 #: ``(major, minor)`` of the running Airflow, e.g. ``(3, 1)``.
 AIRFLOW_VERSION: tuple[int, int] = _major_minor(AIRFLOW_VERSION_STRING)
 AIRFLOW_V_3_2_PLUS: bool = AIRFLOW_VERSION >= (3, 2)
+
+_T = TypeVar("_T")
 
 
 def require_airflow(minimum: tuple[int, int], feature: str) -> None:
@@ -55,6 +59,19 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
 else:
     from airflow.configuration import conf
+
+# A blocking call of a trigger (reading the connection, fetching a token) runs in a worker thread. 3.1's
+# triggerer answers the Task SDK's sync calls there (a connection, a secret to mask) through asgiref's
+# ``async_to_sync``, which finds the trigger's event loop only from a ``sync_to_async`` thread: from a plain
+# thread the replies interleave with the loop's own and the trigger runner dies ("Response read out of
+# order"). 3.2 made those calls thread-safe, so ``asyncio.to_thread`` does there.
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from asyncio import to_thread
+else:
+    from asgiref.sync import sync_to_async
+
+    async def to_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        return await sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
 
 
 def dag_bag(dag_folder: str) -> Any:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import threading
 from importlib.metadata import version
 
 import pytest
@@ -37,3 +39,31 @@ def test_a_feature_of_a_newer_line_fails_with_its_name_and_the_version_it_needs(
 def test_a_feature_of_the_running_line_or_older_passes() -> None:
     compat.require_airflow(compat.AIRFLOW_VERSION, "Anything")
     compat.require_airflow((3, 1), "Anything")
+
+
+def test_to_thread_runs_the_blocking_call_off_the_event_loop() -> None:
+    async def main() -> tuple[int, int]:
+        return threading.get_ident(), await compat.to_thread(threading.get_ident)
+
+    loop_thread, worker_thread = asyncio.run(main())
+    assert worker_thread != loop_thread
+
+
+@pytest.mark.skipif(compat.AIRFLOW_V_3_2_PLUS, reason="3.2's triggerer answers sync calls from any thread")
+def test_on_3_1_a_sync_sdk_call_in_the_worker_thread_reaches_the_triggers_event_loop() -> None:
+    # 3.1's triggerer sends the Task SDK's sync calls with asgiref's async_to_sync, made in the calling
+    # thread (as TriggerCommsDecoder.send does); it must land on the trigger's own event loop, where the
+    # replies are read in order.
+    from asgiref.sync import async_to_sync
+
+    async def running_loop() -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def sync_sdk_call() -> asyncio.AbstractEventLoop:
+        return async_to_sync(running_loop)()
+
+    async def main() -> tuple[asyncio.AbstractEventLoop, asyncio.AbstractEventLoop]:
+        return asyncio.get_running_loop(), await compat.to_thread(sync_sdk_call)
+
+    trigger_loop, reached = asyncio.run(main())
+    assert reached is trigger_loop
