@@ -1,9 +1,11 @@
-"""Declarative connection form of the ``functiongraph`` connection type (Airflow >= 3.2).
+"""Connection form of the ``functiongraph`` connection type.
 
 ``CONN_FIELDS`` and ``UI_FIELD_BEHAVIOUR`` go into ``get_provider_info()["connection-types"]`` as
-``conn-fields`` and ``ui-field-behaviour``. Each extra field is stored in the connection's extra JSON
-under its own name, which is what :func:`airflow_provider_fgs.connection.parse_connection` reads.
-Pure data: importing this module costs nothing.
+``conn-fields`` and ``ui-field-behaviour`` (read by Airflow >= 3.2). Airflow 3.1 reads the same form
+from the hook's ``get_connection_form_widgets`` / ``get_ui_field_behaviour``, which return
+:func:`legacy_form_widgets` and :func:`legacy_field_behaviour`, built from the same two tables. Each
+extra field is stored in the connection's extra JSON under its own name, which is what
+:func:`airflow_provider_fgs.connection.parse_connection` reads. Importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -85,3 +87,51 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "extra": '{"proxies": {"https": "http://proxy:3128"}, "verify": "/path/to/ca.pem"}',
     },
 }
+
+
+def legacy_form_widgets() -> dict[str, Any]:
+    """
+    ``CONN_FIELDS`` as the WTForms fields of ``BaseHook.get_connection_form_widgets`` (Airflow 3.1).
+
+    Airflow 3.1 does not read ``conn-fields``; its api-server builds the form from these fields, with
+    WTForms and Flask-AppBuilder replaced by stand-ins when they are not installed (they are not
+    dependencies of this provider, hence the imports here, called only by that machinery). WTForms has
+    no decimal field that 3.1 accepts, so a ``number`` field is a text field whose default is the
+    number's text; :func:`airflow_provider_fgs.connection.parse_connection` reads both.
+    """
+    from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+    from flask_babel import lazy_gettext
+    from wtforms import BooleanField, IntegerField, PasswordField, StringField
+    from wtforms.validators import Optional
+
+    widgets: dict[str, Any] = {}
+    for name, spec in CONN_FIELDS.items():
+        schema = spec["schema"]
+        kind = schema["type"][0]
+        default = schema.get("default")
+        options: dict[str, Any] = {
+            "description": spec["description"],
+            "validators": [Optional()],
+            "default": default,
+        }
+        label = lazy_gettext(spec["label"])
+        if kind == "boolean":
+            widgets[name] = BooleanField(label, **options)
+        elif kind == "integer":
+            widgets[name] = IntegerField(label, widget=BS3TextFieldWidget(), **options)
+        elif schema.get("format") == "password":
+            widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), **options)
+        else:
+            if default is not None:
+                options["default"] = str(default)
+            widgets[name] = StringField(label, widget=BS3TextFieldWidget(), **options)
+    return widgets
+
+
+def legacy_field_behaviour() -> dict[str, Any]:
+    """``UI_FIELD_BEHAVIOUR`` as ``BaseHook.get_ui_field_behaviour`` returns it (Airflow 3.1)."""
+    return {
+        "hidden_fields": list(UI_FIELD_BEHAVIOUR["hidden-fields"]),
+        "relabeling": dict(UI_FIELD_BEHAVIOUR["relabeling"]),
+        "placeholders": dict(UI_FIELD_BEHAVIOUR["placeholders"]),
+    }

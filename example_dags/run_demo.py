@@ -61,9 +61,9 @@ def migrate_db() -> None:
 
 def load_dag(dag_id: str) -> Any:
     """Parse the example DAGs folder and return ``dag_id``."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_fgs.compat import dag_bag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    bag = dag_bag(str(EXAMPLE_DAGS))
     if bag.import_errors:
         raise RuntimeError(f"Example DAGs failed to import: {bag.import_errors}")
     dag = bag.dags.get(dag_id)

@@ -23,6 +23,7 @@ from airflow_provider_fgs.auth import (
     uses_fetched_tokens,
 )
 from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
+from airflow_provider_fgs.connection_form import legacy_field_behaviour, legacy_form_widgets
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphError,
@@ -109,6 +110,16 @@ class FunctionGraphHook(BaseHook):
     default_conn_name = "functiongraph_default"
     conn_type = "functiongraph"
     hook_name = "Huawei Cloud FunctionGraph"
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """Extra fields of the connection form, for Airflow 3.1 (3.2+ reads ``conn-fields``)."""
+        return legacy_form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """Standard fields of the connection form, for Airflow 3.1 (3.2+ reads ``ui-field-behaviour``)."""
+        return legacy_field_behaviour()
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_provider_fgs.auth import Response, authenticate
+from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
 from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook, PreparedCall
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -61,7 +62,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
     async def asettings(self) -> FunctionGraphSettings:
         """The parsed connection, read in a worker thread (Airflow's connection API is sync)."""
-        return await asyncio.to_thread(lambda: self.settings)
+        return await to_thread(lambda: self.settings)
 
     def _async_client(self, settings: FunctionGraphSettings) -> httpx.AsyncClient:
         import httpx
@@ -89,7 +90,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
-        call = await asyncio.to_thread(
+        call = await to_thread(
             self._prepare_invoke,
             function_urn,
             payload,
@@ -105,7 +106,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         self, function_urn: str | FunctionUrn, request_id: str
     ) -> AsyncInvocationStatus | None:
         """The status of an asynchronous invocation; see :meth:`get_async_invocation`."""
-        call = await asyncio.to_thread(self._prepare_async_status, function_urn, request_id)
+        call = await to_thread(self._prepare_async_status, function_urn, request_id)
         return await self._acall(call)
 
     async def _acall(self, call: PreparedCall[T]) -> T:
@@ -119,13 +120,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
                 return call.parse(
                     await self._aexchange(authenticate(call.request, settings), call.read_timeout)
                 )
-            token = await asyncio.to_thread(self._tokens.token)
+            token = await to_thread(self._tokens.token)
             response = await self._aexchange(
                 authenticate(call.request, settings, token=token), call.read_timeout
             )
             if response[0] == 401:
                 self._drop_rejected_token(response, token, call.what)
-                token = await asyncio.to_thread(self._tokens.token)
+                token = await to_thread(self._tokens.token)
                 response = await self._aexchange(
                     authenticate(call.request, settings, token=token), call.read_timeout
                 )

@@ -8,8 +8,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.configuration import conf
 
+from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin

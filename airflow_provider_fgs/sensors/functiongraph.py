@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.configuration import conf
 
+from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.async_invocation import finished_status, status_from_event
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin

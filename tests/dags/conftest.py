@@ -30,9 +30,9 @@ def airflow_db() -> Path:
 @pytest.fixture(scope="session")
 def example_dag_bag(airflow_db: Path) -> Any:
     """The example DAGs, parsed once; a test fails on any import error."""
-    from airflow.dag_processing.dagbag import DagBag
+    from airflow_provider_fgs.compat import dag_bag
 
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    bag = dag_bag(str(EXAMPLE_DAGS))
     assert bag.import_errors == {}
     return bag
 
