@@ -79,9 +79,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
     async def ainvoke(
         self,
-        function_urn: str | FunctionUrn,
+        function_urn: str | FunctionUrn | None = None,
         payload: Any = None,
         *,
+        function_name: str | None = None,
+        package: str | None = None,
+        qualifier: str | None = None,
+        alias: str | None = None,
         log_type: str | None = "tail",
         request_version: str = "v1",
         instance_memory: int | str | None = None,
@@ -89,16 +93,22 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
-        call = await asyncio.to_thread(
-            self._prepare_invoke,
-            function_urn,
-            payload,
-            log_type=log_type,
-            request_version=request_version,
-            instance_memory=instance_memory,
-            timeout=timeout,
-            deserialize=deserialize,
-        )
+
+        def prepare() -> PreparedCall[InvocationResult]:
+            urn = self.resolve_urn(
+                function_urn, function_name=function_name, package=package, qualifier=qualifier, alias=alias
+            )
+            return self._prepare_invoke(
+                urn,
+                payload,
+                log_type=log_type,
+                request_version=request_version,
+                instance_memory=instance_memory,
+                timeout=timeout,
+                deserialize=deserialize,
+            )
+
+        call = await asyncio.to_thread(prepare)
         return await self._acall(call)
 
     async def aget_async_invocation(

@@ -160,7 +160,8 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
 
         Shared by the synchronous and the deferrable paths.
         """
-        function = self.function_label()
+        # The result names the URN it was sent to, on the worker and after deferral alike.
+        function = result.function or self.function_label()
         self._log_invocation(function, result)
         if self.do_xcom_push:
             ti = context["ti"]
@@ -168,8 +169,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             ti.xcom_push(key=XCOM_LOG, value=result.log)
             ti.xcom_push(key=XCOM_SUMMARY, value=result.summary)
             ti.xcom_push(key=XCOM_BILLING_DURATION_MS, value=result.billing_duration_ms)
-        if result.is_function_error:
-            raise result.to_function_error(function)
+        result.raise_for_function_error(function)
         return result.result
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:

@@ -6,9 +6,10 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
+from airflow_provider_fgs.compat import allow_xcom_deserialization
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError
 from airflow_provider_fgs.protocol.http import (
     HttpRequest,
@@ -128,6 +129,10 @@ class InvocationResult:
     """
     The outcome of a synchronous invocation that FunctionGraph accepted.
 
+    A TaskFlow task may return it: it goes through XCom with Airflow's versioned serialization
+    (:meth:`serialize` / :meth:`deserialize`), and importing the provider allows the class for
+    deserialization, so no ``[core] allowed_deserialization_classes`` entry is needed.
+
     :param status_code: HTTP status of the response.
     :param request_id: the invocation's request id.
     :param raw_result: the function's result as a string.
@@ -141,6 +146,7 @@ class InvocationResult:
     :param is_function_error: whether the user's function failed.
     :param error_type: ``errorType`` of the function's failure payload.
     :param error_message: ``errorMessage`` of the function's failure payload.
+    :param function: the invoked function's URN (or the name given), for messages.
     """
 
     status_code: int
@@ -156,6 +162,9 @@ class InvocationResult:
     is_function_error: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    function: str | None = None
+
+    __version__: ClassVar[int] = 1
 
     @property
     def duration_ms(self) -> float | None:
@@ -175,6 +184,30 @@ class InvocationResult:
         fields = {name: value for name, value in data.items() if name != "result"}
         return cls(**fields, result=decode_result(fields.get("raw_result", ""), deserialize=deserialize))
 
+    def serialize(self) -> dict[str, Any]:
+        """The XCom form (Airflow's serde calls it and records :attr:`__version__`)."""
+        return asdict(self)
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any], version: int) -> InvocationResult:
+        """Rebuild a result from :meth:`serialize`, written by this version or an older one."""
+        if version > cls.__version__:
+            raise TypeError(
+                f"InvocationResult was serialized by a newer provider (version {version} > {cls.__version__})"
+            )
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
+
+    def raise_for_function_error(self, function: str | None = None) -> None:
+        """
+        Raise the :class:`FunctionError` the operator raises when the user's function failed.
+
+        :param function: how to name the function in the message; by default :attr:`function`.
+        :raises FunctionError: when ``is_function_error`` is set; otherwise nothing happens.
+        """
+        if self.is_function_error:
+            raise self.to_function_error(function or self.function or "function")
+
     def to_function_error(self, function: str) -> FunctionError:
         """The :class:`FunctionError` describing this failed invocation of ``function``."""
         detail = ": ".join(part for part in (self.error_type, self.error_message) if part)
@@ -193,6 +226,9 @@ class InvocationResult:
             log=self.log,
             payload=self.result,
         )
+
+
+allow_xcom_deserialization(InvocationResult)
 
 
 def decode_log(value: str | None) -> tuple[str | None, bool]:
@@ -327,6 +363,7 @@ def parse_invoke_response(
         is_function_error=is_func_err_header or func_err_code_set or status_failed or payload_is_error,
         error_type=error_type,
         error_message=error_message,
+        function=function,
     )
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError, ThrottledError
 from airflow_provider_fgs.protocol.invoke import (
+    InvocationResult,
     build_invoke_request,
     decode_log,
     encode_payload,
@@ -147,3 +148,25 @@ def test_parse_summary_is_lenient() -> None:
     assert parse_summary(json.dumps('{"duration": 1}')) == {"duration": 1}
     assert parse_summary("nope") == {}
     assert parse_summary("[1]") == {}
+
+
+def test_invocation_result_round_trips_through_airflow_serialization() -> None:
+    from airflow_provider_fgs.compat import AIRFLOW_VERSION
+
+    if AIRFLOW_VERSION >= (3, 2):
+        from airflow.sdk.serde import deserialize, serialize
+    else:
+        from airflow.serialization.serde import deserialize, serialize  # type: ignore[no-redef]
+
+    result = parse_invoke_response(
+        200,
+        {"X-Cff-Request-Id": "r-1", "X-Cff-Invoke-Summary": '{"duration": 1.5}'},
+        b'{"result": "{\\"a\\": [1, null]}", "log": "a line", "status": 200}',
+        function="urn:fss:r:p:function:default:f:latest",
+    )
+    stored = serialize(result)
+    assert stored["__version__"] == InvocationResult.__version__
+    assert deserialize(stored) == result
+    newer = {**stored, "__version__": InvocationResult.__version__ + 1}
+    with pytest.raises(TypeError, match="newer provider"):
+        deserialize(newer)
