@@ -90,7 +90,10 @@ def load_handler_module(path: str) -> types.ModuleType:
 
 def error_payload(exc: BaseException) -> str:
     """The runtime's failure payload ``{"errorMessage", "errorType", "stackTrace"}`` as JSON."""
-    frames = traceback.format_tb(exc.__traceback__)
+    # The platform shows the function's frames only: the emulator's own (run_job here) are left out.
+    frames = traceback.format_list(
+        [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename != __file__]
+    )
     return json.dumps(
         {
             "errorMessage": str(exc),

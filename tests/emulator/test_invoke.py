@@ -114,6 +114,9 @@ def test_handler_exception_gives_error_payload_and_headers(client: Client) -> No
     assert payload["errorType"] == "ValueError"
     assert payload["errorMessage"] == "bad input: 7"
     assert any("fail.py" in line for line in payload["stackTrace"])
+    # Only the function's own frames: none of the emulator's (worker.py, run_job).
+    assert not any("worker.py" in line or "run_job" in line for line in payload["stackTrace"])
+    assert "fail.py" in payload["stackTrace"][0]
     result = parse(response, "fail")
     assert result.is_function_error
     assert (result.error_type, result.error_message) == ("ValueError", "bad input: 7")
