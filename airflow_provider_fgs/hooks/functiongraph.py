@@ -35,6 +35,7 @@ from airflow_provider_fgs.retry import (
     TransportError,
     delay_after_first_attempt,
     mark_exhausted,
+    note_not_resent,
     retry_arguments,
 )
 
@@ -438,7 +439,9 @@ class FunctionGraphHook(BaseHook):
         def attempt() -> T:
             settings = self.settings
             if settings.auth_type == "aksk":
-                return call.parse(self._exchange(authenticate(call.request, settings), call.read_timeout))
+                response = self._exchange(authenticate(call.request, settings), call.read_timeout)
+                self._raise_if_signature_rejected(response, call.what)
+                return call.parse(response)
             token = self._tokens.token()
             response = self._exchange(authenticate(call.request, settings, token=token), call.read_timeout)
             if response[0] == 401:
@@ -458,6 +461,11 @@ class FunctionGraphHook(BaseHook):
             raise self._auth_error(response, what, "the pre-issued token was rejected")
         self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
         self._tokens.invalidate(token)
+
+    def _raise_if_signature_rejected(self, response: Response, what: str) -> None:
+        """After an AK/SK call: a 401 names the connection and the access key id (never the secret)."""
+        if response[0] == 401:
+            raise self._auth_error(response, what, "the request signature was rejected")
 
     def _raise_if_rejected_again(self, response: Response, what: str) -> None:
         if response[0] == 401:
@@ -497,6 +505,7 @@ class FunctionGraphHook(BaseHook):
             return retrying(fn)
         except FunctionGraphError as err:
             mark_exhausted(err)
+            note_not_resent(err, idempotent=idempotent)
             raise
 
     @property

@@ -17,7 +17,12 @@ from airflow_provider_fgs.protocol.async_invoke import (
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from airflow_provider_fgs.retry import TransportError, delay_after_first_attempt, retry_arguments
+from airflow_provider_fgs.retry import (
+    TransportError,
+    delay_after_first_attempt,
+    note_not_resent,
+    retry_arguments,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -126,9 +131,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
         async def attempt() -> T:
             if settings.auth_type == "aksk":
-                return call.parse(
-                    await self._aexchange(authenticate(call.request, settings), call.read_timeout)
-                )
+                response = await self._aexchange(authenticate(call.request, settings), call.read_timeout)
+                self._raise_if_signature_rejected(response, call.what)
+                return call.parse(response)
             token = await asyncio.to_thread(self._tokens.token)
             response = await self._aexchange(
                 authenticate(call.request, settings, token=token), call.read_timeout
@@ -143,24 +148,28 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             return call.parse(response)
 
         try:
-            return await attempt()
-        except Exception as exc:
-            delay = delay_after_first_attempt(
-                exc, settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger
+            try:
+                return await attempt()
+            except Exception as exc:
+                delay = delay_after_first_attempt(
+                    exc, settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger
+                )
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+            retrying = AsyncRetrying(
+                **retry_arguments(
+                    settings.retry,
+                    idempotent=call.idempotent,
+                    what=call.what,
+                    logger=self._logger,
+                    attempts_done=1,
+                )
             )
-            if delay is None:
-                raise
-        await asyncio.sleep(delay)
-        retrying = AsyncRetrying(
-            **retry_arguments(
-                settings.retry,
-                idempotent=call.idempotent,
-                what=call.what,
-                logger=self._logger,
-                attempts_done=1,
-            )
-        )
-        return await retrying(attempt)
+            return await retrying(attempt)
+        except TransportError as err:
+            note_not_resent(err, idempotent=call.idempotent)
+            raise
 
     async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
         """One HTTP exchange over httpx; transport failures become :class:`TransportError`."""

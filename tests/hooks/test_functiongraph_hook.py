@@ -202,7 +202,11 @@ def test_wrong_password_is_a_clear_error_without_retries(emu: Any, make_conn: Co
     with pytest.raises(AuthenticationError) as info:
         hook.invoke("hello")
     message = str(info.value)
-    assert "IAM rejected IAM user 'demo-user' of domain 'demo-domain': HTTP 401" in message
+    conn_id = hook.functiongraph_conn_id
+    assert (
+        f"IAM rejected IAM user 'demo-user' of domain 'demo-domain' (connection {conn_id!r}): HTTP 401"
+        in message
+    )
     assert "wrong-password-value" not in message
     assert emu.request_count("token") == 1
     assert emu.request_count("invoke") == 0
@@ -217,6 +221,10 @@ def test_wrong_secret_key_is_rejected_once(emu: Any, make_conn: ConnFactory) -> 
     with pytest.raises(AuthenticationError) as info:
         hook.invoke("hello")
     assert info.value.http_status == 401
+    message = str(info.value)
+    assert "signature was rejected" in message
+    assert f"access key DEMOACCESSKEY (connection {hook.functiongraph_conn_id!r})" in message
+    assert "not-the-secret-key" not in message
     assert emu.request_count("invoke") == 1
     assert emu.invocation_count() == 0
 
@@ -314,7 +322,18 @@ def test_read_timeout_of_sync_invoke_is_not_retried(emu: Any, make_conn: ConnFac
     with pytest.raises(TransportError, match="read timeout") as info:
         hook.invoke("hello", timeout=0.1)
     assert info.value.request_sent is True
+    assert "The call was not re-sent" in str(info.value)
+    assert "retry_sync_invoke" in str(info.value)
     assert emu.request_count("invoke") == 1
+
+
+def test_read_timeout_of_an_idempotent_call_makes_no_resend_note(emu: Any, make_conn: ConnFactory) -> None:
+    hook = _hook(make_conn("aksk", retry_sync_invoke=True, retry_attempts=1))
+    emu.inject_fault("latency", count=2, delay=0.5, function="hello")
+    with pytest.raises(TransportError, match="read timeout") as info:
+        hook.invoke("hello", timeout=0.1)
+    assert "not re-sent" not in str(info.value)
+    assert emu.request_count("invoke") == 2
 
 
 def _closed_port() -> int:

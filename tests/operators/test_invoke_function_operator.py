@@ -237,6 +237,7 @@ def test_function_error_fails_after_logging_the_function_log(
     assert error.request_id
     assert error.request_id == ti.xcoms["request_id"]
     assert "ZeroDivisionError: " in str(error)
+    assert str(error).startswith(f"Function {emulator.urn('divide')} failed: ")  # as the deferred path
     assert error.request_id in str(error)
     assert "dividing 1 by 0" in (error.log or "")
     # The invocation details are pushed even though the task fails; the result is not.
