@@ -135,11 +135,35 @@ def test_timeout_is_enforced_and_the_worker_replaced(client: Client) -> None:
     assert client.invoke("slow", {"seconds": 0}).json()["result"] == "finished"
 
 
+@pytest.mark.parametrize("lines", [3, 200], ids=["short", "longer-than-the-tail"])
+def test_timed_out_function_keeps_its_own_log(client: Client, lines: int) -> None:
+    response = client.invoke("hang", {"lines": lines})
+    assert response.headers["X-Is-Func-Err"] == "true"
+    raw = base64.b64decode(response.headers["X-Cff-Function-Log"])
+    log = raw.decode("utf-8", errors="replace")
+    assert f"INFO working {lines - 1:04d} " + "é" * 10 in log
+    assert log.index("INFO waiting for the database") < log.index("ERROR Invoke function timeout")
+    assert "Finish invoke request" in log.splitlines()[-1]
+    if lines == 3:
+        assert "INFO working 0000" in log
+        assert "Start invoke request" in log.splitlines()[0]
+    else:
+        assert len(raw) == 2000  # the same 2000-byte tail as for a success
+        assert "INFO working 0000" not in log
+
+
 def test_crashed_worker_is_a_function_error_and_replaced(client: Client) -> None:
     response = client.invoke("crash", {})
     assert response.status_code == 200
     assert response.headers["X-Is-Func-Err"] == "true"
     assert json.loads(response.json()["result"])["errorType"] == "RuntimeExitError"
+    # The function's own lines stay, before the platform's line.
+    log = base64.b64decode(response.headers["X-Cff-Function-Log"]).decode()
+    assert (
+        log.index("INFO about to crash")
+        < log.index("printed before the crash")
+        < log.index("ERROR The runtime")
+    )
     assert client.invoke("hello", {}).status_code == 200
 
 
