@@ -17,6 +17,7 @@ from airflow import __version__ as AIRFLOW_VERSION_STRING
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
+    "allow_xcom_deserialization",
     "conf",
     "dag_bag",
     "require_airflow",
@@ -87,3 +88,22 @@ def dag_bag(dag_folder: str) -> Any:
     else:
         from airflow.models.dagbag import DagBag
     return DagBag(dag_folder=dag_folder)
+
+
+def allow_xcom_deserialization(cls: type) -> None:
+    """
+    Let Airflow rebuild ``cls`` from XCom in this process, without ``[core] allowed_deserialization_classes``.
+
+    Airflow 3.3 has the public ``airflow.sdk.serde.allow_class``; 3.1 (``airflow.serialization.serde``)
+    and 3.2 (``airflow.sdk.serde``) check the same process-wide set of extra allowed class names.
+    """
+    if AIRFLOW_VERSION >= (3, 3):
+        from airflow.sdk.serde import allow_class
+
+        allow_class(cls)
+        return
+    if AIRFLOW_VERSION >= (3, 2):
+        from airflow.sdk import serde
+    else:
+        from airflow.serialization import serde  # type: ignore[attr-defined,no-redef,unused-ignore]
+    serde._extra_allowed.add(f"{cls.__module__}.{cls.__qualname__}")

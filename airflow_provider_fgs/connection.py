@@ -151,12 +151,13 @@ class FunctionGraphSettings:
 
     @property
     def principal(self) -> str:
-        """Who authenticates, for messages (never a secret)."""
+        """Who authenticates and through which connection, for messages (never a secret)."""
         if self.auth_type == "aksk":
-            return f"access key {self.access_key}"
+            return f"access key {self.access_key} (connection {self.conn_id!r})"
         if self.auth_type == "password":
             who = f"IAM user {self.user_name!r} of domain {self.domain_name!r}"
-            return who + (f" (agency {self.agency_name!r})" if self.agency_name else "")
+            who += f", agency {self.agency_name!r}" if self.agency_name else ""
+            return f"{who} (connection {self.conn_id!r})"
         return f"the pre-issued token of connection {self.conn_id!r}"
 
     @property

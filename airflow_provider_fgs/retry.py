@@ -60,6 +60,21 @@ def mark_exhausted(exc: BaseException) -> None:
         setattr(exc, EXHAUSTED_ATTR, True)
 
 
+NOT_RESENT_NOTE = (
+    "The call was not re-sent: the function may have run, and running it twice is not safe in general. "
+    "For a function that is safe to run twice, set the connection extra retry_sync_invoke to true to "
+    "re-send after a read timeout or a broken connection."
+)
+
+
+def note_not_resent(exc: BaseException, *, idempotent: bool) -> None:
+    """Say in the message of ``exc`` that a call that may have arrived was not re-sent, and how to opt in."""
+    if idempotent or not isinstance(exc, TransportError) or exc.request_sent is False:
+        return
+    if exc.args and isinstance(exc.args[0], str) and NOT_RESENT_NOTE not in exc.args[0]:
+        exc.args = (f"{exc.args[0]}. {NOT_RESENT_NOTE}", *exc.args[1:])
+
+
 def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
     """Whether ``exc`` is worth another attempt of a call that is (or is not) ``idempotent``."""
     if getattr(exc, EXHAUSTED_ATTR, False):

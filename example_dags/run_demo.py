@@ -4,6 +4,10 @@ Run an example DAG end to end against the local FunctionGraph emulator, then pri
     python example_dags/run_demo.py                       # the functiongraph_chain pipeline
     python example_dags/run_demo.py --dag functiongraph_mapped
     python example_dags/run_demo.py --text "to be or not to be"
+    python example_dags/run_demo.py --verbose             # also Airflow's own output
+
+It prints the emulator's URL, then each task in the order it ran with its state, its XComs and the
+function's log; Airflow's own start-up and task-runner output is kept out unless ``--verbose``.
 
 Everything is hermetic: Airflow's home (config, sqlite metadata DB) is a temporary directory that is
 removed afterwards, the emulator listens on a free loopback port and runs the handlers in
@@ -112,22 +116,75 @@ def print_report(dag_id: str, run: Any) -> None:
                 print(f"  {key}: {json.dumps(value, ensure_ascii=False)}")
 
 
-def run(dag_id: str, run_conf: dict[str, Any] | None = None) -> str:
-    """Run ``dag_id`` against a fresh emulator in a fresh Airflow home; return the run's final state."""
+class QuietConsole:
+    """
+    While active, everything written to this process's stdout and stderr (Airflow's own start-up and
+    task logs included, at the file-descriptor level) goes to ``log_path`` instead. With ``log_path``
+    ``None`` nothing is redirected (``--verbose``).
+    """
+
+    def __init__(self, log_path: Path | None) -> None:
+        self.log_path = log_path
+        self._saved: list[int] = []
+
+    def __enter__(self) -> QuietConsole:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        if self.log_path is not None:
+            self._saved = [os.dup(1), os.dup(2)]
+            target = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.dup2(target, 1)
+            os.dup2(target, 2)
+            os.close(target)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for fd, saved in zip((1, 2), self._saved, strict=False):  # nothing saved when verbose
+            os.dup2(saved, fd)
+            os.close(saved)
+        self._saved = []
+
+    def tail(self, lines: int = 40) -> str:
+        """The last ``lines`` lines that were redirected."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run(dag_id: str, run_conf: dict[str, Any] | None = None, *, verbose: bool = False) -> str:
+    """
+    Run ``dag_id`` against a fresh emulator in a fresh Airflow home; return the run's final state.
+
+    :param verbose: also show Airflow's own output (start-up, task runner, task logs); by default it is
+        kept out of the terminal and only its last lines are shown when the run did not succeed.
+    """
     home = Path(tempfile.mkdtemp(prefix="fgs-demo-airflow-"))
+    console = QuietConsole(None if verbose else home / "airflow-output.log")
     try:
         # Airflow reads its home and config when first imported: set the environment before that.
         os.environ.update(hermetic_airflow_env(home))
-        dag = load_dag(dag_id)
-        from airflow_provider_fgs.emulator import FunctionGraphEmulator
+        with console:
+            dag = load_dag(dag_id)
+            from airflow_provider_fgs.emulator import FunctionGraphEmulator
 
-        with FunctionGraphEmulator(functions_dir=FUNCTIONS) as emulator:
+            emulator = FunctionGraphEmulator(functions_dir=FUNCTIONS)
+        with emulator:
             os.environ[CONN_ENV] = emulator_connection(emulator.url, emulator.region, emulator.project_id)
-            print(f"FunctionGraph emulator at {emulator.url}, Airflow home {home}")
-            migrate_db()
-            dag_run = dag.test(run_conf=run_conf)
+            print(f"FunctionGraph emulator at {emulator.url}, Airflow home {home}", flush=True)
+            print(
+                f"Running DAG {dag_id} with dag.test()"
+                + ("" if verbose else " (Airflow's output: --verbose)")
+            )
+            with console:
+                migrate_db()
+                dag_run = dag.test(run_conf=run_conf)
             print_report(dag_id, dag_run)
-            return str(dag_run.state)
+            state = str(dag_run.state)
+            if state != "success" and not verbose:
+                print(f"\nThe last lines of Airflow's output:\n{console.tail()}")
+            return state
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -141,10 +198,13 @@ def main(argv: list[str] | None = None) -> int:
         "--dag", default=DEFAULT_DAG_ID, help=f"id of an example DAG to run (default {DEFAULT_DAG_ID})"
     )
     parser.add_argument("--text", help="text for functiongraph_chain to split and count")
+    parser.add_argument(
+        "--verbose", action="store_true", help="also show Airflow's own start-up output and task logs"
+    )
     args = parser.parse_args(argv)
     run_conf = {"text": args.text} if args.text else None
     try:
-        state = run(args.dag, run_conf)
+        state = run(args.dag, run_conf, verbose=args.verbose)
     except LookupError as err:
         parser.error(str(err))
     return 0 if state == "success" else 1

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from airflow_provider_fgs.emulator.defaults import (
     DEFAULT_ACCESS_KEYS,
@@ -19,6 +20,9 @@ from airflow_provider_fgs.emulator.defaults import (
 )
 from airflow_provider_fgs.emulator.faults import parse_fault_spec
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS
+
+if TYPE_CHECKING:
+    from airflow_provider_fgs.emulator.server import FunctionGraphEmulator
 
 _EPILOG = """\
 Every handler file DIR/<name>.py with `def handler(event, context)` is the function <name> of package
@@ -146,15 +150,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         for fault in faults:
             emulator.state.faults.add(fault)
         print(emulator.url, flush=True)
-        print(
-            f"FunctionGraph + IAM emulator: region {emulator.region}, project {emulator.project_id}, "
-            f"functions from {', '.join(args.functions)}. Example URN: {emulator.urn('hello')}",
-            file=sys.stderr,
-            flush=True,
-        )
+        print(_banner(emulator, args.functions), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     return 0
+
+
+def _banner(emulator: FunctionGraphEmulator, directories: list[str]) -> str:
+    """Where the functions come from, and an example URN of one that exists (never a made-up one)."""
+    names = emulator.state.registry.names()
+    head = (
+        f"FunctionGraph + IAM emulator: region {emulator.region}, project {emulator.project_id}, "
+        f"functions from {', '.join(directories)}"
+    )
+    if not names:
+        return f"{head}: no functions found (add <name>.py files with a handler(event, context))."
+    example = "hello" if "hello" in names else names[0]
+    return f"{head}: {len(names)} function(s). Example URN: {emulator.urn(example)}"
 
 
 if __name__ == "__main__":

@@ -19,10 +19,9 @@ from airflow_provider_fgs.emulator.responses import BodyTooLarge, fss_error, jso
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
-from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES, MAX_PAYLOAD_BYTES
+from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES, LOG_TAIL_BYTES, MAX_PAYLOAD_BYTES
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
-LOG_TAIL_BYTES = 2000
 _background: set[asyncio.Task[None]] = set()
 
 

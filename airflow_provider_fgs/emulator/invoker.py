@@ -138,7 +138,9 @@ class Invoker:
                 error_code = ERR_CRASH
                 message = "The runtime process exited while running the function"
                 result = _failure("RuntimeExitError", message)
-            user_log = f"{iso_now()} {request_id} ERROR {message}\n"
+            # The function's own lines written before it was stopped, then the platform's line.
+            user_log = outcome.log + ("" if outcome.log.endswith("\n") or not outcome.log else "\n")
+            user_log += f"{iso_now()} {request_id} ERROR {message}\n"
         billing = max(1, math.ceil(duration))
         finish_line = (
             f"{iso_now()} Finish invoke request '{request_id}', duration: {duration:.3f}ms, "

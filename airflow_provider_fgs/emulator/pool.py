@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import deque
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Literal
 
-from airflow_provider_fgs.emulator.worker import Job, JobResult
+from airflow_provider_fgs.emulator.worker import Job, JobResult, read_log_mirror
 from airflow_provider_fgs.emulator.zygote import MAX_BATCH
 
 DEFAULT_MAX_WORKERS = 256
@@ -39,9 +42,10 @@ _INLINE_SEND_BYTES = 64 * 1024
 class Worker:
     """One worker process (a child of the zygote) and the server's end of its socket."""
 
-    def __init__(self, pid: int, conn: Connection) -> None:
+    def __init__(self, pid: int, conn: Connection, log_dir: str = "") -> None:
         self.pid = pid
         self.conn = conn
+        self.log_mirror = os.path.join(log_dir, f"worker-{pid}.log") if log_dir else ""
         self.cancelled = False
         self.dead = False
         self.idle_since = time.monotonic()
@@ -68,6 +72,9 @@ class Worker:
     def close(self) -> None:
         self.kill()
         self.conn.close()
+        if self.log_mirror:
+            with contextlib.suppress(OSError):
+                os.unlink(self.log_mirror)
 
 
 def _set_once(future: asyncio.Future[None]) -> None:
@@ -83,6 +90,7 @@ class Zygote:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._reader: socket.SocketIO | None = None
+        self.log_dir = ""
 
     def _start(self) -> socket.socket:
         ours, theirs = socket.socketpair()
@@ -125,7 +133,10 @@ class Zygote:
             for _, theirs in pairs:
                 theirs.close()
         pids = [int(pid) for pid in line.split()]
-        return [Worker(pid, Connection(ours.detach())) for pid, (ours, _) in zip(pids, pairs, strict=True)]
+        return [
+            Worker(pid, Connection(ours.detach()), self.log_dir)
+            for pid, (ours, _) in zip(pids, pairs, strict=True)
+        ]
 
     def _stop_locked(self) -> None:
         if self._reader is not None:
@@ -147,10 +158,15 @@ class Zygote:
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one job ended: ``ok`` with a result, or ``timeout``/``crashed``/``cancelled`` without."""
+    """
+    How one job ended: ``ok`` with a result, or ``timeout``/``crashed``/``cancelled`` without.
+
+    :param log: without a result, the end of the log the job wrote before it was stopped.
+    """
 
     status: Literal["ok", "timeout", "crashed", "cancelled"]
     result: JobResult | None = None
+    log: str = ""
 
 
 class WorkerPool:
@@ -169,6 +185,7 @@ class WorkerPool:
         self.max_workers = max_workers
         self._idle_seconds = idle_seconds
         self._zygote = Zygote()
+        self._zygote.log_dir = self._log_dir = tempfile.mkdtemp(prefix="fgs-emulator-logs-")
         self._idle: deque[Worker] = deque()
         self._busy: set[Worker] = set()
         self._lock = threading.Lock()
@@ -237,39 +254,50 @@ class WorkerPool:
 
         :param on_start: called with the worker once the job is sent (lets a caller cancel it).
         """
-        loop = asyncio.get_running_loop()
         async with self._slots:
             worker = self._take_idle()
             if worker is None:
-                worker = await loop.run_in_executor(self.executor, self._grow)
+                worker = await asyncio.get_running_loop().run_in_executor(self.executor, self._grow)
+            job = dataclasses.replace(job, log_mirror=worker.log_mirror)
             reusable = False
             try:
-                try:
-                    if len(job.body) > _INLINE_SEND_BYTES:  # a big body is written off the event loop
-                        await loop.run_in_executor(self.executor, worker.conn.send, job)
-                    else:
-                        worker.conn.send(job)
-                except (OSError, ValueError):
-                    return Outcome("crashed")
-                if on_start is not None:
-                    on_start(worker)
-                readable: asyncio.Future[None] = loop.create_future()
-                fd = worker.conn.fileno()
-                loop.add_reader(fd, _set_once, readable)
-                try:
-                    await asyncio.wait_for(readable, timeout)
-                except TimeoutError:
-                    return Outcome("cancelled" if worker.cancelled else "timeout")
-                finally:
-                    loop.remove_reader(fd)
-                try:
-                    result = worker.conn.recv()
-                except (EOFError, OSError):
-                    return Outcome("cancelled" if worker.cancelled else "crashed")
-                reusable = True
-                return Outcome("ok", result)
+                outcome = await self._exchange(worker, job, timeout, on_start)
+                reusable = outcome.status == "ok"
+                if not reusable:
+                    worker.kill()  # stopped before its log is read: nothing is written after
+                    outcome = dataclasses.replace(outcome, log=read_log_mirror(worker.log_mirror))
+                return outcome
             finally:
                 self._release(worker, reusable)
+
+    async def _exchange(
+        self, worker: Worker, job: Job, timeout: float, on_start: Callable[[Worker], None] | None
+    ) -> Outcome:
+        """Send ``job`` to ``worker`` and wait for its result (the caller releases the worker)."""
+        loop = asyncio.get_running_loop()
+        try:
+            if len(job.body) > _INLINE_SEND_BYTES:  # a big body is written off the event loop
+                await loop.run_in_executor(self.executor, worker.conn.send, job)
+            else:
+                worker.conn.send(job)
+        except (OSError, ValueError):
+            return Outcome("crashed")
+        if on_start is not None:
+            on_start(worker)
+        readable: asyncio.Future[None] = loop.create_future()
+        fd = worker.conn.fileno()
+        loop.add_reader(fd, _set_once, readable)
+        try:
+            await asyncio.wait_for(readable, timeout)
+        except TimeoutError:
+            return Outcome("cancelled" if worker.cancelled else "timeout")
+        finally:
+            loop.remove_reader(fd)
+        try:
+            result = worker.conn.recv()
+        except (EOFError, OSError):
+            return Outcome("cancelled" if worker.cancelled else "crashed")
+        return Outcome("ok", result)
 
     def live_workers(self) -> int:
         """Worker processes alive now (idle or busy)."""
@@ -286,3 +314,4 @@ class WorkerPool:
             worker.close()
         self._zygote.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(self._log_dir, ignore_errors=True)

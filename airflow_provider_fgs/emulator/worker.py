@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import mmap
 import os
 import resource
 import signal
@@ -25,7 +26,12 @@ from airflow_provider_fgs.emulator.context import RuntimeContext, RuntimeLogger,
 
 @dataclass(frozen=True)
 class Job:
-    """One invocation sent to a worker."""
+    """
+    One invocation sent to a worker.
+
+    :param log_mirror: a file of the pool where the worker mirrors the end of the job's log as it is
+        written, so the log survives when the worker is killed (timeout) or dies (crash).
+    """
 
     request_id: str
     path: str
@@ -40,6 +46,7 @@ class Job:
     project_id: str
     user_data: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
+    log_mirror: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,88 @@ class JobResult:
 
 
 _modules: dict[str, tuple[int, int, types.ModuleType]] = {}
+
+MIRROR_BYTES = 4096
+"""The end of a job's log kept in the mirror: more than the platform's 2000-byte tail."""
+_HEADER = 8
+
+
+class LogMirror:
+    """
+    The last :data:`MIRROR_BYTES` bytes of a job's log in a memory-mapped file: a ring after an 8-byte
+    count of the bytes written. Writes are memory copies (no system call), and what was written stays
+    in the file when the process is killed.
+    """
+
+    def __init__(self, path: str) -> None:
+        with open(path, "a+b") as file:
+            file.truncate(_HEADER + MIRROR_BYTES)
+            self._map = mmap.mmap(file.fileno(), _HEADER + MIRROR_BYTES)
+        self._written = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self._written = 0
+        self._map[:_HEADER] = (0).to_bytes(_HEADER, "little")
+
+    def write(self, text: str) -> None:
+        encoded = text.encode("utf-8", errors="replace")
+        self._written += len(encoded)
+        data = encoded[-MIRROR_BYTES:]
+        start = (self._written - len(data)) % MIRROR_BYTES
+        first = min(len(data), MIRROR_BYTES - start)
+        self._map[_HEADER + start : _HEADER + start + first] = data[:first]
+        if first < len(data):
+            self._map[_HEADER : _HEADER + len(data) - first] = data[first:]
+        self._map[:_HEADER] = self._written.to_bytes(_HEADER, "little")
+
+
+def read_log_mirror(path: str) -> str:
+    """The end of the log a worker mirrored into ``path`` (cut at a character), ``""`` when none."""
+    try:
+        with open(path, "rb") as file:
+            raw = file.read(_HEADER + MIRROR_BYTES)
+    except OSError:
+        return ""
+    if len(raw) < _HEADER + MIRROR_BYTES:
+        return ""
+    written = int.from_bytes(raw[:_HEADER], "little")
+    ring = raw[_HEADER:]
+    if written <= MIRROR_BYTES:
+        data = ring[:written]
+    else:
+        start = written % MIRROR_BYTES
+        data = ring[start:] + ring[:start]
+        while data and data[0] & 0xC0 == 0x80:  # the ring starts inside a character
+            data = data[1:]
+    return data.decode("utf-8", errors="replace")
+
+
+_mirrors: dict[str, LogMirror] = {}
+
+
+def _mirror(path: str) -> LogMirror | None:
+    if not path:
+        return None
+    mirror = _mirrors.get(path)
+    if mirror is None:
+        mirror = _mirrors[path] = LogMirror(path)
+    mirror.reset()
+    return mirror
+
+
+class _MirroredLog(io.StringIO):
+    """The job's log buffer; every write also goes to the mirror."""
+
+    def __init__(self, mirror: LogMirror | None) -> None:
+        super().__init__()
+        self._mirror = mirror
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self._mirror is not None:
+            self._mirror.write(text)
+        return written
 
 
 def load_handler_module(path: str) -> types.ModuleType:
@@ -90,7 +179,10 @@ def load_handler_module(path: str) -> types.ModuleType:
 
 def error_payload(exc: BaseException) -> str:
     """The runtime's failure payload ``{"errorMessage", "errorType", "stackTrace"}`` as JSON."""
-    frames = traceback.format_tb(exc.__traceback__)
+    # The platform shows the function's frames only: the emulator's own (run_job here) are left out.
+    frames = traceback.format_list(
+        [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.filename != __file__]
+    )
     return json.dumps(
         {
             "errorMessage": str(exc),
@@ -118,7 +210,7 @@ def memory_used_mb() -> float:
 
 def run_job(job: Job) -> JobResult:
     """Run one invocation in this process."""
-    log = io.StringIO()
+    log = _MirroredLog(_mirror(job.log_mirror))
     logger = RuntimeLogger(job.request_id, log.write)
     context = RuntimeContext(
         request_id=job.request_id,

@@ -31,11 +31,12 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.http import RETRYABLE_STATUS, HttpRequest, platform_error
 from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
-from airflow_provider_fgs.protocol.urn import FunctionUrn
+from airflow_provider_fgs.protocol.urn import FunctionUrn, check_function_arguments
 from airflow_provider_fgs.retry import (
     TransportError,
     delay_after_first_attempt,
     mark_exhausted,
+    note_not_resent,
     retry_arguments,
 )
 
@@ -222,36 +223,19 @@ class FunctionGraphHook(BaseHook):
         :param alias: an alias name, instead of a qualifier.
         :raises InvalidRequestError: naming the bad or conflicting value, before any network call.
         """
-        parts_given = any(part is not None for part in (function_name, package, qualifier, alias))
-        if isinstance(function_urn, FunctionUrn) and not parts_given:
-            return function_urn  # already validated
         if isinstance(function_urn, FunctionUrn):
-            urn_text: str | None = str(function_urn)
-        else:
-            urn_text = function_urn.strip() if isinstance(function_urn, str) else function_urn
-        if urn_text is not None and not isinstance(urn_text, str):
+            check_function_arguments(str(function_urn), function_name, package, qualifier, alias)
+            return function_urn  # already validated
+        if function_urn is not None and not isinstance(function_urn, str):
             raise InvalidRequestError(f"Invalid function_urn {function_urn!r}: expected a string")
-        if urn_text and urn_text.startswith("urn:"):
-            given = {
-                "function_name": function_name,
-                "package": package,
-                "qualifier": qualifier,
-                "alias": alias,
-            }
-            extra = [name for name, value in given.items() if value is not None]
-            if extra:
-                raise InvalidRequestError(
-                    f"Give either function_urn {urn_text!r} or its parts {extra}, not both"
-                )
+        urn_text = function_urn.strip() if function_urn is not None else None
+        if urn_text is not None and not urn_text.startswith("urn:") and function_name is None:
+            urn_text, function_name = None, urn_text  # a bare name where the URN goes (kept for callers)
+        check_function_arguments(urn_text, function_name, package, qualifier, alias)
+        if urn_text is not None:
             return FunctionUrn.parse(urn_text)
-        if urn_text:
-            if function_name is not None and function_name != urn_text:
-                raise InvalidRequestError(
-                    f"Give either function_urn {urn_text!r} or function_name {function_name!r}, not both"
-                )
-            function_name = urn_text
         if not function_name:
-            raise InvalidRequestError("Give function_urn or function_name to name the function to call")
+            raise InvalidRequestError(f"Invalid function_name {function_name!r}: the name is empty")
         return FunctionUrn.from_parts(
             region=self.region,
             project_id=self.project_id,
@@ -265,9 +249,13 @@ class FunctionGraphHook(BaseHook):
 
     def invoke(
         self,
-        function_urn: str | FunctionUrn,
+        function_urn: str | FunctionUrn | None = None,
         payload: Any = None,
         *,
+        function_name: str | None = None,
+        package: str | None = None,
+        qualifier: str | None = None,
+        alias: str | None = None,
         log_type: str | None = "tail",
         request_version: str = "v1",
         instance_memory: int | str | None = None,
@@ -277,8 +265,17 @@ class FunctionGraphHook(BaseHook):
         """
         Invoke a function synchronously.
 
-        :param function_urn: a full URN, a :class:`FunctionUrn`, or a function name in the connection's
-            project.
+        Name the function as the operator does: by ``function_urn``, or by ``function_name`` with
+        optional ``package`` and ``qualifier`` or ``alias`` (completed with the connection's region and
+        project). Call :meth:`InvocationResult.raise_for_function_error` on the result to raise the
+        operator's :class:`FunctionError` when the function failed.
+
+        :param function_urn: a full URN, a :class:`FunctionUrn`, or (as before) a function name in the
+            connection's project.
+        :param function_name: the function's name, instead of ``function_urn``.
+        :param package: the function's package (default ``default``); only with ``function_name``.
+        :param qualifier: ``latest`` (default) or a version; only with ``function_name``.
+        :param alias: an alias name, instead of ``qualifier``; only with ``function_name``.
         :param payload: the event: a JSON-serializable value, or a JSON ``str``/``bytes``.
         :param log_type: ``"tail"`` to get the end of the function's log, ``None``/``"none"`` for none.
         :param request_version: ``"v1"`` (JSON envelope) or ``"v0"`` (raw result).
@@ -286,12 +283,19 @@ class FunctionGraphHook(BaseHook):
         :param timeout: read timeout in seconds for this call (default: the connection's read timeout).
         :param deserialize: JSON-decode the result when it is JSON.
         :return: the result; ``is_function_error`` tells whether the function failed.
-        :raises InvalidRequestError: bad input, before any network call.
+        :raises InvalidRequestError: bad input (also a missing or conflicting function name), before any
+            network call.
         :raises FunctionGraphApiError: the platform refused the call (typed subclasses).
         """
         return self._call(
             self._prepare_invoke(
-                function_urn,
+                self.resolve_urn(
+                    function_urn,
+                    function_name=function_name,
+                    package=package,
+                    qualifier=qualifier,
+                    alias=alias,
+                ),
                 payload,
                 log_type=log_type,
                 request_version=request_version,
@@ -446,7 +450,9 @@ class FunctionGraphHook(BaseHook):
         def attempt() -> T:
             settings = self.settings
             if settings.auth_type == "aksk":
-                return call.parse(self._exchange(authenticate(call.request, settings), call.read_timeout))
+                response = self._exchange(authenticate(call.request, settings), call.read_timeout)
+                self._raise_if_signature_rejected(response, call.what)
+                return call.parse(response)
             token = self._tokens.token()
             response = self._exchange(authenticate(call.request, settings, token=token), call.read_timeout)
             if response[0] == 401:
@@ -466,6 +472,11 @@ class FunctionGraphHook(BaseHook):
             raise self._auth_error(response, what, "the pre-issued token was rejected")
         self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
         self._tokens.invalidate(token)
+
+    def _raise_if_signature_rejected(self, response: Response, what: str) -> None:
+        """After an AK/SK call: a 401 names the connection and the access key id (never the secret)."""
+        if response[0] == 401:
+            raise self._auth_error(response, what, "the request signature was rejected")
 
     def _raise_if_rejected_again(self, response: Response, what: str) -> None:
         if response[0] == 401:
@@ -505,6 +516,7 @@ class FunctionGraphHook(BaseHook):
             return retrying(fn)
         except FunctionGraphError as err:
             mark_exhausted(err)
+            note_not_resent(err, idempotent=idempotent)
             raise
 
     @property

@@ -18,7 +18,12 @@ from airflow_provider_fgs.protocol.async_invoke import (
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from airflow_provider_fgs.retry import TransportError, delay_after_first_attempt, retry_arguments
+from airflow_provider_fgs.retry import (
+    TransportError,
+    delay_after_first_attempt,
+    note_not_resent,
+    retry_arguments,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -80,9 +85,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
     async def ainvoke(
         self,
-        function_urn: str | FunctionUrn,
+        function_urn: str | FunctionUrn | None = None,
         payload: Any = None,
         *,
+        function_name: str | None = None,
+        package: str | None = None,
+        qualifier: str | None = None,
+        alias: str | None = None,
         log_type: str | None = "tail",
         request_version: str = "v1",
         instance_memory: int | str | None = None,
@@ -90,16 +99,22 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
-        call = await to_thread(
-            self._prepare_invoke,
-            function_urn,
-            payload,
-            log_type=log_type,
-            request_version=request_version,
-            instance_memory=instance_memory,
-            timeout=timeout,
-            deserialize=deserialize,
-        )
+
+        def prepare() -> PreparedCall[InvocationResult]:
+            urn = self.resolve_urn(
+                function_urn, function_name=function_name, package=package, qualifier=qualifier, alias=alias
+            )
+            return self._prepare_invoke(
+                urn,
+                payload,
+                log_type=log_type,
+                request_version=request_version,
+                instance_memory=instance_memory,
+                timeout=timeout,
+                deserialize=deserialize,
+            )
+
+        call = await to_thread(prepare)
         return await self._acall(call)
 
     async def aget_async_invocation(
@@ -117,9 +132,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
         async def attempt() -> T:
             if settings.auth_type == "aksk":
-                return call.parse(
-                    await self._aexchange(authenticate(call.request, settings), call.read_timeout)
-                )
+                response = await self._aexchange(authenticate(call.request, settings), call.read_timeout)
+                self._raise_if_signature_rejected(response, call.what)
+                return call.parse(response)
             token = await to_thread(self._tokens.token)
             response = await self._aexchange(
                 authenticate(call.request, settings, token=token), call.read_timeout
@@ -134,24 +149,28 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             return call.parse(response)
 
         try:
-            return await attempt()
-        except Exception as exc:
-            delay = delay_after_first_attempt(
-                exc, settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger
+            try:
+                return await attempt()
+            except Exception as exc:
+                delay = delay_after_first_attempt(
+                    exc, settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger
+                )
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+            retrying = AsyncRetrying(
+                **retry_arguments(
+                    settings.retry,
+                    idempotent=call.idempotent,
+                    what=call.what,
+                    logger=self._logger,
+                    attempts_done=1,
+                )
             )
-            if delay is None:
-                raise
-        await asyncio.sleep(delay)
-        retrying = AsyncRetrying(
-            **retry_arguments(
-                settings.retry,
-                idempotent=call.idempotent,
-                what=call.what,
-                logger=self._logger,
-                attempts_done=1,
-            )
-        )
-        return await retrying(attempt)
+            return await retrying(attempt)
+        except TransportError as err:
+            note_not_resent(err, idempotent=call.idempotent)
+            raise
 
     async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
         """One HTTP exchange over httpx; transport failures become :class:`TransportError`."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 from functools import cached_property
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.protocol.errors import InvalidRequestError
-from airflow_provider_fgs.protocol.urn import FunctionUrn
+from airflow_provider_fgs.protocol.urn import FunctionUrn, check_function_arguments
+
+__all__ = ["FunctionTargetMixin", "check_function_arguments"]
 
 
 class FunctionTargetMixin:
@@ -65,36 +66,3 @@ class FunctionTargetMixin:
         if self._resolved_urn is not None:
             return str(self._resolved_urn)
         return str(self.function_urn or self.function_name)
-
-
-def check_function_arguments(
-    function_urn: str | None,
-    function_name: str | None,
-    package: str | None,
-    qualifier: str | None,
-    alias: str | None,
-) -> None:
-    """Exactly one of URN and name; package, qualifier and alias only with a name."""
-    if function_urn is not None and function_name is not None:
-        raise InvalidRequestError(
-            f"Give either function_urn or function_name, not both "
-            f"(got function_urn={function_urn!r} and function_name={function_name!r})"
-        )
-    if function_urn is None and function_name is None:
-        raise InvalidRequestError(
-            "Give the function to invoke: function_urn='urn:fss:...' or function_name='my_function' "
-            "(both are None)"
-        )
-    if function_urn is not None:
-        extra = {"package": package, "qualifier": qualifier, "alias": alias}
-        given = {key: value for key, value in extra.items() if value is not None}
-        if given:
-            named = ", ".join(f"{key}={value!r}" for key, value in given.items())
-            raise InvalidRequestError(
-                f"{named} only apply with function_name: function_urn={function_urn!r} already names "
-                "the package and qualifier"
-            )
-    if qualifier is not None and alias is not None:
-        raise InvalidRequestError(
-            f"Give either qualifier={qualifier!r} or alias={alias!r} for function {function_name!r}, not both"
-        )

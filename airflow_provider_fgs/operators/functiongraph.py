@@ -13,7 +13,12 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.protocol.errors import error_from_event
-from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload, validate_options
+from airflow_provider_fgs.protocol.invoke import (
+    LOG_TAIL_BYTES,
+    InvocationResult,
+    encode_payload,
+    validate_options,
+)
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 if TYPE_CHECKING:
@@ -52,7 +57,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     :param alias: an alias name, instead of ``qualifier``. (templated)
     :param payload: the event: a dict or list (JSON-encoded), or a str/bytes that already holds JSON.
         ``None`` sends ``{}``. (templated)
-    :param log_type: ``"tail"`` to receive and log the last lines of the function's log, ``"none"``
+    :param log_type: ``"tail"`` to receive and log the last 2000 bytes of the function's log, ``"none"``
         for no log.
     :param request_version: ``"v1"`` (JSON envelope) or ``"v0"`` (raw return value).
     :param instance_memory: instance memory in MB for this call (128, 256, ... 10240). (templated)
@@ -160,7 +165,8 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
 
         Shared by the synchronous and the deferrable paths.
         """
-        function = self.function_label()
+        # The result names the URN it was sent to, on the worker and after deferral alike.
+        function = result.function or self.function_label()
         self._log_invocation(function, result)
         if self.do_xcom_push:
             ti = context["ti"]
@@ -168,8 +174,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             ti.xcom_push(key=XCOM_LOG, value=result.log)
             ti.xcom_push(key=XCOM_SUMMARY, value=result.summary)
             ti.xcom_push(key=XCOM_BILLING_DURATION_MS, value=result.billing_duration_ms)
-        if result.is_function_error:
-            raise result.to_function_error(function)
+        result.raise_for_function_error(function)
         return result.result
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:
@@ -181,7 +186,17 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
                 request_id,
             )
         elif result.log:
-            self.log.info("Function log of request %s:", request_id)
+            size = result.log_bytes if result.log_bytes is not None else len(result.log.encode("utf-8"))
+            if result.log_truncated:
+                self.log.info(
+                    "Function log of request %s, truncated: showing the last %d bytes (the platform "
+                    "returns at most %d):",
+                    request_id,
+                    size,
+                    LOG_TAIL_BYTES,
+                )
+            else:
+                self.log.info("Function log of request %s (%d bytes, complete):", request_id, size)
             for line in result.log.splitlines():
                 self.log.info("| %s", line)
         elif self.log_type == "tail":

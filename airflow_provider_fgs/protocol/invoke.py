@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar, Literal
 
+from airflow_provider_fgs.compat import allow_xcom_deserialization
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError
 from airflow_provider_fgs.protocol.http import (
     HttpRequest,
@@ -25,6 +27,8 @@ LogType = Literal["tail", "none"]
 RequestVersion = Literal["v0", "v1"]
 LOG_TYPES: tuple[str, ...] = ("tail", "none")
 REQUEST_VERSIONS: tuple[str, ...] = ("v0", "v1")
+LOG_TAIL_BYTES = 2000
+"""The platform returns at most the last 2000 bytes of a function's log."""
 
 
 def encode_payload(payload: Any, *, limit: int = MAX_PAYLOAD_BYTES) -> bytes:
@@ -102,7 +106,7 @@ def build_invoke_request(
     Build ``POST /v2/{project_id}/fgs/functions/{urn}/invocations``.
 
     :param endpoint: FunctionGraph base URL, e.g. ``https://functiongraph.ap-southeast-1.myhuaweicloud.com``.
-    :param log_type: ``"tail"`` to receive the last 4 KB of the log, ``"none"``/``None`` for no log.
+    :param log_type: ``"tail"`` to receive the last 2000 bytes of the log, ``"none"``/``None`` for no log.
     :param request_version: ``"v1"`` for the JSON envelope, ``"v0"`` for the raw return value.
     :param instance_memory: instance memory in MB for this call, from :data:`ALLOWED_MEMORY_SIZES`.
     """
@@ -128,11 +132,16 @@ class InvocationResult:
     """
     The outcome of a synchronous invocation that FunctionGraph accepted.
 
+    A TaskFlow task may return it: it goes through XCom with Airflow's versioned serialization
+    (:meth:`serialize` / :meth:`deserialize`), and importing the provider allows the class for
+    deserialization, so no ``[core] allowed_deserialization_classes`` entry is needed.
+
     :param status_code: HTTP status of the response.
     :param request_id: the invocation's request id.
     :param raw_result: the function's result as a string.
     :param result: the result JSON-decoded when it is JSON and decoding was asked for, else ``raw_result``.
-    :param log: the decoded log tail, ``None`` when none was returned or it could not be decoded.
+    :param log: the decoded log tail (at most the last 2000 bytes, cut at a character boundary),
+        ``None`` when none was returned or it could not be decoded.
     :param log_undecodable: the log header was present but not valid base64.
     :param summary: the parsed ``X-Cff-Invoke-Summary`` (empty when absent or unparsable).
     :param billing_duration_ms: billed duration in milliseconds, when reported.
@@ -141,6 +150,10 @@ class InvocationResult:
     :param is_function_error: whether the user's function failed.
     :param error_type: ``errorType`` of the function's failure payload.
     :param error_message: ``errorMessage`` of the function's failure payload.
+    :param function: the invoked function's URN (or the name given), for messages.
+    :param log_bytes: how many bytes of log came back, ``None`` when none did.
+    :param log_truncated: the log is only its tail: the platform's limit of :data:`LOG_TAIL_BYTES`
+        bytes was reached, or the tail starts inside a character.
     """
 
     status_code: int
@@ -156,6 +169,11 @@ class InvocationResult:
     is_function_error: bool = False
     error_type: str | None = None
     error_message: str | None = None
+    function: str | None = None
+    log_bytes: int | None = None
+    log_truncated: bool = False
+
+    __version__: ClassVar[int] = 1
 
     @property
     def duration_ms(self) -> float | None:
@@ -174,6 +192,30 @@ class InvocationResult:
         """Rebuild a result from :meth:`to_dict`, decoding it as :func:`parse_invoke_response` does."""
         fields = {name: value for name, value in data.items() if name != "result"}
         return cls(**fields, result=decode_result(fields.get("raw_result", ""), deserialize=deserialize))
+
+    def serialize(self) -> dict[str, Any]:
+        """The XCom form (Airflow's serde calls it and records :attr:`__version__`)."""
+        return asdict(self)
+
+    @classmethod
+    def deserialize(cls, data: dict[str, Any], version: int) -> InvocationResult:
+        """Rebuild a result from :meth:`serialize`, written by this version or an older one."""
+        if version > cls.__version__:
+            raise TypeError(
+                f"InvocationResult was serialized by a newer provider (version {version} > {cls.__version__})"
+            )
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
+
+    def raise_for_function_error(self, function: str | None = None) -> None:
+        """
+        Raise the :class:`FunctionError` the operator raises when the user's function failed.
+
+        :param function: how to name the function in the message; by default :attr:`function`.
+        :raises FunctionError: when ``is_function_error`` is set; otherwise nothing happens.
+        """
+        if self.is_function_error:
+            raise self.to_function_error(function or self.function or "function")
 
     def to_function_error(self, function: str) -> FunctionError:
         """The :class:`FunctionError` describing this failed invocation of ``function``."""
@@ -195,18 +237,41 @@ class InvocationResult:
         )
 
 
-def decode_log(value: str | None) -> tuple[str | None, bool]:
-    """Decode the base64 ``X-Cff-Function-Log`` header: (text, undecodable flag)."""
+allow_xcom_deserialization(InvocationResult)
+
+
+def read_log_header(value: str | None) -> tuple[bytes | None, bool]:
+    """The bytes of the base64 ``X-Cff-Function-Log`` header: (bytes, undecodable flag)."""
     if not value:
         return None, False
     data = value.strip()
     data += "=" * (-len(data) % 4)  # the header may be cut short of its padding
     try:
-        raw = base64.b64decode(data, validate=True)
+        return base64.b64decode(data, validate=True), False
     except (binascii.Error, ValueError):
         return None, True
-    # The platform keeps the last 2000 bytes, which may start or end mid-character.
-    return raw.decode("utf-8", errors="replace"), False
+
+
+def decode_log_tail(raw: bytes) -> tuple[str, bool]:
+    """
+    Decode the tail of a log at UTF-8 character boundaries: (text, whether it started mid-character).
+
+    The platform keeps the last :data:`LOG_TAIL_BYTES` bytes, which may start (or end) inside a
+    character: the partial character is dropped instead of showing a replacement character.
+    """
+    start = 0
+    while start < min(3, len(raw)) and raw[start] & 0xC0 == 0x80:  # continuation bytes
+        start += 1
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    return decoder.decode(raw[start:], final=False), start > 0
+
+
+def decode_log(value: str | None) -> tuple[str | None, bool]:
+    """Decode the base64 ``X-Cff-Function-Log`` header: (text, undecodable flag)."""
+    raw, undecodable = read_log_header(value)
+    if raw is None:
+        return None, undecodable
+    return decode_log_tail(raw)[0], False
 
 
 def parse_summary(value: str | None) -> dict[str, Any]:
@@ -296,9 +361,14 @@ def parse_invoke_response(
             envelope_status = _to_int(envelope.get("status"))
             request_id = request_id or _str(envelope.get("request_id"))
 
-    log, log_undecodable = decode_log(lowered.get("x-cff-function-log"))
-    if log is None and not log_undecodable:
-        log = envelope_log
+    log_raw, log_undecodable = read_log_header(lowered.get("x-cff-function-log"))
+    if log_raw is None and envelope_log is not None and not log_undecodable:
+        log_raw = envelope_log.encode("utf-8")
+    log, log_bytes, log_truncated = None, None, False
+    if log_raw is not None:
+        log, started_mid_character = decode_log_tail(log_raw)
+        log_bytes = len(log_raw)
+        log_truncated = started_mid_character or log_bytes >= LOG_TAIL_BYTES
 
     is_json, decoded = _decode_json(raw_result) if raw_result else (False, None)
     result = decoded if (deserialize and is_json) else (raw_result or None)
@@ -320,6 +390,8 @@ def parse_invoke_response(
         result=result,
         log=log,
         log_undecodable=log_undecodable,
+        log_bytes=log_bytes,
+        log_truncated=log_truncated,
         summary=summary,
         billing_duration_ms=billing,
         response_version=response_version,
@@ -327,6 +399,7 @@ def parse_invoke_response(
         is_function_error=is_func_err_header or func_err_code_set or status_failed or payload_is_error,
         error_type=error_type,
         error_message=error_message,
+        function=function,
     )
 
 

@@ -115,3 +115,43 @@ class FunctionUrn:
 
     def __str__(self) -> str:
         return f"{self.unqualified}:{self.qualifier}"
+
+
+def check_function_arguments(
+    function_urn: str | None,
+    function_name: str | None,
+    package: str | None,
+    qualifier: str | None,
+    alias: str | None,
+) -> None:
+    """
+    Check the ways to name a function: exactly one of URN and name; package, qualifier and alias
+    only with a name, and not both qualifier and alias.
+
+    Shared by the operators (when the DAG is parsed) and the hook (before any network call).
+
+    :raises InvalidRequestError: naming the conflicting or missing values.
+    """
+    if function_urn is not None and function_name is not None:
+        raise InvalidRequestError(
+            f"Give either function_urn or function_name, not both "
+            f"(got function_urn={function_urn!r} and function_name={function_name!r})"
+        )
+    if function_urn is None and function_name is None:
+        raise InvalidRequestError(
+            "Give the function to invoke: function_urn='urn:fss:...' or function_name='my_function' "
+            "(both are None)"
+        )
+    if function_urn is not None:
+        extra = {"package": package, "qualifier": qualifier, "alias": alias}
+        given = {key: value for key, value in extra.items() if value is not None}
+        if given:
+            named = ", ".join(f"{key}={value!r}" for key, value in given.items())
+            raise InvalidRequestError(
+                f"Give either function_urn={function_urn!r} or its parts ({named}) with function_name, "
+                "not both: a URN already names the package and qualifier"
+            )
+    if qualifier is not None and alias is not None:
+        raise InvalidRequestError(
+            f"Give either qualifier={qualifier!r} or alias={alias!r} for function {function_name!r}, not both"
+        )

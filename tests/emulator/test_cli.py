@@ -128,3 +128,32 @@ def test_missing_functions_dir_is_reported(argv: list[str]) -> None:
     result = subprocess.run([*_command(), *argv], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"double.py": "def handler(event, context):\n    return 2\n"}, "function:default:double:latest"),
+        ({}, "no functions found"),
+    ],
+    ids=["no-hello", "empty"],
+)
+def test_banner_shows_an_example_urn_only_of_a_function_that_exists(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    process = subprocess.Popen(
+        [*_command(), "--port", "0", "--functions", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        banner = process.stderr.readline()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert expected in banner
+    assert "hello" not in banner

@@ -114,6 +114,9 @@ def test_handler_exception_gives_error_payload_and_headers(client: Client) -> No
     assert payload["errorType"] == "ValueError"
     assert payload["errorMessage"] == "bad input: 7"
     assert any("fail.py" in line for line in payload["stackTrace"])
+    # Only the function's own frames: none of the emulator's (worker.py, run_job).
+    assert not any("worker.py" in line or "run_job" in line for line in payload["stackTrace"])
+    assert "fail.py" in payload["stackTrace"][0]
     result = parse(response, "fail")
     assert result.is_function_error
     assert (result.error_type, result.error_message) == ("ValueError", "bad input: 7")
@@ -132,11 +135,35 @@ def test_timeout_is_enforced_and_the_worker_replaced(client: Client) -> None:
     assert client.invoke("slow", {"seconds": 0}).json()["result"] == "finished"
 
 
+@pytest.mark.parametrize("lines", [3, 200], ids=["short", "longer-than-the-tail"])
+def test_timed_out_function_keeps_its_own_log(client: Client, lines: int) -> None:
+    response = client.invoke("hang", {"lines": lines})
+    assert response.headers["X-Is-Func-Err"] == "true"
+    raw = base64.b64decode(response.headers["X-Cff-Function-Log"])
+    log = raw.decode("utf-8", errors="replace")
+    assert f"INFO working {lines - 1:04d} " + "é" * 10 in log
+    assert log.index("INFO waiting for the database") < log.index("ERROR Invoke function timeout")
+    assert "Finish invoke request" in log.splitlines()[-1]
+    if lines == 3:
+        assert "INFO working 0000" in log
+        assert "Start invoke request" in log.splitlines()[0]
+    else:
+        assert len(raw) == 2000  # the same 2000-byte tail as for a success
+        assert "INFO working 0000" not in log
+
+
 def test_crashed_worker_is_a_function_error_and_replaced(client: Client) -> None:
     response = client.invoke("crash", {})
     assert response.status_code == 200
     assert response.headers["X-Is-Func-Err"] == "true"
     assert json.loads(response.json()["result"])["errorType"] == "RuntimeExitError"
+    # The function's own lines stay, before the platform's line.
+    log = base64.b64decode(response.headers["X-Cff-Function-Log"]).decode()
+    assert (
+        log.index("INFO about to crash")
+        < log.index("printed before the crash")
+        < log.index("ERROR The runtime")
+    )
     assert client.invoke("hello", {}).status_code == 200
 
 

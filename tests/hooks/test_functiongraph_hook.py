@@ -202,7 +202,11 @@ def test_wrong_password_is_a_clear_error_without_retries(emu: Any, make_conn: Co
     with pytest.raises(AuthenticationError) as info:
         hook.invoke("hello")
     message = str(info.value)
-    assert "IAM rejected IAM user 'demo-user' of domain 'demo-domain': HTTP 401" in message
+    conn_id = hook.functiongraph_conn_id
+    assert (
+        f"IAM rejected IAM user 'demo-user' of domain 'demo-domain' (connection {conn_id!r}): HTTP 401"
+        in message
+    )
     assert "wrong-password-value" not in message
     assert emu.request_count("token") == 1
     assert emu.request_count("invoke") == 0
@@ -217,6 +221,10 @@ def test_wrong_secret_key_is_rejected_once(emu: Any, make_conn: ConnFactory) -> 
     with pytest.raises(AuthenticationError) as info:
         hook.invoke("hello")
     assert info.value.http_status == 401
+    message = str(info.value)
+    assert "signature was rejected" in message
+    assert f"access key DEMOACCESSKEY (connection {hook.functiongraph_conn_id!r})" in message
+    assert "not-the-secret-key" not in message
     assert emu.request_count("invoke") == 1
     assert emu.invocation_count() == 0
 
@@ -314,7 +322,18 @@ def test_read_timeout_of_sync_invoke_is_not_retried(emu: Any, make_conn: ConnFac
     with pytest.raises(TransportError, match="read timeout") as info:
         hook.invoke("hello", timeout=0.1)
     assert info.value.request_sent is True
+    assert "The call was not re-sent" in str(info.value)
+    assert "retry_sync_invoke" in str(info.value)
     assert emu.request_count("invoke") == 1
+
+
+def test_read_timeout_of_an_idempotent_call_makes_no_resend_note(emu: Any, make_conn: ConnFactory) -> None:
+    hook = _hook(make_conn("aksk", retry_sync_invoke=True, retry_attempts=1))
+    emu.inject_fault("latency", count=2, delay=0.5, function="hello")
+    with pytest.raises(TransportError, match="read timeout") as info:
+        hook.invoke("hello", timeout=0.1)
+    assert "not re-sent" not in str(info.value)
+    assert emu.request_count("invoke") == 2
 
 
 def _closed_port() -> int:
@@ -420,3 +439,74 @@ def test_unreachable_iam_is_retried_by_one_loop_only(
     assert len(retries) == 2  # the token fetch's own loop; the invoke loop does not multiply it
     assert all(message.startswith("Retrying IAM token request") for message in retries)
     assert emu.request_count("invoke") == 0
+
+
+# -- naming the function as the operator does -------------------------------------------------------
+
+
+def test_invoke_names_the_function_as_the_operator_does(emu: Any, make_conn: ConnFactory) -> None:
+    hook = _hook(make_conn("aksk"))
+    by_name = hook.invoke(function_name="hello", payload={"name": "n"})
+    by_parts = hook.invoke(
+        function_name="hello", package="default", qualifier="latest", payload={"name": "p"}
+    )
+    by_urn = hook.invoke(function_urn=emu.urn("hello"), payload={"name": "u"})
+    positional = hook.invoke(emu.urn("hello"), {"name": "pos"})
+    assert [r.result["message"] for r in (by_name, by_parts, by_urn, positional)] == [
+        "Hello, n!",
+        "Hello, p!",
+        "Hello, u!",
+        "Hello, pos!",
+    ]
+    assert {r.function for r in (by_name, by_parts, by_urn, positional)} == {emu.urn("hello")}
+    assert emu.invocation_count("hello") == 4
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "Give the function to invoke"),
+        (
+            {"function_urn": "urn:fss:x", "function_name": "hello"},
+            "function_urn='urn:fss:x'.*function_name='hello'",
+        ),
+        ({"function_urn": "urn:fss:x", "qualifier": "1"}, r"qualifier='1'.*not both"),
+        ({"function_name": "hello", "qualifier": "1", "alias": "prod"}, "qualifier='1' or alias='prod'"),
+    ],
+)
+def test_invoke_refuses_conflicting_names_before_any_request(
+    emu: Any, make_conn: ConnFactory, kwargs: dict[str, Any], message: str
+) -> None:
+    hook = _hook(make_conn("aksk"))
+    with pytest.raises(InvalidRequestError, match=message):
+        hook.invoke(payload={}, **kwargs)
+    assert emu.request_count() == 0
+
+
+def test_ainvoke_names_the_function_as_the_operator_does(emu: Any, make_conn: ConnFactory) -> None:
+    import asyncio
+
+    from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+
+    async def call() -> Any:
+        async with FunctionGraphAsyncHook(make_conn("aksk")) as hook:
+            return await hook.ainvoke(function_name="hello", qualifier="latest", payload={"name": "a"})
+
+    result = asyncio.run(call())
+    assert result.result["message"] == "Hello, a!"
+    assert result.function == emu.urn("hello")
+
+
+def test_raise_for_function_error_raises_what_the_operator_raises(emu: Any, make_conn: ConnFactory) -> None:
+    from airflow_provider_fgs.protocol.errors import FunctionError
+
+    hook = _hook(make_conn("aksk"))
+    hook.invoke(function_name="hello", payload={"name": "ok"}).raise_for_function_error()  # no error
+    result = hook.invoke(function_name="divide", payload={"numerator": 1, "denominator": 0})
+    with pytest.raises(FunctionError) as caught:
+        result.raise_for_function_error()
+    error = caught.value
+    assert str(error) == str(result.to_function_error(emu.urn("divide")))
+    assert str(error).startswith(f"Function {emu.urn('divide')} failed: ZeroDivisionError: ")
+    assert error.request_id == result.request_id
+    assert "dividing 1 by 0" in (error.log or "")

@@ -44,6 +44,7 @@ CONN_ID = "functiongraph_default"
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 CHAIN_DAG = "functiongraph_chain"
 DEFERRABLE_DAG = "functiongraph_deferrable"
+TASKFLOW_DAG = "functiongraph_taskflow"
 CHAIN_TEXT = "Alpha beta, alpha GAMMA; alpha beta delta."
 RUN_TIMEOUT = 150.0
 # Per-test limit (pytest-timeout): the first test of a session also pays for starting Airflow.
@@ -178,17 +179,19 @@ class Runs:
 
     chain: str
     deferrable: str
+    taskflow: str
 
 
 @pytest.fixture(scope="session")
 def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Runs:
     api = deployment.api
-    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG):
+    for dag_id in (CHAIN_DAG, DEFERRABLE_DAG, TASKFLOW_DAG):
         api.wait_for_dag(dag_id)
         api.unpause(dag_id)
     return Runs(
         chain=api.trigger(CHAIN_DAG, conf={"text": CHAIN_TEXT}),
         deferrable=api.trigger(DEFERRABLE_DAG),
+        taskflow=api.trigger(TASKFLOW_DAG),
     )
 
 

@@ -27,6 +27,7 @@ from .conftest import (
     INTEGRATION_TIMEOUT,
     RUN_TIMEOUT,
     SHAPES,
+    TASKFLOW_DAG,
     Deployment,
     Runs,
 )
@@ -123,3 +124,18 @@ def test_deferrable_dag_completes_in_the_triggerer(deployment: Deployment, runs:
     status = api.xcom(DEFERRABLE_DAG, runs.deferrable, "wait_count")
     assert status["request_id"] == request_id
     assert status["status"] == "SUCCESS"
+
+
+def test_taskflow_dag_passes_an_invocation_result_between_task_processes(
+    deployment: Deployment, runs: Runs
+) -> None:
+    # Each task runs in its own process: the downstream one rebuilds the InvocationResult from XCom
+    # with no allowed_deserialization_classes entry in the deployment's configuration.
+    api = deployment.api
+    state = api.wait_for_run(TASKFLOW_DAG, runs.taskflow, RUN_TIMEOUT)
+    assert state == "success", f"{api.task_states(TASKFLOW_DAG, runs.taskflow)}{deployment.logs()}"
+
+    report = api.xcom(TASKFLOW_DAG, runs.taskflow, "report")
+    assert report["square"] == 49
+    assert report["function"] == str(_urn(deployment, "square"))
+    assert "squaring 7" in report["log"]

@@ -134,7 +134,7 @@ def test_invoke_by_name_returns_result_and_pushes_invocation_details(
     assert "return_value" not in xcoms  # Airflow pushes the returned value itself
 
     out = capsys.readouterr().out
-    assert f"Function log of request {request_id}:" in out
+    assert f"Function log of request {request_id} (" in out
     assert "| " in out
     assert "squaring 7" in out
     summary_line = next(line for line in out.splitlines() if "Invocation of " in line)
@@ -175,6 +175,33 @@ def test_log_type_none_asks_for_no_log(
     assert "squaring 2" not in capsys.readouterr().out
 
 
+def test_task_log_says_when_the_function_log_was_truncated(
+    emulator: Any, fgs_connection: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    _, xcoms = run(invoke_op(function_name="chatty", payload={"lines": 300}))
+    out = capsys.readouterr().out
+    assert "truncated: showing the last 2000 bytes (the platform returns at most 2000)" in out
+    assert "line 0299" in xcoms["log"]
+
+    _, xcoms = run(invoke_op(function_name="square", payload={"x": 3}))
+    out = capsys.readouterr().out
+    size = len(xcoms["log"].encode("utf-8"))
+    assert f"({size} bytes, complete):" in out
+    assert "truncated" not in out
+
+
+@pytest.mark.parametrize("pad", [0, 1, 2])
+def test_multi_byte_log_tail_never_shows_a_replacement_character(
+    emulator: Any, fgs_connection: None, capsys: pytest.CaptureFixture[str], pad: int
+) -> None:
+    # 3-byte characters: the 2000-byte tail starts inside one for two pads out of three.
+    _, xcoms = run(invoke_op(function_name="accents", payload={"lines": 60, "pad": pad}))
+    assert "\ufffd" not in xcoms["log"]
+    assert "€" * 20 + "." * pad + " 59" in xcoms["log"]
+    assert "\ufffd" not in capsys.readouterr().out
+
+
 def test_instance_memory_is_sent(emulator: Any, fgs_connection: None) -> None:
     _, xcoms = run(invoke_op(function_name="square", payload={"x": 2}, instance_memory="256"))
     assert xcoms["summary"].get("memorySize") == 256
@@ -210,6 +237,7 @@ def test_function_error_fails_after_logging_the_function_log(
     assert error.request_id
     assert error.request_id == ti.xcoms["request_id"]
     assert "ZeroDivisionError: " in str(error)
+    assert str(error).startswith(f"Function {emulator.urn('divide')} failed: ")  # as the deferred path
     assert error.request_id in str(error)
     assert "dividing 1 by 0" in (error.log or "")
     # The invocation details are pushed even though the task fails; the result is not.

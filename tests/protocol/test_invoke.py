@@ -7,6 +7,7 @@ import pytest
 
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError, ThrottledError
 from airflow_provider_fgs.protocol.invoke import (
+    InvocationResult,
     build_invoke_request,
     decode_log,
     encode_payload,
@@ -137,7 +138,7 @@ def test_decode_log_handles_bad_padding_cut_characters_and_garbage() -> None:
     text, bad = decode_log(_b64("héllo").rstrip("="))
     assert (text, bad) == ("héllo", False)
     cut = base64.b64encode("é".encode()[1:] + b"ok").decode()
-    assert decode_log(cut) == ("\ufffdok", False)
+    assert decode_log(cut) == ("ok", False)  # the partial leading character is dropped
     assert decode_log("!!!not base64!!!") == (None, True)
     assert decode_log(None) == (None, False)
 
@@ -147,3 +148,45 @@ def test_parse_summary_is_lenient() -> None:
     assert parse_summary(json.dumps('{"duration": 1}')) == {"duration": 1}
     assert parse_summary("nope") == {}
     assert parse_summary("[1]") == {}
+
+
+def test_invocation_result_round_trips_through_airflow_serialization() -> None:
+    from airflow_provider_fgs.compat import AIRFLOW_VERSION
+
+    if AIRFLOW_VERSION >= (3, 2):
+        from airflow.sdk.serde import deserialize, serialize
+    else:
+        from airflow.serialization.serde import deserialize, serialize  # type: ignore[no-redef]
+
+    result = parse_invoke_response(
+        200,
+        {"X-Cff-Request-Id": "r-1", "X-Cff-Invoke-Summary": '{"duration": 1.5}'},
+        b'{"result": "{\\"a\\": [1, null]}", "log": "a line", "status": 200}',
+        function="urn:fss:r:p:function:default:f:latest",
+    )
+    stored = serialize(result)
+    assert stored["__version__"] == InvocationResult.__version__
+    assert deserialize(stored) == result
+    newer = {**stored, "__version__": InvocationResult.__version__ + 1}
+    with pytest.raises(TypeError, match="newer provider"):
+        deserialize(newer)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "truncated"),
+    [
+        ("€".encode()[1:] + "é ok".encode(), "é ok", True),  # starts mid-character
+        ("ok €".encode()[:-1], "ok ", False),  # ends mid-character: nothing replaced
+        (b"x" * 2000, "x" * 2000, True),  # at the platform's limit
+        (b"x" * 1999, "x" * 1999, False),
+    ],
+)
+def test_log_tail_is_cut_at_a_character_and_says_when_truncated(
+    raw: bytes, text: str, truncated: bool
+) -> None:
+    headers = {"X-Cff-Function-Log": base64.b64encode(raw).decode()}
+    result = parse_invoke_response(200, headers, b'{"result": "1", "status": 200}')
+    assert result.log == text
+    assert "\ufffd" not in (result.log or "")
+    assert result.log_bytes == len(raw)
+    assert result.log_truncated is truncated

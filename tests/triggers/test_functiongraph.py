@@ -92,6 +92,8 @@ def test_invoke_trigger_reports_a_function_error_for_the_operator_to_raise(emula
         operator.execute_complete({}, event)  # type: ignore[arg-type]
     assert failure.value.request_id == event["result"]["request_id"]
     assert "dividing 1 by 0" in (failure.value.log or "")
+    # Named by its full URN, as the worker path names it (not by the short name given to the operator).
+    assert str(failure.value).startswith(f"Function {emulator.urn('divide')} failed: ")
 
 
 def test_invoke_trigger_retries_throttling_and_runs_the_function_once(emulator: Any) -> None:
@@ -132,6 +134,8 @@ def test_invoke_trigger_read_timeout_is_an_error_and_the_call_is_not_resent(emul
     error = error_from_event(event["error"])
     assert isinstance(error, ServiceUnavailableError)
     assert "timeout" in str(error).lower()
+    assert "The call was not re-sent" in str(error)
+    assert "retry_sync_invoke" in str(error)
     assert emulator.request_count("invoke") == before + 1
 
 
