@@ -115,16 +115,18 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         settings = await self.asettings()
 
         async def attempt() -> T:
+            self._cool_downs.check()  # reads one small local file at most
             if settings.auth_type == "aksk":
-                return call.parse(
-                    await self._aexchange(authenticate(call.request, settings), call.read_timeout)
-                )
+                response = await self._aexchange(authenticate(call.request, settings), call.read_timeout)
+                await asyncio.to_thread(self._raise_if_signature_rejected, response, call.what)
+                return call.parse(response)
             token = await asyncio.to_thread(self._tokens.token)
             response = await self._aexchange(
                 authenticate(call.request, settings, token=token), call.read_timeout
             )
             if response[0] == 401:
-                self._drop_rejected_token(response, token, call.what)
+                # Dropping the token takes the host cache's file lock: not on the event loop.
+                await asyncio.to_thread(self._drop_rejected_token, response, token, call.what)
                 token = await asyncio.to_thread(self._tokens.token)
                 response = await self._aexchange(
                     authenticate(call.request, settings, token=token), call.read_timeout

@@ -206,7 +206,8 @@ def test_wrong_password_is_a_clear_error_without_retries(emu: Any, make_conn: Co
     assert "wrong-password-value" not in message
     assert emu.request_count("token") == 1
     assert emu.request_count("invoke") == 0
-    # the failure is not cached as a token: a second call asks IAM again, once
+    # the failure is not cached as a token: without a cool-down, a second call asks IAM again, once
+    hook = _hook(make_conn("password", password="wrong-password-value", credential_cooldown=0))
     with pytest.raises(AuthenticationError):
         hook.invoke("hello")
     assert emu.request_count("token") == 2
