@@ -8,12 +8,20 @@ for the credential's identity (:attr:`FunctionGraphSettings.credential_key`, a h
 the secret) in the host's private cache directory, and every process of the host using the same
 credential fails fast until the cool-down ends. A connection with corrected credentials has another
 identity, so it is not held back.
+
+Processes that start at once with an AK/SK not yet accepted on this host would all send their
+request before the first rejection comes back. So until the API gateway has accepted the AK/SK once
+(recorded as well), one request at a time is sent with it: the others wait for its answer, at most
+:data:`FIRST_USE_WAIT` seconds (a rejection comes back at once; a longer wait means the gateway let
+the request through to a running function).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import ClassVar
 
@@ -22,6 +30,7 @@ from airflow_provider_fgs.host_cache import HostStore
 from airflow_provider_fgs.protocol.errors import AuthenticationError, CredentialCoolDownError
 
 _MAX_REASON = 400
+FIRST_USE_WAIT = 5.0
 
 
 def _iso(epoch: float) -> str:
@@ -37,6 +46,8 @@ class CredentialCoolDowns:
     """
 
     KIND = "rejected"
+    ACCEPTED_KIND = "accepted"
+    _accepted: ClassVar[set[str]] = set()
     # Without a usable store, cool-downs still hold within the process.
     _local: ClassVar[dict[str, dict[str, object]]] = {}
     _local_guard: ClassVar[threading.Lock] = threading.Lock()
@@ -46,6 +57,7 @@ class CredentialCoolDowns:
         self.store = store
         key = settings.credential_key
         self._name = HostStore.record_name(self.KIND, key) if key else None
+        self._accepted_name = HostStore.record_name(self.ACCEPTED_KIND, key) if key else None
 
     @property
     def enabled(self) -> bool:
@@ -89,10 +101,44 @@ class CredentialCoolDowns:
             "reason": str(error)[:_MAX_REASON],
         }
         assert self._name is not None
+        assert self._accepted_name is not None
         with self._local_guard:
             self._local[self._name] = record
+            self._accepted.discard(self._accepted_name)
         if self.store is not None:
             self.store.write(self._name, record)
+            self.store.remove(self._accepted_name)
+
+    @contextmanager
+    def first_use(self) -> Iterator[None]:
+        """
+        Around a request with the credentials: while they are not known to be accepted on this host,
+        one process at a time (see the module's docstring); then nothing.
+
+        :raises CredentialCoolDownError: when a rejection was recorded while waiting.
+        """
+        name = self._accepted_name
+        if not self.enabled or self.store is None or name is None or name in self._accepted:
+            yield
+            return
+        with ExitStack() as stack:
+            stack.enter_context(self.store.locked(name, timeout=FIRST_USE_WAIT))
+            self.check()
+            if self.store.read(name) is not None:
+                with self._local_guard:
+                    self._accepted.add(name)
+                stack.close()  # known good: no need to hold the others back
+            yield
+
+    def accepted(self) -> None:
+        """The platform accepted the credentials: later requests need no :meth:`first_use` turn."""
+        name = self._accepted_name
+        if not self.enabled or name is None or name in self._accepted:
+            return
+        with self._local_guard:
+            self._accepted.add(name)
+        if self.store is not None:
+            self.store.write(name, {"at": time.time()})
 
     def _read(self) -> dict[str, object] | None:
         assert self._name is not None

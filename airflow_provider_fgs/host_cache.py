@@ -35,6 +35,7 @@ import os
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -53,6 +54,22 @@ def default_directory() -> Path:
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "airflow-provider-fgs"
     return Path(tempfile.gettempdir()) / f"airflow-provider-fgs-{os.getuid()}"
+
+
+def _flock(fd: int, timeout: float | None) -> bool:
+    """Take the exclusive lock of ``fd``, waiting at most ``timeout`` seconds (``None``: no limit)."""
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return True
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
 
 
 def _private(st: os.stat_result) -> bool:
@@ -143,27 +160,33 @@ class HostStore:
         return self.directory / f"{name}.json"
 
     @contextmanager
-    def locked(self, name: str) -> Iterator[None]:
-        """Hold the exclusive lock of record ``name`` (across processes); a no-op when unusable."""
+    def locked(self, name: str, *, timeout: float | None = None) -> Iterator[bool]:
+        """
+        Hold the exclusive lock of record ``name`` (across processes).
+
+        Yields whether the lock is held: ``False`` when the store is unusable or ``timeout`` seconds
+        passed first (the caller then goes on without it).
+        """
         if not self.usable:
-            yield
+            yield False
             return
         try:
             fd = os.open(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
         except OSError as err:
             log.warning("FunctionGraph host cache: cannot open the lock of %s (%s)", name, err)
-            yield
+            yield False
             return
         try:
             if not _private(os.fstat(fd)):
                 log.warning("FunctionGraph host cache: ignoring the lock file of %s (not private)", name)
-                yield
+                yield False
                 return
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            held = _flock(fd, timeout)
             try:
-                yield
+                yield held
             finally:
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                if held:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
             os.close(fd)
 

@@ -459,8 +459,9 @@ class FunctionGraphHook(BaseHook):
             settings = self.settings
             self._cool_downs.check()
             if settings.auth_type == "aksk":
-                response = self._exchange(authenticate(call.request, settings), call.read_timeout)
-                self._raise_if_signature_rejected(response, call.what)
+                with self._cool_downs.first_use():
+                    response = self._exchange(authenticate(call.request, settings), call.read_timeout)
+                    self._raise_if_signature_rejected(response, call.what)
                 return call.parse(response)
             token = self._tokens.token()
             response = self._exchange(authenticate(call.request, settings, token=token), call.read_timeout)
@@ -488,6 +489,7 @@ class FunctionGraphHook(BaseHook):
             error = self._auth_error(response, what, "the AK/SK signature was rejected")
             self._cool_downs.record(error)
             raise error
+        self._cool_downs.accepted()
 
     def _raise_if_rejected_again(self, response: Response, what: str) -> None:
         if response[0] == 401:
