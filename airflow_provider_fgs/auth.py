@@ -150,7 +150,10 @@ class SharedTokens:
 
     def get(self, key: str, now: datetime) -> CachedToken | None:
         """The shared token of ``key`` when it is fresh, else ``None``."""
-        cached = _token_from_record(self.store.read(self.name(key)))
+        record = self.store.read(self.name(key))
+        cached = _token_from_record(record)
+        if record is not None and cached is None:
+            self.store.discard(self.name(key), "not a token record")
         return cached if cached is not None and cached.is_fresh(now) else None
 
     def put(self, key: str, cached: CachedToken) -> None:

@@ -73,15 +73,20 @@ def dag_bag(dag_folder: str) -> Any:
     return DagBag(dag_folder=dag_folder)
 
 
-def get_fernet() -> Any:
+def get_fernet() -> Any | None:
     """
-    Airflow's Fernet (the ``[core] fernet_key``), as used for connections and variables.
+    Airflow's Fernet (the ``[core] fernet_key``) as used for connections and variables, or ``None``
+    when no key is configured.
 
-    Its ``is_encrypted`` is false when no key is configured (then ``encrypt``/``decrypt`` return
-    their input). It moved to the Task SDK (``airflow.sdk.crypto``) in 3.2.
+    It moved to the Task SDK (``airflow.sdk.crypto``) in 3.2, whose configuration leaves the key's
+    ``{FERNET_KEY}`` default unexpanded when there is no ``airflow.cfg``: that means no key, too.
     """
     if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
         from airflow.sdk.crypto import get_fernet as airflow_get_fernet
     else:
         from airflow.models.crypto import get_fernet as airflow_get_fernet
-    return airflow_get_fernet()
+    key = conf.get("core", "fernet_key", fallback="")
+    if not key or key == "{FERNET_KEY}":
+        return None
+    fernet = airflow_get_fernet()
+    return fernet if getattr(fernet, "is_encrypted", False) else None

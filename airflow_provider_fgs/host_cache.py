@@ -56,6 +56,15 @@ def default_directory() -> Path:
     return Path(tempfile.gettempdir()) / f"airflow-provider-fgs-{os.getuid()}"
 
 
+class _NoEncryption:
+    """Records in clear (still 0600 in a 0700 directory) when Airflow has no Fernet key."""
+
+    is_encrypted = False
+
+
+_NO_ENCRYPTION = _NoEncryption()
+
+
 def _flock(fd: int, timeout: float | None) -> bool:
     """Take the exclusive lock of ``fd``, waiting at most ``timeout`` seconds (``None``: no limit)."""
     if timeout is None:
@@ -137,7 +146,7 @@ class HostStore:
         try:
             from airflow_provider_fgs.compat import get_fernet
 
-            self._fernet = get_fernet()
+            self._fernet = get_fernet() or _NO_ENCRYPTION
         except Exception as err:  # an invalid key: never fall back to storing in clear
             log.warning("FunctionGraph host cache disabled: Airflow's Fernet key is unusable (%s)", err)
             return False
@@ -173,6 +182,7 @@ class HostStore:
         try:
             fd = os.open(self.directory / f"{name}.lock", os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
         except OSError as err:
+            self._lost_directory(err)
             log.warning("FunctionGraph host cache: cannot open the lock of %s (%s)", name, err)
             yield False
             return
@@ -201,12 +211,12 @@ class HostStore:
             return None
         except OSError as err:
             if err.errno == errno.ELOOP:  # a symlink planted in place of the record
-                self._discard(name, "a symlink")
+                self.discard(name, "a symlink")
             return None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode) or not _private(st) or st.st_size > _MAX_RECORD_BYTES:
-                self._discard(name, "not a private regular file of this user")
+                self.discard(name, "not a private regular file of this user")
                 return None
             with os.fdopen(fd, "rb", closefd=False) as handle:
                 raw = handle.read(_MAX_RECORD_BYTES + 1)
@@ -214,7 +224,7 @@ class HostStore:
             os.close(fd)
         record = self._decode(raw)
         if record is None:
-            self._discard(name, "unreadable or not encrypted with this Fernet key")
+            self.discard(name, "unreadable or not encrypted with this Fernet key")
         return record
 
     def write(self, name: str, record: dict[str, Any]) -> None:
@@ -227,6 +237,7 @@ class HostStore:
         try:
             fd, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.directory)
         except OSError as err:
+            self._lost_directory(err)
             log.warning("FunctionGraph host cache: cannot write %s (%s)", name, err)
             return
         try:
@@ -246,7 +257,14 @@ class HostStore:
             with suppress(FileNotFoundError):
                 os.unlink(self._path(name))
 
-    def _discard(self, name: str, why: str) -> None:
+    def _lost_directory(self, err: OSError) -> None:
+        """The directory was removed (e.g. a temp-dir cleaner): prepare it again on the next use."""
+        if isinstance(err, FileNotFoundError):
+            with self._guard:
+                self._usable = None
+
+    def discard(self, name: str, why: str) -> None:
+        """Remove record ``name``, which is not to be trusted (``why`` is logged)."""
         log.warning("FunctionGraph host cache: ignoring and removing record %s (%s)", name, why)
         with suppress(OSError):
             os.unlink(self._path(name))

@@ -107,5 +107,6 @@ def clear_host_cache() -> None:
     """Forget the tokens and cool-downs that earlier tests left in the host cache directory."""
     from airflow_provider_fgs.cooldown import CredentialCoolDowns
 
-    shutil.rmtree(HOST_CACHE_DIR, ignore_errors=True)
+    for path in HOST_CACHE_DIR.glob("*"):
+        path.unlink()
     CredentialCoolDowns._local.clear()
