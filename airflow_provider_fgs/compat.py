@@ -16,6 +16,7 @@ from airflow import __version__ as AIRFLOW_VERSION_STRING
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
+    "AirflowFailException",
     "conf",
     "dag_bag",
     "get_fernet",
@@ -56,6 +57,14 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk import conf
 else:
     from airflow.configuration import conf
+
+
+# The exception that fails a task without its retries: in the Task SDK's exceptions from 3.2 (the
+# task runner of 3.1 catches the core one).
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.exceptions import AirflowFailException
+else:
+    from airflow.exceptions import AirflowFailException
 
 
 def dag_bag(dag_folder: str) -> Any:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowException
+
+from airflow_provider_fgs.compat import AirflowFailException
 
 
 class FunctionGraphError(AirflowException):

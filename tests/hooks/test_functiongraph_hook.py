@@ -25,6 +25,7 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.iam import build_password_token_request, parse_token_response
 from airflow_provider_fgs.retry import TransportError
+from tests.conftest import clear_host_cache
 from tests.connections import DEMO_USER, ConnFactory
 
 
@@ -399,6 +400,10 @@ def test_token_cache_is_keyed_by_credentials(emu: Any, make_conn: ConnFactory) -
     _hook(make_conn("password")).invoke("hello")  # another connection id, same credentials: shared
     assert emu.request_count("token") == 1
     TOKEN_CACHE.clear()
+    _hook(make_conn("password")).invoke("hello")
+    assert emu.request_count("token") == 1  # a new process: the host cache still has it
+    TOKEN_CACHE.clear()
+    clear_host_cache()
     _hook(make_conn("password")).invoke("hello")
     assert emu.request_count("token") == 2
 

@@ -95,7 +95,7 @@ def test_parse_retry_after() -> None:
 def test_only_failures_no_retry_can_fix_fail_the_task_without_airflow_retries(
     status: int, code: str, permanent: bool
 ) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow_provider_fgs.compat import AirflowFailException
 
     body = f'{{"error_code": "{code}", "error_msg": "nope"}}'.encode()
     error = platform_error(status, {}, body, what="invoke of f")
