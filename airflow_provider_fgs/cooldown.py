@@ -109,6 +109,17 @@ class CredentialCoolDowns:
             self.store.write(self._name, record)
             self.store.remove(self._accepted_name)
 
+    @property
+    def identity(self) -> str | None:
+        """A name of the credentials (a hash), e.g. to key an in-process gate; ``None`` for a token."""
+        return self._accepted_name
+
+    @property
+    def needs_first_use_turn(self) -> bool:
+        """Whether requests still go through :meth:`first_use` (not yet accepted in this process)."""
+        name = self._accepted_name
+        return self.enabled and self.store is not None and name is not None and name not in self._accepted
+
     @contextmanager
     def first_use(self) -> Iterator[None]:
         """
@@ -118,7 +129,7 @@ class CredentialCoolDowns:
         :raises CredentialCoolDownError: when a rejection was recorded while waiting.
         """
         name = self._accepted_name
-        if not self.enabled or self.store is None or name is None or name in self._accepted:
+        if not self.needs_first_use_turn or self.store is None or name is None:
             yield
             return
         with ExitStack() as stack:

@@ -219,3 +219,25 @@ def test_without_the_cool_down_iam_locks_the_user(
     good = FunctionGraphHook(make_conn("password", on=locking_emulator, credential_cooldown=0))
     with pytest.raises(AuthenticationError, match="locked"):
         good.invoke("hello")
+
+
+def test_concurrent_deferrable_calls_with_a_wrong_secret_key_are_rejected_once(
+    locking_emulator: FunctionGraphEmulator, make_conn: ConnFactory
+) -> None:
+    """The triggerer's async hook: many calls on one event loop, one rejected signature."""
+    import asyncio
+
+    from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+
+    conn_id = make_conn("aksk", password=WRONG_SK, on=locking_emulator)
+
+    async def fan_out() -> list[BaseException | object]:
+        async with FunctionGraphAsyncHook(conn_id) as hook:
+            calls = [hook.ainvoke(locking_emulator.urn("hello")) for _ in range(8)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+
+    outcomes = asyncio.run(fan_out())
+    assert all(isinstance(outcome, AuthenticationError) for outcome in outcomes)
+    assert sum(isinstance(outcome, CredentialCoolDownError) for outcome in outcomes) == 7
+    assert locking_emulator.rejection_count("signature") == 1
+    assert locking_emulator.locks_triggered == 0
