@@ -3,8 +3,13 @@
 * :class:`TokenCache` is process-wide and thread-safe. Tokens are keyed by the identity of the
   credentials (:attr:`FunctionGraphSettings.token_cache_key`), so every hook of one connection in a
   process shares one token. Its methods never block on I/O, so async code can use it too.
+* :class:`SharedTokens` keeps the tokens in the host's private cache directory
+  (:mod:`airflow_provider_fgs.host_cache`), so task processes, the triggerer and the connection Test
+  on one host share one token per credential identity.
 * :class:`TokenProvider` fetches through a pluggable ``send`` callable (the hook passes its
-  ``requests`` session); N threads asking at once cause one token request.
+  ``requests`` session); N threads asking at once cause one token request, and with a
+  :class:`SharedTokens`, N processes too. The in-process cache stays in front, so a call with a
+  cached token touches no file.
 * :func:`authenticate` adds the auth headers to a built :class:`HttpRequest`.
 
 The deferrable triggers reuse :func:`token_request`, :func:`parse_token`, :func:`authenticate` and
@@ -19,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from airflow_provider_fgs.connection import FunctionGraphSettings
+from airflow_provider_fgs.host_cache import HostStore
 from airflow_provider_fgs.protocol.errors import AuthenticationError
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.iam import (
@@ -122,6 +128,77 @@ TOKEN_CACHE = TokenCache()
 """The process-wide cache used by default."""
 
 
+class SharedTokens:
+    """
+    Tokens in the host's private cache directory, one record per credential identity.
+
+    A record is used only while it is fresh (before its refresh moment, and so before ``expires_at``).
+
+    :param store: the host's store.
+    """
+
+    KIND = "token"
+
+    def __init__(self, store: HostStore) -> None:
+        self.store = store
+
+    def __repr__(self) -> str:
+        return f"SharedTokens({self.store!r})"
+
+    def name(self, key: str) -> str:
+        return self.store.record_name(self.KIND, key)
+
+    def get(self, key: str, now: datetime) -> CachedToken | None:
+        """The shared token of ``key`` when it is fresh, else ``None``."""
+        record = self.store.read(self.name(key))
+        cached = _token_from_record(record)
+        if record is not None and cached is None:
+            self.store.discard(self.name(key), "not a token record")
+        return cached if cached is not None and cached.is_fresh(now) else None
+
+    def put(self, key: str, cached: CachedToken) -> None:
+        token = cached.token
+        self.store.write(
+            self.name(key),
+            {
+                "value": token.value,
+                "expires_at": token.expires_at.isoformat(),
+                "issued_at": token.issued_at.isoformat() if token.issued_at else None,
+                "project_id": token.project_id,
+                "refresh_at": cached.refresh_at.isoformat(),
+            },
+        )
+
+    def invalidate(self, key: str, rejected_value: str) -> None:
+        """Remove the shared token of ``key`` if it is still ``rejected_value`` (after a 401)."""
+        name = self.name(key)
+        with self.store.locked(name):
+            cached = _token_from_record(self.store.read(name))
+            if cached is not None and cached.value == rejected_value:
+                self.store.remove(name)
+
+
+def _token_from_record(record: Mapping[str, object] | None) -> CachedToken | None:
+    if record is None:
+        return None
+    try:
+        value, project_id, issued = record["value"], record.get("project_id"), record.get("issued_at")
+        if not isinstance(value, str) or not value or not isinstance(project_id, str | None):
+            return None
+        token = IamToken(
+            value=value,
+            expires_at=datetime.fromisoformat(str(record["expires_at"])),
+            issued_at=datetime.fromisoformat(str(issued)) if issued else None,
+            project_id=project_id,
+        )
+        refresh_at = min(datetime.fromisoformat(str(record["refresh_at"])), token.expires_at)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if token.expires_at.tzinfo is None or refresh_at.tzinfo is None:
+        return None
+    return CachedToken(token=token, refresh_at=refresh_at)
+
+
 def token_request(settings: FunctionGraphSettings) -> HttpRequest:
     """The password token request of ``settings`` (password mode)."""
     return build_password_token_request(
@@ -167,6 +244,9 @@ class TokenProvider:
     :param cache: the token cache; the process-wide one by default.
     :param clock: returns the current UTC time.
     :param on_new_token: called with each newly fetched token value (e.g. to mask it in logs).
+    :param on_rejected: called when IAM rejects the password (e.g. to start a cool-down).
+    :param shared: the host-wide tokens, consulted (under the record's file lock) when the
+        process has none; ``None`` keeps tokens in the process only.
     """
 
     def __init__(
@@ -177,8 +257,12 @@ class TokenProvider:
         cache: TokenCache = TOKEN_CACHE,
         clock: Clock = _utc_now,
         on_new_token: Callable[[str], None] | None = None,
+        on_rejected: Callable[[AuthenticationError], None] | None = None,
+        shared: SharedTokens | None = None,
     ) -> None:
+        self._on_rejected = on_rejected
         self.settings = settings
+        self._shared = shared
         self._send = send
         self._cache = cache
         self._clock = clock
@@ -198,19 +282,38 @@ class TokenProvider:
         with self._cache.lock_for(self._key):
             cached = self._cache.get(self._key, self._clock())  # another thread may have fetched it
             if cached is None:
-                cached = self._fetch()
+                cached = self._fetch_shared() if self._shared is not None else self._fetch()
                 self._cache.put(self._key, cached)
         return cached.value
+
+    def _fetch_shared(self) -> CachedToken:
+        """The host's token when fresh, else a new one stored for the others; under the file lock."""
+        assert self._shared is not None
+        with self._shared.store.locked(self._shared.name(self._key)):
+            cached = self._shared.get(self._key, self._clock())
+            if cached is not None:
+                self._announce(cached.value)
+                return cached
+            cached = self._fetch()
+            self._shared.put(self._key, cached)
+            return cached
 
     def invalidate(self, rejected_value: str) -> None:
         """Forget ``rejected_value`` after a 401 so the next :meth:`token` fetches a new one."""
         if self.settings.auth_type == "token":
             return
         self._cache.invalidate(self._key, rejected_value)
+        if self._shared is not None:
+            self._shared.invalidate(self._key, rejected_value)
 
     def _fetch(self) -> CachedToken:
         fetched_at = self._clock()
-        token = parse_token(self.settings, self._send(token_request(self.settings)))
+        try:
+            token = parse_token(self.settings, self._send(token_request(self.settings)))
+        except AuthenticationError as err:
+            if err.http_status == 401 and self._on_rejected is not None:
+                self._on_rejected(err)
+            raise
         self._announce(token.value)
         if self.settings.agency_name:
             response = self._send(assume_role_request(self.settings, token.value))

@@ -17,9 +17,11 @@ from airflow import __version__ as AIRFLOW_VERSION_STRING
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
+    "AirflowFailException",
     "allow_xcom_deserialization",
     "conf",
     "dag_bag",
+    "get_fernet",
     "require_airflow",
     "to_thread",
 ]
@@ -75,6 +77,14 @@ else:
         return await sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
 
 
+# The exception that fails a task without its retries: in the Task SDK's exceptions from 3.2 (the
+# task runner of 3.1 catches the core one).
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.exceptions import AirflowFailException
+else:
+    from airflow.exceptions import AirflowFailException
+
+
 def dag_bag(dag_folder: str) -> Any:
     """
     Parse the DAG files of ``dag_folder`` into a ``DagBag`` (for tests and the demo; never at runtime).
@@ -107,3 +117,22 @@ def allow_xcom_deserialization(cls: type) -> None:
     else:
         from airflow.serialization import serde  # type: ignore[attr-defined,no-redef,unused-ignore]
     serde._extra_allowed.add(f"{cls.__module__}.{cls.__qualname__}")
+
+
+def get_fernet() -> Any | None:
+    """
+    Airflow's Fernet (the ``[core] fernet_key``) as used for connections and variables, or ``None``
+    when no key is configured.
+
+    It moved to the Task SDK (``airflow.sdk.crypto``) in 3.2, whose configuration leaves the key's
+    ``{FERNET_KEY}`` default unexpanded when there is no ``airflow.cfg``: that means no key, too.
+    """
+    if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+        from airflow.sdk.crypto import get_fernet as airflow_get_fernet
+    else:
+        from airflow.models.crypto import get_fernet as airflow_get_fernet
+    key = conf.get("core", "fernet_key", fallback="")
+    if not key or key == "{FERNET_KEY}":
+        return None
+    fernet = airflow_get_fernet()
+    return fernet if getattr(fernet, "is_encrypted", False) else None

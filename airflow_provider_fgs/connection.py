@@ -26,6 +26,8 @@ DEFAULT_RETRY_ATTEMPTS = 4
 DEFAULT_RETRY_MIN_WAIT = 0.5
 DEFAULT_RETRY_MAX_WAIT = 20.0
 DEFAULT_RETRY_AFTER_CAP = 60.0
+# The API gateway locks an AK/SK for 5 minutes after 5 failed signatures.
+DEFAULT_CREDENTIAL_COOLDOWN = 300.0
 
 # Extra keys that hold secrets: registered with the secret masker and never shown.
 SECRET_EXTRAS = ("security_token", "token")
@@ -51,6 +53,9 @@ KNOWN_EXTRAS = frozenset(
         "retry_sync_invoke",
         "agency_name",
         "agency_domain_name",
+        "host_cache",
+        "host_cache_dir",
+        "credential_cooldown",
     }
 )
 
@@ -114,6 +119,11 @@ class FunctionGraphSettings:
     :param connect_timeout: seconds to establish a connection.
     :param read_timeout: seconds to wait for response data.
     :param retry: the retry policy.
+    :param host_cache: share tokens and cool-downs with the host's other processes (``None``: the
+        Airflow configuration decides, default on).
+    :param host_cache_dir: the directory of that cache (``None``: configuration or default).
+    :param credential_cooldown: seconds during which credentials just rejected are not sent again
+        (``0`` turns the cool-down off).
     """
 
     conn_id: str
@@ -137,6 +147,9 @@ class FunctionGraphSettings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
     retry: RetrySettings = field(default_factory=RetrySettings)
+    host_cache: bool | None = None
+    host_cache_dir: str | None = None
+    credential_cooldown: float = DEFAULT_CREDENTIAL_COOLDOWN
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -180,6 +193,24 @@ class FunctionGraphSettings:
             hashlib.sha256((self.password or self.token or "").encode()).hexdigest(),
         ]
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+    @property
+    def credential_key(self) -> str | None:
+        """
+        Identity of the credentials that IAM or the API gateway may lock (``None`` for a pre-issued
+        token): the AK/SK pair at the endpoint, or the IAM user and password at IAM. A changed secret
+        gives a new key. Secrets enter only through a hash.
+        """
+        if self.auth_type == "aksk":
+            parts = [self.auth_type, self.endpoint, self.access_key or "", self.secret_key or ""]
+            parts.append(self.security_token or "")
+        elif self.auth_type == "password":
+            parts = [self.auth_type, self.iam_endpoint, self.domain_name or "", self.user_name or ""]
+            parts.append(self.password or "")
+        else:
+            return None
+        hashed = [hashlib.sha256(part.encode()).hexdigest() for part in parts]
+        return hashlib.sha256("\x00".join(hashed).encode()).hexdigest()
 
 
 def _bad(conn_id: str, name: str, problem: str) -> InvalidRequestError:
@@ -391,5 +422,12 @@ def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
             conn_id, "read_timeout", extras.get("read_timeout"), DEFAULT_READ_TIMEOUT, minimum=0.001
         ),
         retry=retry,
+        host_cache=None
+        if extras.get("host_cache") in (None, "")
+        else _bool(conn_id, "host_cache", extras.get("host_cache"), True),
+        host_cache_dir=_text(extras.get("host_cache_dir")),
+        credential_cooldown=_number(
+            conn_id, "credential_cooldown", extras.get("credential_cooldown"), DEFAULT_CREDENTIAL_COOLDOWN
+        ),
         **values,
     )

@@ -41,6 +41,8 @@ def hermetic_airflow_env(home: Path, dags_folder: Path = EXAMPLE_DAGS) -> dict[s
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # The provider's host-wide token cache and credential cool-downs, private to this home.
+        "AIRFLOW__FUNCTIONGRAPH__HOST_CACHE_DIR": str(home / "fgs-host-cache"),
     }
 
 

@@ -92,7 +92,21 @@ def emu(emulator: FunctionGraphEmulator) -> Iterator[FunctionGraphEmulator]:
     emulator.clear_faults()
     emulator.reset_stats()
     TOKEN_CACHE.clear()
+    clear_host_cache()
     yield emulator
     emulator.clear_faults()
     emulator.set_token_ttl(86400.0)
     TOKEN_CACHE.clear()
+    clear_host_cache()
+
+
+HOST_CACHE_DIR = Path(os.environ["AIRFLOW__FUNCTIONGRAPH__HOST_CACHE_DIR"])
+
+
+def clear_host_cache() -> None:
+    """Forget the tokens and cool-downs that earlier tests left in the host cache directory."""
+    from airflow_provider_fgs.cooldown import CredentialCoolDowns
+
+    for path in HOST_CACHE_DIR.glob("*"):
+        path.unlink()
+    CredentialCoolDowns._local.clear()

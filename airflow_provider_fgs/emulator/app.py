@@ -34,6 +34,7 @@ _ACTIONS: dict[str, tuple[str, str, Handler]] = {
     "config": ("GET", "config", functions_api.function_config),
 }
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024
+STATS_PATH = "/_emulator/stats"
 
 
 async def _token(state: EmulatorState, request: Request) -> Response:
@@ -56,14 +57,23 @@ async def _token(state: EmulatorState, request: Request) -> Response:
             data: Any = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             raise IamError(400, "The request body is not valid JSON.") from None
-        token, response = issue_token(state.tokens, state.iam, data, request.headers.get("x-auth-token"))
+        token, response = issue_token(
+            state.tokens, state.iam, data, request.headers.get("x-auth-token"), state.lockouts
+        )
     except IamError as err:
+        if err.status == 401:
+            state.stats.count_rejection("locked" if "locked" in err.message else "password")
         return json_response(err.status, err.body())
     return json_response(201, response, {"X-Subject-Token": token})
 
 
 async def _health(state: EmulatorState, request: Request) -> Response:
     return json_response(200, {"status": "ok", "region": state.region, "project_id": state.project_id})
+
+
+async def _stats(state: EmulatorState, request: Request) -> Response:
+    """The emulator's counters (a test control, not a FunctionGraph API), read before this request."""
+    return json_response(200, {**state.stats.snapshot(), "locks": state.lockouts.locks_triggered})
 
 
 def route_of(method: str, path: str) -> tuple[str, Handler | None, dict[str, str], str | None]:
@@ -88,6 +98,8 @@ def route_of(method: str, path: str) -> tuple[str, Handler | None, dict[str, str
         return "token", (_token if method in ("POST", "DELETE") else None), {}, "POST, DELETE"
     if path in ("/", "/health"):
         return "health", (_health if method == "GET" else None), {}, "GET"
+    if path == STATS_PATH:
+        return "stats", (_stats if method == "GET" else None), {}, "GET"
     return "unknown", None, {}, None
 
 
@@ -178,7 +190,8 @@ class EmulatorApp:
     async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> Response | None:
         method, path = scope["method"], scope["path"]
         name, handler, params, allowed = route_of(method, path)
-        self.state.stats.count_request(name)
+        if name != "stats":
+            self.state.stats.count_request(name)
         if name == "unknown":
             return fss_error(
                 404, "APIG.0101", f"The API does not exist or has not been published: {method} {path[:200]}"

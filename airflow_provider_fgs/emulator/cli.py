@@ -100,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="most invocations running at once, one worker process each (default: %(default)s)",
     )
     parser.add_argument(
+        "--lockout",
+        action="store_true",
+        help="lock an access key after 5 failed signatures and an IAM user after 5 wrong passwords "
+        "in 15 minutes, as Huawei Cloud does",
+    )
+    parser.add_argument(
+        "--aksk-lock-seconds", type=float, default=300.0, help="with --lockout (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--iam-lock-seconds", type=float, default=900.0, help="with --lockout (default: %(default)s)"
+    )
+    parser.add_argument(
         "--fault", action="append", metavar="SPEC", default=[], help="inject a fault (repeatable; see below)"
     )
     return parser
@@ -121,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not Path(directory).is_dir():
             parser.error(f"functions directory {directory} does not exist")
     # Imported late: the server pulls in Airflow (through the protocol's exceptions), slow for --help.
+    from airflow_provider_fgs.emulator.lockout import LockoutRules
     from airflow_provider_fgs.emulator.server import FunctionGraphEmulator
 
     stop = threading.Event()
@@ -142,6 +155,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_keys=keys or DEFAULT_ACCESS_KEYS,
             token_ttl=args.token_ttl,
             max_workers=args.max_workers,
+            lockout=LockoutRules(
+                aksk_lock_seconds=args.aksk_lock_seconds, iam_lock_seconds=args.iam_lock_seconds
+            )
+            if args.lockout
+            else None,
         )
     except (OSError, ValueError) as err:
         print(f"fgs-emulator: {err}", file=sys.stderr)

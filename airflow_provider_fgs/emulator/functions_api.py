@@ -20,6 +20,7 @@ from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES, LOG_TAIL_BYTES, MAX_PAYLOAD_BYTES
+from airflow_provider_fgs.protocol.signing import parse_authorization
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 _background: set[asyncio.Task[None]] = set()
@@ -54,18 +55,31 @@ async def authenticated_body(state: EmulatorState, request: Request, limit: int)
     except BodyTooLarge as err:
         raise ApiRefusal(413, "FSS.0413", str(err)) from None
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    headers = _lower_headers(request)
+    parsed = parse_authorization(headers.get("authorization", "")) if "x-auth-token" not in headers else None
+    access_key = parsed.access_key if parsed is not None and parsed.access_key in state.access_keys else None
+    if access_key is not None and state.lockouts.access_key_locked(access_key):
+        state.stats.count_rejection("locked")
+        raise ApiRefusal(
+            401, "APIG.0301", "Incorrect IAM authentication information: the access key is locked"
+        )
     try:
-        authenticate(
+        result = authenticate(
             tokens=state.tokens,
             access_keys=state.access_keys,
             method=request.method,
             raw_path=raw_path.decode("latin-1"),
             query_string=request.scope.get("query_string", b"").decode("latin-1"),
-            headers=_lower_headers(request),
+            headers=headers,
             body=body,
         )
     except AuthFailure as err:
+        state.stats.count_rejection("signature" if parsed is not None else "token")
+        if access_key is not None:
+            state.lockouts.signature_failed(access_key)
         raise ApiRefusal(401, "APIG.0301", str(err)) from None
+    if isinstance(result, str):
+        state.lockouts.signature_accepted(result)
     return body
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+from airflow_provider_fgs.emulator.lockout import Lockouts
+
 # Real tokens are several KB; a long opaque value keeps clients honest about header sizes.
 _TOKEN_BYTES = 1536
 
@@ -135,12 +137,17 @@ def _scope(settings: IamSettings, body: dict[str, Any]) -> None:
 
 
 def issue_token(
-    store: TokenStore, settings: IamSettings, body: Any, caller_token: str | None
+    store: TokenStore,
+    settings: IamSettings,
+    body: Any,
+    caller_token: str | None,
+    lockouts: Lockouts | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """
     Handle a token request body; returns (token, response body).
 
-    :raises IamError: bad body (400), bad credentials or scope (401).
+    :param lockouts: IAM's lock of a user after repeated wrong passwords.
+    :raises IamError: bad body (400), bad credentials or scope, or a locked user (401).
     """
     auth = _obj(_obj(body, "the body").get("auth"), "auth")
     identity = _obj(auth.get("identity"), "auth.identity")
@@ -154,7 +161,11 @@ def issue_token(
                 400, "The request body is invalid: domain name, user name and password are required"
             )
         known = settings.users.get(str(domain), {}).get(str(name))
+        if lockouts is not None and lockouts.user_locked(str(domain), str(name)):
+            raise IamError(401, "The account is locked. Try again later.")
         if known is None or not secrets.compare_digest(known.encode(), str(password).encode()):
+            if lockouts is not None and known is not None:
+                lockouts.password_failed(str(domain), str(name))
             raise IamError(401, "The username or password is wrong.")
         _scope(settings, auth)
         domain_name, user_name = str(domain), str(name)

@@ -21,6 +21,7 @@ from airflow_provider_fgs.emulator.defaults import (
 )
 from airflow_provider_fgs.emulator.faults import Fault, FaultKind
 from airflow_provider_fgs.emulator.iam import TokenStore
+from airflow_provider_fgs.emulator.lockout import LockoutRules, Lockouts
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
 from airflow_provider_fgs.emulator.registry import FunctionRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
@@ -46,6 +47,9 @@ class FunctionGraphEmulator:
     :param token_ttl: IAM token lifetime in seconds.
     :param max_workers: most invocations running at once (each in its own worker process).
     :param prestart_workers: worker processes started up front.
+    :param lockout: lock an access key after repeated failed signatures and an IAM user after repeated
+        wrong passwords, as the real platform does (``LockoutRules()`` for Huawei Cloud's defaults);
+        ``None`` (default) never locks.
     """
 
     def __init__(
@@ -61,6 +65,7 @@ class FunctionGraphEmulator:
         token_ttl: float = DEFAULT_TOKEN_TTL,
         max_workers: int = DEFAULT_MAX_WORKERS,
         prestart_workers: int = 2,
+        lockout: LockoutRules | None = None,
     ) -> None:
         dirs = [functions_dir] if isinstance(functions_dir, str | os.PathLike) else list(functions_dir)
         FunctionUrn(region=region, project_id=project_id, package="default", name="probe")  # validates both
@@ -75,6 +80,7 @@ class FunctionGraphEmulator:
         self._token_ttl = token_ttl
         self._max_workers = max_workers
         self._prestart = prestart_workers
+        self._lockout = lockout
         self._state: EmulatorState | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +101,7 @@ class FunctionGraphEmulator:
             registry=self._registry,
             pool=pool,
             tokens=TokenStore(self._token_ttl),
+            lockouts=Lockouts(self._lockout),
         )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -243,6 +250,18 @@ class FunctionGraphEmulator:
 
     def reset_stats(self) -> None:
         self.state.stats.reset()
+
+    def rejection_count(self, kind: str | None = None) -> int:
+        """
+        Requests refused for their credentials: ``signature`` (AK/SK), ``password`` (IAM), ``token``,
+        ``locked`` (a locked access key or user; all when ``None``).
+        """
+        return self.state.stats.rejections(kind)
+
+    @property
+    def locks_triggered(self) -> int:
+        """How many times an access key or IAM user got locked."""
+        return self.state.lockouts.locks_triggered
 
     def live_workers(self) -> int:
         """Worker processes alive now."""

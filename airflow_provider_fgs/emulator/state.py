@@ -9,6 +9,7 @@ from airflow_provider_fgs.emulator.async_store import AsyncStore
 from airflow_provider_fgs.emulator.faults import FaultInjector
 from airflow_provider_fgs.emulator.iam import IamSettings, TokenStore
 from airflow_provider_fgs.emulator.invoker import Invoker
+from airflow_provider_fgs.emulator.lockout import Lockouts
 from airflow_provider_fgs.emulator.pool import WorkerPool
 from airflow_provider_fgs.emulator.registry import FunctionRegistry
 from airflow_provider_fgs.emulator.stats import Stats
@@ -29,6 +30,7 @@ class EmulatorState:
     stats: Stats = field(default_factory=Stats)
     faults: FaultInjector = field(default_factory=FaultInjector)
     async_records: AsyncStore = field(default_factory=AsyncStore)
+    lockouts: Lockouts = field(default_factory=Lockouts)
 
     def __post_init__(self) -> None:
         self.invoker = Invoker(self.pool, self.stats, self.project_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
 
 class Stats:
@@ -13,6 +14,7 @@ class Stats:
         self._lock = threading.Lock()
         self._requests: Counter[str] = Counter()
         self._invocations: Counter[str] = Counter()
+        self._rejections: Counter[str] = Counter()
 
     def count_request(self, route: str) -> None:
         with self._lock:
@@ -21,6 +23,24 @@ class Stats:
     def count_invocation(self, function: str) -> None:
         with self._lock:
             self._invocations[function] += 1
+
+    def count_rejection(self, kind: str) -> None:
+        with self._lock:
+            self._rejections[kind] += 1
+
+    def rejections(self, kind: str | None = None) -> int:
+        """Rejected credentials: ``signature`` (bad AK/SK signature), ``password`` (IAM), ``locked``."""
+        with self._lock:
+            return self._rejections[kind] if kind is not None else sum(self._rejections.values())
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every counter, for the ``/_emulator/stats`` route."""
+        with self._lock:
+            return {
+                "requests": dict(self._requests),
+                "invocations": dict(self._invocations),
+                "rejections": dict(self._rejections),
+            }
 
     def requests(self, route: str | None = None) -> int:
         with self._lock:
@@ -34,3 +54,4 @@ class Stats:
         with self._lock:
             self._requests.clear()
             self._invocations.clear()
+            self._rejections.clear()

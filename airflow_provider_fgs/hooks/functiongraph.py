@@ -17,6 +17,7 @@ from airflow_provider_fgs import __version__
 from airflow_provider_fgs.auth import (
     TOKEN_CACHE,
     Response,
+    SharedTokens,
     TokenCache,
     TokenProvider,
     authenticate,
@@ -24,6 +25,8 @@ from airflow_provider_fgs.auth import (
 )
 from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
 from airflow_provider_fgs.connection_form import legacy_field_behaviour, legacy_form_widgets
+from airflow_provider_fgs.cooldown import CredentialCoolDowns
+from airflow_provider_fgs.host_cache import HostStore, host_store
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphError,
@@ -90,8 +93,13 @@ class FunctionGraphHook(BaseHook):
 
     One ``requests.Session`` per hook (keep-alive), TLS verification on unless the connection turns it
     off, a ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
-    all hooks of the same credentials in the process; a token rejected with 401 is refreshed once and
-    the call retried once. AK/SK connections sign every request.
+    all hooks of the same credentials in the process and, through the host's private cache directory
+    (:mod:`airflow_provider_fgs.host_cache`), by the other processes of the host; a token rejected
+    with 401 is refreshed once and the call retried once. AK/SK connections sign every request.
+
+    Credentials that IAM or the API gateway rejected are not sent again from this host for the
+    connection's ``credential_cooldown`` (:mod:`airflow_provider_fgs.cooldown`): the call fails at
+    once with :class:`CredentialCoolDownError`, so retries and fan-out cannot get them locked.
 
     Retries (bounded exponential backoff with jitter, ``Retry-After`` honoured) follow
     :mod:`airflow_provider_fgs.retry`. A synchronous invocation is not idempotent: it is re-sent only
@@ -152,10 +160,24 @@ class FunctionGraphHook(BaseHook):
         return settings
 
     @cached_property
+    def _host_store(self) -> HostStore | None:
+        return host_store(self.settings.host_cache, self.settings.host_cache_dir)
+
+    @cached_property
     def _tokens(self) -> TokenProvider:
+        store = self._host_store
         return TokenProvider(
-            self.settings, self._send_token_request, cache=self._token_cache, on_new_token=_mask_secret
+            self.settings,
+            self._send_token_request,
+            cache=self._token_cache,
+            on_new_token=_mask_secret,
+            on_rejected=self._cool_downs.record,
+            shared=SharedTokens(store) if store is not None else None,
         )
+
+    @cached_property
+    def _cool_downs(self) -> CredentialCoolDowns:
+        return CredentialCoolDowns(self.settings, self._host_store)
 
     @property
     def region(self) -> str:
@@ -440,6 +462,7 @@ class FunctionGraphHook(BaseHook):
     def _send_token_request(self, request: HttpRequest) -> Response:
         """Send an IAM token request (idempotent): retried on throttling, 5xx and transport errors."""
         what = f"IAM token request for {self.settings.principal}"
+        self._cool_downs.check()
         return self._retrying(
             lambda: _raise_if_retryable(self._exchange(request, None), what), what=what, idempotent=True
         )
@@ -449,9 +472,11 @@ class FunctionGraphHook(BaseHook):
 
         def attempt() -> T:
             settings = self.settings
+            self._cool_downs.check()
             if settings.auth_type == "aksk":
-                response = self._exchange(authenticate(call.request, settings), call.read_timeout)
-                self._raise_if_signature_rejected(response, call.what)
+                with self._cool_downs.first_use():
+                    response = self._exchange(authenticate(call.request, settings), call.read_timeout)
+                    self._raise_if_signature_rejected(response, call.what)
                 return call.parse(response)
             token = self._tokens.token()
             response = self._exchange(authenticate(call.request, settings, token=token), call.read_timeout)
@@ -474,9 +499,12 @@ class FunctionGraphHook(BaseHook):
         self._tokens.invalidate(token)
 
     def _raise_if_signature_rejected(self, response: Response, what: str) -> None:
-        """After an AK/SK call: a 401 names the connection and the access key id (never the secret)."""
+        """After a 401 to a signed request: start the credential's cool-down and raise."""
         if response[0] == 401:
-            raise self._auth_error(response, what, "the request signature was rejected")
+            error = self._auth_error(response, what, "the AK/SK signature was rejected")
+            self._cool_downs.record(error)
+            raise error
+        self._cool_downs.accepted()
 
     def _raise_if_rejected_again(self, response: Response, what: str) -> None:
         if response[0] == 401:

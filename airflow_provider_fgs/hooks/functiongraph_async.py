@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -131,16 +132,16 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         settings = await self.asettings()
 
         async def attempt() -> T:
+            self._cool_downs.check()  # reads one small local file at most
             if settings.auth_type == "aksk":
-                response = await self._aexchange(authenticate(call.request, settings), call.read_timeout)
-                self._raise_if_signature_rejected(response, call.what)
-                return call.parse(response)
+                return call.parse(await self._asend_signed(call, settings))
             token = await to_thread(self._tokens.token)
             response = await self._aexchange(
                 authenticate(call.request, settings, token=token), call.read_timeout
             )
             if response[0] == 401:
-                self._drop_rejected_token(response, token, call.what)
+                # Dropping the token takes the host cache's file lock: not on the event loop.
+                await to_thread(self._drop_rejected_token, response, token, call.what)
                 token = await to_thread(self._tokens.token)
                 response = await self._aexchange(
                     authenticate(call.request, settings, token=token), call.read_timeout
@@ -172,6 +173,36 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             note_not_resent(err, idempotent=call.idempotent)
             raise
 
+    async def _asend_signed(self, call: PreparedCall[Any], settings: FunctionGraphSettings) -> Response:
+        """
+        Send a signed request; while the AK/SK is not yet accepted on the host, take the first-use
+        turn around it, as the sync hook does: first among this event loop's calls (an asyncio lock,
+        so waiting calls hold no worker thread), then among the host's processes (a file lock, taken
+        in a worker thread).
+        """
+        cool_downs = self._cool_downs
+        if cool_downs.needs_first_use_turn and cool_downs.identity is not None:
+            async with _first_use_gate(cool_downs.identity):
+                if cool_downs.needs_first_use_turn:  # not accepted by the call before this one
+                    cool_downs.check()  # rejected by it: fail without sending
+                    return await self._asend_first(call, settings)
+        response = await self._aexchange(authenticate(call.request, settings), call.read_timeout)
+        if response[0] == 401:
+            await to_thread(self._raise_if_signature_rejected, response, call.what)
+        return response
+
+    async def _asend_first(self, call: PreparedCall[Any], settings: FunctionGraphSettings) -> Response:
+        turn = self._cool_downs.first_use()
+        await to_thread(turn.__enter__)
+        try:
+            response = await self._aexchange(authenticate(call.request, settings), call.read_timeout)
+            await to_thread(self._raise_if_signature_rejected, response, call.what)
+        except BaseException as exc:
+            await to_thread(turn.__exit__, type(exc), exc, exc.__traceback__)
+            raise
+        await to_thread(turn.__exit__, None, None, None)
+        return response
+
     async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
         """One HTTP exchange over httpx; transport failures become :class:`TransportError`."""
         import httpx
@@ -190,6 +221,17 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         except httpx.HTTPError as err:
             raise _transport_error(err, request) from None
         return response.status_code, response.headers, response.content
+
+
+_FIRST_USE_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _first_use_gate(identity: str) -> asyncio.Lock:
+    """The running event loop's lock for the first use of the credentials ``identity``."""
+    gates = _FIRST_USE_GATES.setdefault(asyncio.get_running_loop(), {})
+    return gates.setdefault(identity, asyncio.Lock())
 
 
 @functools.cache

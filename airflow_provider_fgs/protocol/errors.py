@@ -2,6 +2,11 @@
 
 Every exception subclasses :class:`FunctionGraphError`, itself an ``AirflowException``, so a task
 that raises one fails with the message shown here. Messages never contain credentials.
+
+Failures that no retry can fix (rejected credentials, invalid settings or input, a function, version
+or alias that does not exist) also subclass Airflow's ``AirflowFailException``: the task fails at once
+instead of using its Airflow retries, which would only repeat the failure (and, for a rejected AK/SK,
+count towards the API gateway's lockout of the key).
 """
 
 from __future__ import annotations
@@ -11,12 +16,18 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_fgs.compat import AirflowFailException
+
 
 class FunctionGraphError(AirflowException):
     """Base class of every error raised by the FunctionGraph provider."""
 
 
-class InvalidRequestError(FunctionGraphError, ValueError):
+class PermanentError(FunctionGraphError, AirflowFailException):
+    """A failure that retrying cannot fix: Airflow fails the task without using its retries."""
+
+
+class InvalidRequestError(PermanentError, ValueError):
     """Bad input caught before any network call (URN, payload, memory size, connection field)."""
 
 
@@ -58,8 +69,28 @@ class ServiceUnavailableError(FunctionGraphApiError):
     """The platform failed transiently (5xx, 408, or the connection could not be made)."""
 
 
-class AuthenticationError(FunctionGraphApiError):
-    """IAM or the API gateway rejected the credentials. Never retried in a loop."""
+class AuthenticationError(FunctionGraphApiError, PermanentError):
+    """IAM or the API gateway rejected the credentials. Never retried, by the hook or by Airflow."""
+
+
+class CredentialCoolDownError(AuthenticationError):
+    """
+    The credentials were rejected recently on this host, so no request was sent with them.
+
+    :param until: the end of the cool-down (UTC, ISO 8601).
+    """
+
+    def __init__(self, message: str, *, until: str | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.until = until
+
+
+class NotFoundError(FunctionGraphApiError, PermanentError):
+    """The function, version or alias (or the API route) does not exist (HTTP 404)."""
+
+
+class RequestRejectedError(FunctionGraphApiError, PermanentError):
+    """The platform rejected the request itself (HTTP 400, 413, ...): sending it again cannot help."""
 
 
 class FunctionError(FunctionGraphError):
@@ -100,10 +131,14 @@ _EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
     for cls in (
         FunctionGraphError,
         InvalidRequestError,
+        PermanentError,
         FunctionGraphApiError,
         ThrottledError,
         ServiceUnavailableError,
         AuthenticationError,
+        CredentialCoolDownError,
+        NotFoundError,
+        RequestRejectedError,
         FunctionError,
     )
 }

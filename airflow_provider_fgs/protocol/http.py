@@ -13,6 +13,8 @@ from urllib.parse import quote
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphApiError,
+    NotFoundError,
+    RequestRejectedError,
     ServiceUnavailableError,
     ThrottledError,
 )
@@ -20,6 +22,8 @@ from airflow_provider_fgs.protocol.errors import (
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_CODES = frozenset({"FSS.1115", "FSS.1169"})
 THROTTLE_CODES = frozenset({"FSS.0429", "APIG.0308"})
+# The request itself is wrong (bad body or URN, payload too large): the same request fails again.
+REJECTED_STATUS = frozenset({400, 405, 411, 413, 414, 415, 422})
 _MAX_BODY_IN_MESSAGE = 300
 
 
@@ -120,4 +124,8 @@ def platform_error(
         return ServiceUnavailableError(message, **kwargs)
     if status_code == 401:
         return AuthenticationError(message, **kwargs)
+    if status_code == 404:
+        return NotFoundError(message, **kwargs)
+    if status_code in REJECTED_STATUS:
+        return RequestRejectedError(message, **kwargs)
     return FunctionGraphApiError(message, **kwargs)

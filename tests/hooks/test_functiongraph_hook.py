@@ -25,6 +25,7 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.iam import build_password_token_request, parse_token_response
 from airflow_provider_fgs.retry import TransportError
+from tests.conftest import clear_host_cache
 from tests.connections import DEMO_USER, ConnFactory
 
 
@@ -210,7 +211,8 @@ def test_wrong_password_is_a_clear_error_without_retries(emu: Any, make_conn: Co
     assert "wrong-password-value" not in message
     assert emu.request_count("token") == 1
     assert emu.request_count("invoke") == 0
-    # the failure is not cached as a token: a second call asks IAM again, once
+    # the failure is not cached as a token: without a cool-down, a second call asks IAM again, once
+    hook = _hook(make_conn("password", password="wrong-password-value", credential_cooldown=0))
     with pytest.raises(AuthenticationError):
         hook.invoke("hello")
     assert emu.request_count("token") == 2
@@ -417,6 +419,10 @@ def test_token_cache_is_keyed_by_credentials(emu: Any, make_conn: ConnFactory) -
     _hook(make_conn("password")).invoke("hello")  # another connection id, same credentials: shared
     assert emu.request_count("token") == 1
     TOKEN_CACHE.clear()
+    _hook(make_conn("password")).invoke("hello")
+    assert emu.request_count("token") == 1  # a new process: the host cache still has it
+    TOKEN_CACHE.clear()
+    clear_host_cache()
     _hook(make_conn("password")).invoke("hello")
     assert emu.request_count("token") == 2
 

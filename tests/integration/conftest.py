@@ -107,6 +107,8 @@ def _start_emulator(workdir: Path) -> EmulatorServer:
             "0",
             "--functions",
             str(EXAMPLE_FUNCTIONS),
+            # the platform's lockout of an AK/SK or IAM user after repeated rejections
+            "--lockout",
         ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         log_path=workdir / "fgs-emulator.log",

@@ -106,6 +106,8 @@ class AirflowDeployment:
                 "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
                 "PYTHONUNBUFFERED": "1",
                 "NO_COLOR": "1",
+                # the provider's host-wide token cache and cool-downs, private to this deployment
+                "AIRFLOW__FUNCTIONGRAPH__HOST_CACHE_DIR": str(self.home / "fgs-host-cache"),
             }
         )
         env.update(extra_env)

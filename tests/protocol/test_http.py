@@ -7,6 +7,8 @@ import pytest
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphApiError,
+    NotFoundError,
+    RequestRejectedError,
     ServiceUnavailableError,
     ThrottledError,
 )
@@ -30,7 +32,9 @@ def test_functions_url_encodes_the_urn_as_one_segment() -> None:
         (500, "FSS.0500", ServiceUnavailableError),
         (400, "FSS.1115", ServiceUnavailableError),
         (401, "APIG.0301", AuthenticationError),
-        (404, "FSS.1051", FunctionGraphApiError),
+        (404, "FSS.1051", NotFoundError),
+        (400, "FSS.0400", RequestRejectedError),
+        (413, "FSS.0413", RequestRejectedError),
         (403, "FSS.0403", FunctionGraphApiError),
     ],
 )
@@ -72,3 +76,28 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("Mon, 01 Jan 2024 00:00:10 GMT", now=now) == 10.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "permanent"),
+    [
+        (401, "APIG.0301", True),
+        (404, "FSS.1051", True),
+        (400, "FSS.0400", True),
+        (413, "FSS.0413", True),
+        (429, "FSS.0429", False),
+        (503, "FSS.0503", False),
+        (500, "FSS.0500", False),
+        (504, "FSS.0504", False),
+        (403, "FSS.0403", False),
+    ],
+)
+def test_only_failures_no_retry_can_fix_fail_the_task_without_airflow_retries(
+    status: int, code: str, permanent: bool
+) -> None:
+    from airflow_provider_fgs.compat import AirflowFailException
+
+    body = f'{{"error_code": "{code}", "error_msg": "nope"}}'.encode()
+    error = platform_error(status, {}, body, what="invoke of f")
+    assert isinstance(error, AirflowFailException) is permanent
+    assert isinstance(error, FunctionGraphApiError)

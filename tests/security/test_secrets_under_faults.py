@@ -20,6 +20,7 @@ from airflow_provider_fgs.auth import TOKEN_CACHE
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
+from tests.conftest import clear_host_cache
 from tests.connections import DEMO_KEY, DEMO_USER
 from tests.reliability.conftest import Connect
 from tests.triggering import run_trigger
@@ -86,6 +87,7 @@ def test_failure_paths_keep_secrets_out(
         emu.inject_fault(kind, count=None, route=route)
         if route == "token":
             TOKEN_CACHE.clear()  # so the next call must go to IAM
+            clear_host_cache()
     texts: list[str] = []
     try:
         texts += _texts_of(lambda: hook.invoke("hello", {"name": "x"}))
