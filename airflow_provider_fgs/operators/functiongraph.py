@@ -14,6 +14,7 @@ from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload, validate_options
+from airflow_provider_fgs.triggers.claims import TaskTry
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
                     request_version=self.request_version,
                     instance_memory=memory,
                     read_timeout=self.invoke_timeout,
+                    task_try=TaskTry.of(context["ti"]).to_dict(),
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,
