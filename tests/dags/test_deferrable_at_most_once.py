@@ -52,7 +52,7 @@ def resend_connection(emulator: Any) -> Iterator[str]:
 
 
 def serialize(dag: Any) -> None:
-    """Write a DAG defined in a test to the metadata DB, as the DAG processor does (``dag.test()`` needs it)."""
+    """Write a test-defined DAG to the metadata DB, as the DAG processor does (``dag.test()`` needs it)."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
@@ -114,7 +114,7 @@ def test_a_claim_without_outcome_fails_the_task_and_does_not_invoke_again(
 
 
 def test_a_claim_with_a_recorded_outcome_resumes_with_it(emulator: Any) -> None:
-    first, first_xcoms = run_invoke("fgs_claim_recorded_source", claim=None)
+    _, first_xcoms = run_invoke("fgs_claim_recorded_source", claim=None)
     recorded = first_xcoms[CLAIM_XCOM_KEY]["event"]
     before = emulator.invocation_count("square")
 
