@@ -196,8 +196,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
     Poll the status of an asynchronous invocation until it ends.
 
     The interval starts at ``poll_interval`` and grows by ``backoff`` up to ``max_poll_interval``.
-    Fires ``{"status": "done", "invocation": {...}}`` when the invocation reached SUCCESS, FAIL or
-    DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when the status query failed.
+    Fires ``{"status": "done", "invocation": {...}, "function_urn": ...}`` when the invocation
+    reached SUCCESS, FAIL or DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when the status query failed.
 
     :param functiongraph_conn_id: the Airflow connection id.
     :param function_urn: the full URN of the function.
@@ -258,4 +258,6 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 )
                 await asyncio.sleep(interval)
                 interval = min(self.max_poll_interval, interval * self.backoff)
-        yield TriggerEvent({"status": "done", "invocation": asdict(status)})
+        yield TriggerEvent(
+            {"status": "done", "invocation": asdict(status), "function_urn": self.function_urn}
+        )

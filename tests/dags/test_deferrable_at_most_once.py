@@ -18,7 +18,7 @@ import pytest
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY
 from tests.conftest import demo
-from tests.dags.dagrun import states, xcoms
+from tests.dags.dagrun import serialize, states, xcoms
 
 pytestmark = pytest.mark.usefixtures("airflow_db", "emulator_connection")
 
@@ -49,17 +49,6 @@ def resend_connection(emulator: Any) -> Iterator[str]:
     os.environ[env] = json.dumps(conn)
     yield RESEND_CONN_ID
     os.environ.pop(env, None)
-
-
-def serialize(dag: Any) -> None:
-    """Write a test-defined DAG to the metadata DB, as the DAG processor does (``dag.test()`` needs it)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
 
 
 def run_invoke(
