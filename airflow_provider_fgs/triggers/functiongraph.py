@@ -197,7 +197,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
 
     The interval starts at ``poll_interval`` and grows by ``backoff`` up to ``max_poll_interval``.
     Fires ``{"status": "done", "invocation": {...}, "function_urn": ...}`` when the invocation
-    reached SUCCESS, FAIL or DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when the status query failed.
+    reached SUCCESS, FAIL or DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when
+    the status query failed.
 
     :param functiongraph_conn_id: the Airflow connection id.
     :param function_urn: the full URN of the function.
