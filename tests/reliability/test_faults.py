@@ -6,7 +6,8 @@ Already covered elsewhere (not repeated here):
 ``tests/hooks/test_functiongraph_hook.py``: read timeout not retried
 (``test_read_timeout_of_sync_invoke_is_not_retried``), 429 then success, Retry-After in the logged
 delay, 503 not re-sent, and re-sent until exhausted with ``retry_sync_invoke``
-(``test_unavailable_is_re_sent_until_exhausted_with_retry_sync_invoke``), drop before the function runs (re-sent only when opted in), revoked token refreshed once
+(``test_unavailable_is_re_sent_until_exhausted_with_retry_sync_invoke``), drop before the function
+runs (re-sent only when opted in), revoked token refreshed once
 (``test_revoked_token_is_refreshed_exactly_once``), wrong SK rejected once
 (``test_wrong_secret_key_is_rejected_once``), unreachable IAM retried by one loop
 (``test_unreachable_iam_is_retried_by_one_loop_only``); ``tests/triggers/test_functiongraph.py``:
