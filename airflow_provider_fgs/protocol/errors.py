@@ -11,6 +11,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
 
+from airflow_provider_fgs.compat import AirflowFailException
+
 
 class FunctionGraphError(AirflowException):
     """Base class of every error raised by the FunctionGraph provider."""
@@ -95,14 +97,15 @@ class FunctionError(FunctionGraphError):
         self.payload = payload
 
 
-class InvocationOutcomeUnknownError(FunctionGraphError):
+class InvocationOutcomeUnknownError(FunctionGraphError, AirflowFailException):
     """
     A deferred synchronous invocation may have run, and its outcome is unknown.
 
     Raised when a trigger was started again (a new triggerer after a restart or a failover, or a
     duplicate) and finds that an earlier run of it for the same try may already have sent the
     invocation, without a recorded outcome. The provider does not send it again, since a second call
-    could run the function twice.
+    could run the function twice. The task fails without retrying (a retry would invoke again):
+    clearing it is the operator's decision.
 
     :param message: human readable summary (built from the other parameters when not given).
     :param function_urn: the function's URN.

@@ -52,7 +52,7 @@ def resend_connection(emulator: Any) -> Iterator[str]:
 
 
 def run_invoke(
-    dag_id: str, claim: dict[str, Any] | None, conn_id: str = "functiongraph_default"
+    dag_id: str, claim: dict[str, Any] | None, conn_id: str = "functiongraph_default", **operator: Any
 ) -> tuple[Any, dict[str, Any]]:
     from airflow.sdk import DAG
 
@@ -64,6 +64,7 @@ def run_invoke(
             deferrable=True,
             claim=claim,
             functiongraph_conn_id=conn_id,
+            **operator,
         )
     serialize(dag)
     run = dag.test()
@@ -89,7 +90,8 @@ def test_a_claim_without_outcome_fails_the_task_and_does_not_invoke_again(
 ) -> None:
     before = emulator.invocation_count("square")
     capsys.readouterr()
-    run, pushed = run_invoke("fgs_claim_unknown", claim={"state": "sent"})
+    # retries would invoke again in a new try: this failure is final, clearing the task is the user's call
+    run, pushed = run_invoke("fgs_claim_unknown", claim={"state": "sent"}, retries=2)
     output = capsys.readouterr().out
 
     assert states(run) == {"invoke": "failed"}
