@@ -99,3 +99,23 @@ def _trigger_owner(run_id: str, triggerers: list[ManagedProcess]) -> ManagedProc
         return None
 
     return wait_for("a triggerer to pick up the trigger", probe, 30, triggerers)
+
+
+def test_async_invocation_waited_for_in_the_triggerer_starts_once(
+    restart_deployment: Deployment, tmp_path: Path
+) -> None:
+    api = restart_deployment.api
+    dag_id = "functiongraph_async_deferred_wait"
+    count_file = tmp_path / "runs.txt"
+    api.wait_for_dag(dag_id)
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id, conf={"count_file": str(count_file), "seconds": 3})
+
+    final = api.wait_for_run(dag_id, run_id, timeout=120)
+    log = api.task_log(dag_id, run_id, "start_and_wait")
+
+    assert final == "success", log
+    record = api.xcom(dag_id, run_id, "start_and_wait")
+    assert record["status"] == "SUCCESS"
+    assert record["request_id"] == api.xcom(dag_id, run_id, "start_and_wait", key="request_id")
+    assert _runs(count_file) == 1
