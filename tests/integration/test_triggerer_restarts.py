@@ -119,3 +119,27 @@ def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     assert record["status"] == "SUCCESS"
     assert record["request_id"] == api.xcom(dag_id, run_id, "start_and_wait", key="request_id")
     assert _runs(count_file) == 1
+
+
+def test_a_quick_deferrable_fan_out_runs_each_function_once(
+    restart_deployment: Deployment, tmp_path: Path
+) -> None:
+    """20 mapped quick deferred invocations (apache/airflow#67287 is a race of fast triggers)."""
+    api = restart_deployment.api
+    dag_id = "functiongraph_deferred_fan_out"
+    count_file = tmp_path / "runs.txt"
+    api.wait_for_dag(dag_id)
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id, conf={"count_file": str(count_file)})
+
+    final = api.wait_for_run(dag_id, run_id, timeout=150)
+    states = [ti["state"] for ti in api.task_instances(dag_id, run_id)]
+
+    assert _runs(count_file) == 20  # each function ran exactly once, whatever the scheduler did
+    if final != "success":
+        # Airflow 3.3.2's scheduler fails a resumed task whose worker exit after defer() it processes
+        # late, once the task is queued again (apache/airflow#67287; its guard covers only `scheduled`).
+        failed = states.count("failed")
+        scheduler_log = restart_deployment.airflow.component("scheduler").log_path.read_text()
+        assert scheduler_log.count("state attribute is queued") >= failed, states
+        pytest.xfail(f"{failed} of 20 tasks lost Airflow's scheduler race apache/airflow#67287")

@@ -33,3 +33,16 @@ with DAG(
         poll_interval=1,
         max_poll_interval=2,
     )
+
+with DAG(
+    dag_id="functiongraph_deferred_fan_out",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1),
+    catchup=False,
+):
+    InvokeFunctionOperator.partial(task_id="invoke", function_name="counted_sleep", deferrable=True).expand(
+        payload=[
+            {"count_file": "{{ dag_run.conf['count_file'] }}", "seconds": 0, "index": index}
+            for index in range(20)
+        ]
+    )
