@@ -68,7 +68,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "retry_sync_invoke": _field(
         "Retry sync invocations after they may have run",
-        "Also retry a sync invocation after a read timeout, broken connection or 5xx other than 503. "
+        "Also retry a sync invocation after a read timeout, broken connection or 5xx (503 included). "
         "The function may then run twice: only for idempotent functions.",
         "boolean",
         default=False,

@@ -5,10 +5,12 @@ What is retried depends on whether the call is idempotent:
 * idempotent calls (IAM token, status queries, listings): throttling, transient 5xx/408 and any
   transport failure;
 * a synchronous (or asynchronous) invocation is **not** idempotent: a retry after the request may
-  have reached the function can run it twice. It is retried only when the platform certainly did not
-  run it: HTTP 429, HTTP 503 from the platform, or a connection that could not be established.
-  A connection that broke after the request was sent, a read timeout, a 500/502/504 are not retried,
-  unless the connection opts in with ``retry_sync_invoke``.
+  have reached the function can run it twice. It is retried only when the request provably never
+  reached the function: HTTP 429 (throttled before admission), or a connection that could not be
+  established. Everything else (a connection that broke after the request was sent, a read timeout,
+  any 5xx including 503) is not retried, unless the connection opts in with ``retry_sync_invoke``.
+  FunctionGraph documents ``FSS.0503`` only as "service unavailable", not as "the function did not
+  run", so a 503 is no proof (see docs/delivery-semantics.md).
 
 Never retried: authentication failures (five AK/SK failures in a row lock the key), other 4xx, and
 failures of the user's function (those are not exceptions at this layer).
@@ -84,7 +86,7 @@ def should_retry(exc: BaseException, *, idempotent: bool) -> bool:
     if isinstance(exc, ThrottledError):
         return True
     if isinstance(exc, ServiceUnavailableError):
-        return idempotent or exc.http_status == 503
+        return idempotent
     return False
 
 

@@ -103,10 +103,10 @@ class FunctionGraphHook(BaseHook):
 
     Retries (bounded exponential backoff with jitter, ``Retry-After`` honoured) follow
     :mod:`airflow_provider_fgs.retry`. A synchronous invocation is not idempotent: it is re-sent only
-    when the platform certainly did not run it (HTTP 429, HTTP 503, no connection made), because a
+    when the request provably never reached the function (HTTP 429, no connection made), because a
     re-send after the request may have reached the function can run the function twice. Set the
     connection extra ``retry_sync_invoke`` to true to also retry after read timeouts, broken
-    connections and other 5xx, for functions that are safe to run twice.
+    connections and 5xx (503 included), for functions that are safe to run twice.
 
     The hook does not raise when the user's function fails: :meth:`invoke` returns an
     :class:`InvocationResult` with ``is_function_error`` set, and the caller decides.

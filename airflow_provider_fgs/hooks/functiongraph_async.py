@@ -9,7 +9,7 @@ import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from airflow_provider_fgs.auth import Response, authenticate
+from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
 from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
 from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook, PreparedCall
@@ -100,6 +100,42 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
+        call = await self.aprepare_invoke(
+            function_urn,
+            payload,
+            function_name=function_name,
+            package=package,
+            qualifier=qualifier,
+            alias=alias,
+            log_type=log_type,
+            request_version=request_version,
+            instance_memory=instance_memory,
+            timeout=timeout,
+            deserialize=deserialize,
+        )
+        return await self.asend(call)
+
+    async def aprepare_invoke(
+        self,
+        function_urn: str | FunctionUrn | None = None,
+        payload: Any = None,
+        *,
+        function_name: str | None = None,
+        package: str | None = None,
+        qualifier: str | None = None,
+        alias: str | None = None,
+        log_type: str | None = "tail",
+        request_version: str = "v1",
+        instance_memory: int | str | None = None,
+        timeout: float | None = None,
+        deserialize: bool = True,
+    ) -> PreparedCall[InvocationResult]:
+        """
+        Everything of :meth:`ainvoke` that comes before sending: read the connection, build the request,
+        fetch an IAM token when the connection uses them. :meth:`asend` then sends it.
+
+        Lets a caller record "about to send" as late as possible (see the invoke trigger's claim).
+        """
 
         def prepare() -> PreparedCall[InvocationResult]:
             urn = self.resolve_urn(
@@ -116,6 +152,12 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             )
 
         call = await to_thread(prepare)
+        if uses_fetched_tokens(await self.asettings()):
+            await to_thread(self._tokens.token)  # cached: the send below reuses it
+        return call
+
+    async def asend(self, call: PreparedCall[T]) -> T:
+        """Send a call from :meth:`aprepare_invoke` (with the retry policy and the 401 refresh)."""
         return await self._acall(call)
 
     async def aget_async_invocation(

@@ -19,6 +19,7 @@ from airflow_provider_fgs.protocol.invoke import (
     encode_payload,
     validate_options,
 )
+from airflow_provider_fgs.triggers.claims import TaskTry
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
                     request_version=self.request_version,
                     instance_memory=memory,
                     read_timeout=self.invoke_timeout,
+                    task_try=TaskTry.of(context["ti"]).to_dict(),
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,

@@ -126,6 +126,45 @@ class FunctionError(FunctionGraphError):
         self.payload = payload
 
 
+class InvocationOutcomeUnknownError(FunctionGraphError, AirflowFailException):
+    """
+    A deferred synchronous invocation may have run, and its outcome is unknown.
+
+    Raised when a trigger was started again (a new triggerer after a restart or a failover, or a
+    duplicate) and finds that an earlier run of it for the same try may already have sent the
+    invocation, without a recorded outcome. The provider does not send it again, since a second call
+    could run the function twice. The task fails without retrying (a retry would invoke again):
+    clearing it is the operator's decision.
+
+    :param message: human readable summary (built from the other parameters when not given).
+    :param function_urn: the function's URN.
+    :param try_number: the task's try number.
+    :param request_id: the invocation's request id, when known.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        function_urn: str,
+        try_number: int,
+        request_id: str | None = None,
+    ) -> None:
+        if message is None:
+            message = (
+                f"The invocation of {function_urn} (try {try_number}) may have run: the trigger was "
+                "started again (triggerer restart, failover or duplicate) after an earlier run of it "
+                f"may have sent the request (request id {request_id or 'unknown'}), and its outcome "
+                "is unknown. It was not sent again. Check the function's own records; to invoke it "
+                "again, clear the task; for a function that is safe to run twice, set the "
+                "connection's retry_sync_invoke to re-send in this case."
+            )
+        super().__init__(message)
+        self.function_urn = function_urn
+        self.try_number = try_number
+        self.request_id = request_id
+
+
 _EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
     cls.__name__: cls
     for cls in (
@@ -140,6 +179,7 @@ _EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
         NotFoundError,
         RequestRejectedError,
         FunctionError,
+        InvocationOutcomeUnknownError,
     )
 }
 

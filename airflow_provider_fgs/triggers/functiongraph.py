@@ -14,7 +14,17 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
-from airflow_provider_fgs.protocol.errors import FunctionGraphError, error_to_event
+from airflow_provider_fgs.protocol.errors import (
+    FunctionGraphError,
+    InvocationOutcomeUnknownError,
+    error_to_event,
+)
+from airflow_provider_fgs.triggers.claims import (
+    TaskTry,
+    claim_store_available,
+    read_claim,
+    write_claim,
+)
 
 _MODULE = __name__
 POLL_BACKOFF = 1.5
@@ -29,6 +39,13 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     the user's function is a success here: the operator decides), or ``{"status": "error",
     "error": error_to_event(...)}`` when the platform refused the call.
 
+    At most once per task try: immediately before sending, the trigger records a claim in an XCom of
+    its task instance (:mod:`~airflow_provider_fgs.triggers.claims`), and the event it fires once the
+    response is in. A run of the same trigger that starts again (a new triggerer, a failover, a
+    duplicate) reads that first: it fires the recorded event when there is one, and otherwise an
+    :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError` event instead of
+    sending again, unless the connection sets ``retry_sync_invoke`` (then it re-sends, and logs so).
+
     :param functiongraph_conn_id: the Airflow connection id.
     :param function_urn: the full URN of the function.
     :param payload: the event as a JSON string (already validated by the operator).
@@ -36,6 +53,9 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     :param request_version: ``"v1"`` or ``"v0"``.
     :param instance_memory: instance memory in MB, or ``None``.
     :param read_timeout: read timeout in seconds, or ``None`` for the connection's.
+    :param task_try: the deferring task's try (:meth:`TaskTry.to_dict`), where the claim is kept when
+        the triggerer does not hand the trigger its task instance (``dag.test()``); ``None`` and no
+        task instance means no claim (a warning is logged).
     """
 
     def __init__(
@@ -48,6 +68,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         request_version: str = "v1",
         instance_memory: int | None = None,
         read_timeout: float | None = None,
+        task_try: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
@@ -57,6 +78,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self.request_version = request_version
         self.instance_memory = instance_memory
         self.read_timeout = read_timeout
+        self.task_try = task_try
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -69,13 +91,36 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 "request_version": self.request_version,
                 "instance_memory": self.instance_memory,
                 "read_timeout": self.read_timeout,
+                "task_try": self.task_try,
             },
         )
 
+    def _claimed_try(self) -> TaskTry | None:
+        """The task try the claim belongs to: the triggerer's task instance, else the operator's record."""
+        if self.task_instance is not None:
+            return TaskTry.of(self.task_instance)
+        if self.task_try:
+            return TaskTry(**self.task_try)
+        return None
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        task_try = self._claimed_try()
+        if task_try is not None and not claim_store_available():
+            task_try = None
+        if task_try is None:
+            self.log.warning(
+                "No task instance or Airflow supervisor is known to this trigger: the invocation of %s "
+                "is sent without an at-most-once claim",
+                self.function_urn,
+            )
         async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
+            if task_try is not None:
+                earlier = await self._earlier_outcome(hook, task_try)
+                if earlier is not None:
+                    yield TriggerEvent(earlier)
+                    return
             try:
-                result = await hook.ainvoke(
+                call = await hook.aprepare_invoke(
                     self.function_urn,
                     self.payload,
                     log_type=self.log_type,
@@ -84,10 +129,66 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                     timeout=self.read_timeout,
                     deserialize=False,
                 )
+                if task_try is not None:
+                    # The claim is the last step before sending: the connection, the request and the
+                    # token are ready, so only this trigger's cancellation can fall between the two.
+                    await write_claim(task_try, state="sent", function_urn=self.function_urn)
+                result = await hook.asend(call)
             except FunctionGraphError as err:
-                yield TriggerEvent({"status": "error", "error": error_to_event(err)})
-                return
-        yield TriggerEvent({"status": "success", "result": result.to_dict()})
+                event: dict[str, Any] = {"status": "error", "error": error_to_event(err)}
+            else:
+                event = {"status": "success", "result": result.to_dict()}
+        if task_try is not None:
+            await self._record_outcome(task_try, event)
+        yield TriggerEvent(event)
+
+    async def _earlier_outcome(
+        self, hook: FunctionGraphAsyncHook, task_try: TaskTry
+    ) -> dict[str, Any] | None:
+        """
+        The event to fire instead of invoking, when an earlier run of this trigger may have invoked.
+
+        ``None`` means: go on and invoke (no claim, or the connection opted in to re-sending).
+        """
+        claim = await read_claim(task_try)
+        if claim is None:
+            return None
+        recorded = claim.get("event")
+        if isinstance(recorded, dict):
+            self.log.info(
+                "An earlier run of this trigger already invoked %s for %s; firing its recorded outcome "
+                "instead of invoking again",
+                self.function_urn,
+                task_try.describe(),
+            )
+            return recorded
+        settings = await hook.asettings()
+        if settings.retry.retry_sync_invoke:
+            self.log.warning(
+                "An earlier run of this trigger may have invoked %s for %s (claimed at %s) and its "
+                "outcome is unknown; sending the invocation again because the connection sets "
+                "retry_sync_invoke: the function may run twice",
+                self.function_urn,
+                task_try.describe(),
+                claim.get("written_at"),
+            )
+            return None
+        error = InvocationOutcomeUnknownError(
+            function_urn=self.function_urn,
+            try_number=task_try.try_number,
+            request_id=claim.get("request_id"),
+        )
+        self.log.error("%s", error)
+        return {"status": "error", "error": error_to_event(error)}
+
+    async def _record_outcome(self, task_try: TaskTry, event: dict[str, Any]) -> None:
+        """Record the event about to fire, so that a run started again fires it too instead of guessing."""
+        try:
+            await write_claim(task_try, state="done", function_urn=self.function_urn, event=event)
+        except Exception:  # the event still fires; a run started again would then fail safe instead
+            self.log.warning(
+                "Could not record the outcome of the invocation of %s", self.function_urn, exc_info=True
+            )
 
 
 class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
@@ -95,8 +196,9 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
     Poll the status of an asynchronous invocation until it ends.
 
     The interval starts at ``poll_interval`` and grows by ``backoff`` up to ``max_poll_interval``.
-    Fires ``{"status": "done", "invocation": {...}}`` when the invocation reached SUCCESS, FAIL or
-    DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when the status query failed.
+    Fires ``{"status": "done", "invocation": {...}, "function_urn": ...}`` when the invocation
+    reached SUCCESS, FAIL or DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when
+    the status query failed.
 
     :param functiongraph_conn_id: the Airflow connection id.
     :param function_urn: the full URN of the function.
@@ -157,4 +259,6 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 )
                 await asyncio.sleep(interval)
                 interval = min(self.max_poll_interval, interval * self.backoff)
-        yield TriggerEvent({"status": "done", "invocation": asdict(status)})
+        yield TriggerEvent(
+            {"status": "done", "invocation": asdict(status), "function_urn": self.function_urn}
+        )

@@ -267,7 +267,8 @@ def test_retry_after_is_honoured(emu: Any, make_conn: ConnFactory, caplog: pytes
     assert delays[0] >= 0.3  # above the 0.05 s backoff cap of the test connection
 
 
-def test_unavailable_until_exhausted_raises_typed_error(emu: Any, make_conn: ConnFactory) -> None:
+def test_unavailable_is_not_re_sent_for_a_sync_invocation(emu: Any, make_conn: ConnFactory) -> None:
+    # FunctionGraph documents FSS.0503 only as "service unavailable": no proof the function did not run.
     hook = _hook(make_conn("aksk", retry_attempts=2))
     emu.inject_fault("unavailable", count=None, function="hello")
     with pytest.raises(ServiceUnavailableError) as info:
@@ -275,6 +276,18 @@ def test_unavailable_until_exhausted_raises_typed_error(emu: Any, make_conn: Con
     assert info.value.http_status == 503
     assert info.value.error_code == "FSS.0503"
     assert info.value.request_id
+    assert emu.request_count("invoke") == 1
+    assert emu.invocation_count() == 0
+
+
+def test_unavailable_is_re_sent_until_exhausted_with_retry_sync_invoke(
+    emu: Any, make_conn: ConnFactory
+) -> None:
+    hook = _hook(make_conn("aksk", retry_attempts=2, retry_sync_invoke=True))
+    emu.inject_fault("unavailable", count=None, function="hello")
+    with pytest.raises(ServiceUnavailableError) as info:
+        hook.invoke("hello")
+    assert info.value.http_status == 503
     assert emu.request_count("invoke") == 3
     assert emu.invocation_count() == 0
 

@@ -19,7 +19,7 @@ from airflow_provider_fgs.retry import TransportError, backoff_seconds, mark_exh
     ("exc", "sync_invoke", "idempotent_call"),
     [
         (ThrottledError("429", http_status=429), True, True),
-        (ServiceUnavailableError("503", http_status=503), True, True),
+        (ServiceUnavailableError("503", http_status=503), False, True),
         (ServiceUnavailableError("500", http_status=500), False, True),
         (ServiceUnavailableError("502", http_status=502), False, True),
         (ServiceUnavailableError("504", http_status=504), False, True),

@@ -96,7 +96,7 @@ class Deployment:
         }
 
 
-def _start_emulator(workdir: Path) -> EmulatorServer:
+def _start_emulator(workdir: Path, function_dirs: tuple[Path, ...] = (EXAMPLE_FUNCTIONS,)) -> EmulatorServer:
     process = ManagedProcess(
         "fgs-emulator",
         [
@@ -105,8 +105,7 @@ def _start_emulator(workdir: Path) -> EmulatorServer:
             "airflow_provider_fgs.emulator.cli",
             "--port",
             "0",
-            "--functions",
-            str(EXAMPLE_FUNCTIONS),
+            *(arg for directory in function_dirs for arg in ("--functions", str(directory))),
             # the platform's lockout of an AK/SK or IAM user after repeated rejections
             "--lockout",
         ],
@@ -160,6 +159,40 @@ def deployment(
             on_timeout=lambda: airflow.logs(extra=[emulator.process]),
         )
         yield Deployment(airflow, api, emulator, shape)
+    finally:
+        try:
+            airflow.stop()
+        finally:
+            emulator.process.stop()
+
+
+TEST_FUNCTIONS = ROOT / "tests" / "functions"
+RESTART_DAGS = Path(__file__).resolve().parent / "dags"
+FAST_TRIGGERER_FAILOVER = {
+    # A triggerer whose heartbeat is older than this is dead: its triggers go to another one.
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def restart_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """
+    A deployment for restart tests: ``tests/integration/dags``, the test handlers, fast triggerer failover,
+    and ``functiongraph_default`` created. Its triggerer can be stopped and replaced
+    (:meth:`AirflowDeployment.stop_component` / :meth:`AirflowDeployment.start_component`).
+    """
+    workdir = tmp_path_factory.mktemp("airflow-restarts")
+    emulator = _start_emulator(workdir, (EXAMPLE_FUNCTIONS, TEST_FUNCTIONS))
+    home = workdir / "airflow_home"
+    home.mkdir()
+    airflow = AirflowDeployment(home, RESTART_DAGS, extra_env=FAST_TRIGGERER_FAILOVER)
+    try:
+        airflow.start()
+        api = AirflowApi(airflow.url, ADMIN_USER, airflow.password, on_timeout=airflow.logs)
+        deployment = Deployment(airflow, api, emulator)
+        api.create_connection(deployment.connection_body())
+        yield deployment
     finally:
         try:
             airflow.stop()

@@ -9,9 +9,11 @@ shape on this class by overriding ``components()`` (and ``start``/``stop`` for i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import psutil  # type: ignore[import-untyped]  # an Airflow dependency; no stubs installed
 import requests
 
 from .processes import DeploymentError, ManagedProcess, describe_logs, stop_all, tail, wait_for
@@ -62,6 +65,8 @@ class AirflowDeployment:
         self.password = secrets.token_urlsafe(16)
         self.env = self._environment(extra_env or {})
         self.processes: list[ManagedProcess] = []
+        self.stopped: list[ManagedProcess] = []
+        """Components stopped on purpose (:meth:`stop_component`); their logs are still quoted."""
 
     def _environment(self, extra_env: Mapping[str, str]) -> dict[str, str]:
         passwords_file = self.home / "simple_auth_manager_passwords.json"
@@ -152,6 +157,49 @@ class AirflowDeployment:
         remaining = self.startup_timeout - (time.monotonic() - started)
         wait_for("Airflow components to report healthy", self._healthy, remaining, self.watched())
 
+    def start_component(self, name: str, label: str | None = None) -> ManagedProcess:
+        """
+        Start one more ``airflow <name>`` process (e.g. a second or replacement triggerer).
+
+        :param name: the component, one of :data:`COMPONENTS`.
+        :param label: the process's name in messages and its log file; ``name`` when not given.
+        """
+        label = label or name
+        args: list[str] = [name]
+        if name == "api-server":
+            args += ["--host", "127.0.0.1", "--port", str(self.port)]
+        process = ManagedProcess(
+            label, self._airflow(*args), self.env, self.home / "logs" / f"{label}.log", cwd=self.home
+        )
+        self.processes.append(process)
+        process.start()
+        return process
+
+    def component(self, label: str) -> ManagedProcess:
+        """The most recently started process named ``label``."""
+        return [p for p in self.processes if p.name == label][-1]
+
+    def stop_component(self, process: ManagedProcess, sig: signal.Signals, timeout: float = 60.0) -> None:
+        """
+        Send ``sig`` (SIGTERM: graceful, as a rolling deploy does; SIGKILL: a crash) to ``process`` and
+        wait until it and its children are gone; it is no longer checked by :meth:`check_alive`.
+        """
+        family = process._family()
+        if sig == signal.SIGKILL:
+            for proc in family:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+        else:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, sig)
+        _, alive = psutil.wait_procs(family, timeout=timeout)
+        if alive:
+            raise DeploymentError(f"{process.name} did not exit within {timeout:.0f}s of {sig.name}")
+        assert process.popen is not None
+        process.popen.wait(timeout=5)
+        self.processes.remove(process)
+        self.stopped.append(process)
+
     def stop(self) -> None:
         """Stop every component that was started; safe to call more than once."""
         stop_all(self.processes)
@@ -214,4 +262,4 @@ class AirflowDeployment:
 
     def logs(self, lines: int = 40, extra: Sequence[ManagedProcess] = ()) -> str:
         """The tail of each component's log, for failure messages."""
-        return describe_logs([*self.watched(), *extra], lines)
+        return describe_logs([*self.watched(), *self.stopped, *extra], lines)

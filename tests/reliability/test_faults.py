@@ -5,8 +5,9 @@ The provider under injected faults: the sync hook, the operator, and the deferra
 Already covered elsewhere (not repeated here):
 ``tests/hooks/test_functiongraph_hook.py``: read timeout not retried
 (``test_read_timeout_of_sync_invoke_is_not_retried``), 429 then success, Retry-After in the logged
-delay, 503 exhaustion with request id (``test_unavailable_until_exhausted_raises_typed_error``), drop
-before the function runs (re-sent only when opted in), revoked token refreshed once
+delay, 503 not re-sent, and re-sent until exhausted with ``retry_sync_invoke``
+(``test_unavailable_is_re_sent_until_exhausted_with_retry_sync_invoke``), drop before the function
+runs (re-sent only when opted in), revoked token refreshed once
 (``test_revoked_token_is_refreshed_exactly_once``), wrong SK rejected once
 (``test_wrong_secret_key_is_rejected_once``), unreachable IAM retried by one loop
 (``test_unreachable_iam_is_retried_by_one_loop_only``); ``tests/triggers/test_functiongraph.py``:
@@ -130,10 +131,20 @@ def test_throttle_burst_through_the_trigger_honours_retry_after(emu: Any, connec
 # -- 503 past the retry budget ------------------------------------------------------------------------
 
 
+def test_unavailable_through_the_trigger_is_not_re_sent(emu: Any, connect: Connect) -> None:
+    conn_id = connect("aksk", retry_attempts=2)
+    emu.inject_fault("unavailable", count=None, function="square")
+    event = invoke_trigger(conn_id, emu, "square", {"x": 1})
+    error = error_from_event(event["error"])
+    assert isinstance(error, ServiceUnavailableError)
+    assert error.http_status == 503
+    assert emu.request_count("invoke") == 1
+
+
 def test_unavailable_past_the_budget_through_the_trigger_keeps_the_request_id(
     emu: Any, connect: Connect
 ) -> None:
-    conn_id = connect("aksk", retry_attempts=2)
+    conn_id = connect("aksk", retry_attempts=2, retry_sync_invoke=True)  # 503 is re-sent only so
     emu.inject_fault("unavailable", count=None, function="square")
     event = invoke_trigger(conn_id, emu, "square", {"x": 1})
     assert event["status"] == "error"

@@ -102,7 +102,7 @@ def test_failure_paths_keep_secrets_out(
     captured = capsys.readouterr()
     texts += [caplog.text, captured.out, captured.err, repr(hook), repr(hook.settings)]
     everything = "\n".join(texts)
-    failure_marks = ("Retrying", "HTTP 401", "Connection broke", "Bad gateway")
+    failure_marks = ("Retrying", "HTTP 401", "HTTP 503", "Connection broke", "Bad gateway")
     assert any(mark in everything for mark in failure_marks)  # a failure path ran and was captured
     for secret in secrets:
         assert secret not in everything

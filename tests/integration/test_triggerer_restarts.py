@@ -1,0 +1,145 @@
+"""
+Deferred invocations survive triggerer restarts and failover, and never run the function twice.
+
+Each test defers one 18 s invocation of ``counted_sleep`` (which appends one line per run to a file
+named in the run's conf), disturbs the triggerer while the function runs, and checks the handler's
+own count and the task's documented outcome (docs/delivery-semantics.md): the new trigger run finds
+the claim of the earlier one and fails the task with ``InvocationOutcomeUnknownError`` instead of
+invoking again. The tests take a deployment fixture (``restart_deployment``), so the same checks can
+run on another deployment shape.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import Deployment
+from .processes import ManagedProcess, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+DAG_ID = "functiongraph_deferred_restart"
+SECONDS = 18
+
+
+def _runs(count_file: Path) -> int:
+    return len(count_file.read_text().splitlines()) if count_file.exists() else 0
+
+
+def _start_deferred_invocation(deployment: Deployment, count_file: Path) -> str:
+    api = deployment.api
+    api.wait_for_dag(DAG_ID)
+    api.unpause(DAG_ID)
+    run_id = api.trigger(DAG_ID, conf={"count_file": str(count_file), "seconds": SECONDS})
+    wait_for(
+        "the handler to start (the trigger has sent the invocation)",
+        lambda: _runs(count_file) or None,
+        90,
+        deployment.airflow.processes,
+    )
+    return run_id
+
+
+def _assert_ran_once_and_failed_safe(deployment: Deployment, run_id: str, count_file: Path) -> None:
+    api = deployment.api
+    final = api.wait_for_run(DAG_ID, run_id, timeout=120)
+    log = api.task_log(DAG_ID, run_id, "invoke")
+    assert _runs(count_file) == 1, f"the handler ran {_runs(count_file)} times\n{log}"
+    assert final == "failed", log
+    assert api.task_states(DAG_ID, run_id) == {"invoke": "failed"}
+    assert "InvocationOutcomeUnknownError" in log, log
+    assert "may have run" in log
+    assert "clear the task" in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_a_replaced_triggerer_does_not_invoke_again(
+    restart_deployment: Deployment, tmp_path: Path, sig: signal.Signals
+) -> None:
+    airflow = restart_deployment.airflow
+    count_file = tmp_path / "runs.txt"
+    run_id = _start_deferred_invocation(restart_deployment, count_file)
+
+    airflow.stop_component(airflow.component("triggerer"), sig)
+    airflow.start_component("triggerer")
+
+    _assert_ran_once_and_failed_safe(restart_deployment, run_id, count_file)
+
+
+def test_two_triggerers_one_killed_does_not_invoke_again(
+    restart_deployment: Deployment, tmp_path: Path
+) -> None:
+    airflow = restart_deployment.airflow
+    second = airflow.start_component("triggerer", label="triggerer-2")
+    time.sleep(3)  # both heartbeat: the trigger goes to either of them
+    count_file = tmp_path / "runs.txt"
+    run_id = _start_deferred_invocation(restart_deployment, count_file)
+
+    # Kill whichever triggerer runs the trigger: the other one takes it over.
+    owner = _trigger_owner(run_id, [airflow.component("triggerer"), second])
+    airflow.stop_component(owner, signal.SIGKILL)
+
+    _assert_ran_once_and_failed_safe(restart_deployment, run_id, count_file)
+    if owner is second:
+        return
+    airflow.start_component("triggerer")  # leave one triggerer named "triggerer" for later tests
+
+
+def _trigger_owner(run_id: str, triggerers: list[ManagedProcess]) -> ManagedProcess:
+    """The triggerer whose log shows it runs the trigger of ``run_id``."""
+
+    def probe() -> ManagedProcess | None:
+        for process in triggerers:
+            if run_id in process.log_path.read_text(encoding="utf-8", errors="replace"):
+                return process
+        return None
+
+    return wait_for("a triggerer to pick up the trigger", probe, 30, triggerers)
+
+
+def test_async_invocation_waited_for_in_the_triggerer_starts_once(
+    restart_deployment: Deployment, tmp_path: Path
+) -> None:
+    api = restart_deployment.api
+    dag_id = "functiongraph_async_deferred_wait"
+    count_file = tmp_path / "runs.txt"
+    api.wait_for_dag(dag_id)
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id, conf={"count_file": str(count_file), "seconds": 3})
+
+    final = api.wait_for_run(dag_id, run_id, timeout=120)
+    log = api.task_log(dag_id, run_id, "start_and_wait")
+
+    assert final == "success", log
+    record = api.xcom(dag_id, run_id, "start_and_wait")
+    assert record["status"] == "SUCCESS"
+    assert record["request_id"] == api.xcom(dag_id, run_id, "start_and_wait", key="request_id")
+    assert _runs(count_file) == 1
+
+
+def test_a_quick_deferrable_fan_out_runs_each_function_once(
+    restart_deployment: Deployment, tmp_path: Path
+) -> None:
+    """20 mapped quick deferred invocations (apache/airflow#67287 is a race of fast triggers)."""
+    api = restart_deployment.api
+    dag_id = "functiongraph_deferred_fan_out"
+    count_file = tmp_path / "runs.txt"
+    api.wait_for_dag(dag_id)
+    api.unpause(dag_id)
+    run_id = api.trigger(dag_id, conf={"count_file": str(count_file)})
+
+    final = api.wait_for_run(dag_id, run_id, timeout=150)
+    states = [ti["state"] for ti in api.task_instances(dag_id, run_id)]
+
+    assert _runs(count_file) == 20  # each function ran exactly once, whatever the scheduler did
+    if final != "success":
+        # Airflow 3.3.2's scheduler fails a resumed task whose worker exit after defer() it processes
+        # late, once the task is queued again (apache/airflow#67287; its guard covers only `scheduled`).
+        failed = states.count("failed")
+        scheduler_log = restart_deployment.airflow.component("scheduler").log_path.read_text()
+        assert scheduler_log.count("state attribute is queued") >= failed, states
+        pytest.xfail(f"{failed} of 20 tasks lost Airflow's scheduler race apache/airflow#67287")
