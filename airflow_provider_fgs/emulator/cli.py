@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="most invocations running at once, one worker process each (default: %(default)s)",
     )
     parser.add_argument(
+        "--gateway-timeout",
+        type=float,
+        default=None,
+        help="seconds after which synchronous answers are cut with 504 APIG.0201 (default: 90)",
+    )
+    parser.add_argument(
         "--fault", action="append", metavar="SPEC", default=[], help="inject a fault (repeatable; see below)"
     )
     return parser
@@ -118,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"functions directory {directory} does not exist")
     # Imported late: the server pulls in Airflow (through the protocol's exceptions), slow for --help.
     from airflow_provider_fgs.emulator.server import FunctionGraphEmulator
+    from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
 
     stop = threading.Event()
 
@@ -138,6 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             access_keys=keys or DEFAULT_ACCESS_KEYS,
             token_ttl=args.token_ttl,
             max_workers=args.max_workers,
+            gateway_timeout=args.gateway_timeout or SYNC_GATEWAY_TIMEOUT_S,
         )
     except (OSError, ValueError) as err:
         print(f"fgs-emulator: {err}", file=sys.stderr)

@@ -24,6 +24,8 @@ from airflow_provider_fgs.emulator.iam import TokenStore
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
 from airflow_provider_fgs.emulator.registry import FunctionRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
+from airflow_provider_fgs.protocol.async_invoke import DEFAULT_QUERY_WINDOW_S
+from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 _START_TIMEOUT = 30.0
@@ -46,6 +48,10 @@ class FunctionGraphEmulator:
     :param token_ttl: IAM token lifetime in seconds.
     :param max_workers: most invocations running at once (each in its own worker process).
     :param prestart_workers: worker processes started up front.
+    :param gateway_timeout: seconds after which a synchronous answer is cut with 504 ``APIG.0201``
+        (the function keeps running), 90 as on FunctionGraph.
+    :param async_query_window: how far back an async status query without ``query_begin_time``
+        looks, one hour as on FunctionGraph.
     """
 
     def __init__(
@@ -61,6 +67,8 @@ class FunctionGraphEmulator:
         token_ttl: float = DEFAULT_TOKEN_TTL,
         max_workers: int = DEFAULT_MAX_WORKERS,
         prestart_workers: int = 2,
+        gateway_timeout: float = SYNC_GATEWAY_TIMEOUT_S,
+        async_query_window: float = DEFAULT_QUERY_WINDOW_S,
     ) -> None:
         dirs = [functions_dir] if isinstance(functions_dir, str | os.PathLike) else list(functions_dir)
         FunctionUrn(region=region, project_id=project_id, package="default", name="probe")  # validates both
@@ -75,6 +83,8 @@ class FunctionGraphEmulator:
         self._token_ttl = token_ttl
         self._max_workers = max_workers
         self._prestart = prestart_workers
+        self._gateway_timeout = gateway_timeout
+        self._async_query_window = async_query_window
         self._state: EmulatorState | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -95,6 +105,8 @@ class FunctionGraphEmulator:
             registry=self._registry,
             pool=pool,
             tokens=TokenStore(self._token_ttl),
+            gateway_timeout=self._gateway_timeout,
+            async_query_window=self._async_query_window,
         )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -221,6 +233,17 @@ class FunctionGraphEmulator:
 
     def clear_faults(self) -> None:
         self.state.faults.clear()
+
+    def set_gateway_timeout(self, seconds: float) -> None:
+        """Cut synchronous answers after ``seconds`` from now on (504 ``APIG.0201``)."""
+        self.state.gateway_timeout = seconds
+
+    def advance_clock(self, seconds: float) -> None:
+        """
+        Move the emulator's clock forward: async records age (query windows) without waiting.
+        Only the emulator's view of time moves; function timeouts still use real time.
+        """
+        self.state.clock_offset += seconds
 
     def revoke_tokens(self) -> None:
         """Revoke every IAM token issued so far."""

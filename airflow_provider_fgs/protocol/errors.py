@@ -62,6 +62,15 @@ class AuthenticationError(FunctionGraphApiError):
     """IAM or the API gateway rejected the credentials. Never retried in a loop."""
 
 
+class AsyncRecordNotFoundError(FunctionGraphApiError):
+    """
+    FunctionGraph kept answering that it has no status record of an asynchronous invocation.
+
+    Records exist only when async status persistence is enabled on the function, only inside the
+    query window, and only under the function (and version) that was invoked.
+    """
+
+
 class FunctionError(FunctionGraphError):
     """
     The user's function ran and failed.
@@ -104,6 +113,7 @@ _EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
         ThrottledError,
         ServiceUnavailableError,
         AuthenticationError,
+        AsyncRecordNotFoundError,
         FunctionError,
     )
 }
