@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -323,11 +324,9 @@ def _function_info(state: EmulatorState, name: str) -> dict[str, Any] | None:
         "package": spec.package,
         "runtime": "Python3.11",
         "handler": f"{name}.{spec.handler}",
-        "timeout": spec.timeout,
+        "timeout": math.ceil(spec.timeout),  # whole seconds, an integer in the SDK's model
         "memory_size": spec.memory_size,
         "version": "latest",
-        "versions": ["latest", *spec.versions],
-        "aliases": dict(spec.aliases),
     }
 
 
