@@ -71,7 +71,8 @@ def assert_conforms(raw: Any, model_type: str, where: str = "body") -> None:
     if model_type in _PRIMITIVES:
         expected = _PRIMITIVES[model_type]
         if model_type == "int":
-            assert isinstance(raw, int) and not isinstance(raw, bool), f"{where}: expected int, got {raw!r}"
+            assert not isinstance(raw, bool), f"{where}: expected int, got {raw!r}"
+            assert isinstance(raw, int), f"{where}: expected int, got {raw!r}"
         else:
             assert isinstance(raw, expected), f"{where}: expected {model_type}, got {raw!r}"
         return
