@@ -26,7 +26,11 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.operators.async_invocation import XCOM_QUERY_BEGIN_TIME, InvokeFunctionAsyncOperator
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
-from airflow_provider_fgs.protocol.errors import AsyncRecordNotFoundError, ServiceUnavailableError
+from airflow_provider_fgs.protocol.errors import (
+    AsyncRecordNotFoundError,
+    FunctionError,
+    ServiceUnavailableError,
+)
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
 from tests.conftest import FUNCTION_DIRS
@@ -252,3 +256,34 @@ def test_invalid_token_403_is_refreshed_once_by_the_async_hook(emu: Any, make_co
     assert asyncio.run(call()).result["message"] == "Hello, async!"
     assert emu.request_count("token") == 2
     assert emu.invocation_count("hello") == 1
+
+
+# -- function failures in every plausible shape; success that looks like a failure ---------------
+
+
+@pytest.mark.parametrize("shape", ["error_500", "error_code_only", "error_bare"])
+def test_function_failure_in_any_shape_fails_the_task_once(
+    emu: Any, make_conn: ConnFactory, shape: str
+) -> None:
+    emu.inject_fault(shape, function="fail")
+    operator = InvokeFunctionOperator(
+        task_id="fail", function_name="fail", payload={"value": shape}, functiongraph_conn_id=make_conn()
+    )
+    with pytest.raises(FunctionError, match=f"bad input: '{shape}'"):
+        operator.execute(_context()[0])
+    assert emu.invocation_count("fail") == 1  # a function failure is never re-sent, even as HTTP 500
+
+
+@pytest.mark.parametrize("request_version", ["v1", "v0"])
+def test_success_with_an_error_shaped_result_succeeds(
+    emu: Any, make_conn: ConnFactory, request_version: str
+) -> None:
+    operator = InvokeFunctionOperator(
+        task_id="shaped",
+        function_name="error_shaped",
+        request_version=request_version,
+        functiongraph_conn_id=make_conn(),
+    )
+    result = operator.execute(_context()[0])
+    assert result["errorMessage"] == "not an error: a field of the result"
+    assert result["value"] == 1
