@@ -24,7 +24,8 @@ _EPILOG = """\
 Every handler file DIR/<name>.py with `def handler(event, context)` is the function <name> of package
 `default`, URN urn:fss:{region}:{project_id}:function:default:<name>:latest, invoked with
 POST {url}/v2/{project_id}/fgs/functions/{urn}/invocations (the URN raw or percent-encoded).
-An optional DIR/<name>.json sets handler, timeout, memory_size, user_data, environment, versions and aliases.
+An optional DIR/<name>.json sets handler, timeout (default 3), memory_size, user_data, environment,
+versions, aliases, async_status_persistence and dynamic_memory (both off by default, as on FunctionGraph).
 IAM tokens: POST {url}/v3/auth/tokens. Defaults: user demo-domain/demo-user/demo-password,
 access key DEMOACCESSKEY / secret demo-secret-key.
 
@@ -32,7 +33,9 @@ Fault spec: KIND[,count=N|always][,function=NAME][,route=ROUTE][,delay=SECONDS][
   KIND: throttle (429 FSS.0429), unavailable (503 FSS.0503), latency (delay, then serve), drop (close
   the connection without an answer), drop_after (run the function, then close without an answer),
   truncate (run it, send the headers and half of the body, then close), garbage (run it, answer 200
-  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log).
+  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log),
+  invalid_token (403 FSS.0403 "invalid token"); a function failure answered as error_500 (HTTP 500),
+  error_code_only (no X-Is-Func-Err) or error_bare (no error headers, no v1 status).
   ROUTE: invoke, invoke_async, async_status, cancel, config, list; token (IAM) only when named.
   Example: --fault throttle,count=2,function=hello,retry_after=1
 """

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
+from airflow_provider_fgs.emulator.cli import build_parser
+from airflow_provider_fgs.emulator.faults import parse_fault_spec
 from airflow_provider_fgs.protocol.async_invoke import (
     parse_async_status_page,
     query_begin_time_for,
@@ -195,3 +197,15 @@ def test_invalid_token_fault_is_403_fss_0403(fresh_client: Client) -> None:
     assert response.status_code == 403
     assert response.json() == {"error_code": "FSS.0403", "error_msg": "invalid token"}
     assert fresh_client.emu.invocation_count("hello") == 0
+
+
+@pytest.mark.parametrize("kind", ["invalid_token", "error_500", "error_code_only", "error_bare"])
+def test_new_fault_kinds_parse_from_the_command_line(kind: str) -> None:
+    fault = parse_fault_spec(f"{kind},count=2,function=fail")
+    assert (fault.kind, fault.remaining, fault.function) == (kind, 2, "fail")
+
+
+def test_gateway_timeout_option() -> None:
+    parser = build_parser()
+    assert parser.parse_args(["-f", "fns", "--gateway-timeout", "5"]).gateway_timeout == 5.0
+    assert parser.parse_args(["-f", "fns"]).gateway_timeout is None  # main() then uses 90 s
