@@ -103,14 +103,21 @@ def parse_query_time(value: str) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
+def _query_time_arg(value: str, what: str) -> datetime:
+    try:
+        return parse_query_time(value)
+    except ValueError as err:
+        raise InvalidRequestError(f"Invalid {what}: {err}") from None
+
+
 def query_begin_time_for(started: datetime | str | None) -> str | None:
     """
     The ``query_begin_time`` to find an invocation started at ``started`` (minus a margin for clock
     skew); ``None`` (the platform's one-hour default) when the start is unknown.
     """
-    if started is None or started == "":
-        return None
-    when = parse_query_time(started) if isinstance(started, str) else started
+    if started is None or (isinstance(started, str) and started.strip() in ("", "None")):
+        return None  # "None": a templated XCom pull that found nothing
+    when = _query_time_arg(started, "start time") if isinstance(started, str) else started
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return format_query_time(when - timedelta(seconds=QUERY_TIME_MARGIN_S))
@@ -137,7 +144,7 @@ def build_async_status_request(
         raise InvalidRequestError(f"Invalid async request_id {request_id!r}: expected a non-empty string")
     params: dict[str, str] = {"request_id": request_id}
     if query_begin_time:
-        params["query_begin_time"] = format_query_time(parse_query_time(query_begin_time))
+        params["query_begin_time"] = format_query_time(_query_time_arg(query_begin_time, "query_begin_time"))
     if marker is not None:
         params["marker"] = str(marker)
         params["limit"] = str(limit or STATUS_PAGE_LIMIT)

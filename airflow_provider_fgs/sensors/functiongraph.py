@@ -96,8 +96,9 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
 
     def _query_begin_time(self, context: Context) -> str | None:
         """The given ``query_begin_time``, else the DAG run's (or this task's) start, minus a margin."""
-        if self.query_begin_time:
-            return query_begin_time_for(self.query_begin_time)
+        given = query_begin_time_for(self.query_begin_time) if self.query_begin_time else None
+        if given:
+            return given
         for source in (context.get("dag_run"), context.get("ti")):
             started = getattr(source, "start_date", None)
             if started is not None:

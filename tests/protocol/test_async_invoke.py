@@ -137,3 +137,11 @@ def test_missing_record_guard_names_the_likely_causes() -> None:
     message = str(caught.value)
     for cause in ("persistence is disabled", "query window", "the last hour", "another function"):
         assert cause in message
+
+
+def test_bad_query_time_is_refused_naming_it() -> None:
+    with pytest.raises(InvalidRequestError, match=r"query_begin_time.*'last tuesday'"):
+        build_async_status_request("https://fg.example", URN, "r1", query_begin_time="last tuesday")
+    with pytest.raises(InvalidRequestError, match="'soon'"):
+        query_begin_time_for("soon")
+    assert query_begin_time_for("None") is None  # a templated XCom pull that found nothing
