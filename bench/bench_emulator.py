@@ -27,6 +27,7 @@ from _emulator import emulator_process
 HANDLERS = {
     "noop.py": "def handler(event, context):\n    return None\n",
     "sleeper.py": "import time\n\ndef handler(event, context):\n    time.sleep(event.get('seconds', 1))\n",
+    "sleeper.json": '{"timeout": 30}',  # the emulator's default is FunctionGraph's 3 s
 }
 PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 USER = {"domain": {"name": "demo-domain"}, "name": "demo-user", "password": "demo-password"}

@@ -7,6 +7,8 @@ Asynchronous invocations (``invocations-async``), waited for in the worker.
   ``deferrable=True`` to either to wait in the triggerer instead.
 
 Trigger with ``{"function": "divide", "payload": {"numerator": 1, "denominator": 0}}`` to see a failure.
+On FunctionGraph, enable async status persistence on the functions (off by default): without it there
+are no status records to wait for (the emulator's ``<name>.json`` turns it on).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ with DAG(
         task_id="wait",
         function_name="{{ params.function }}",
         request_id="{{ ti.xcom_pull(task_ids='start', key='request_id') }}",
+        query_begin_time="{{ ti.xcom_pull(task_ids='start', key='query_begin_time') }}",
         poke_interval=1,
         timeout=600,
     )

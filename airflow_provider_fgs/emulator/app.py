@@ -139,6 +139,30 @@ def _with_bad_log(response: Response) -> Response:
     return Response(response.body, response.status_code, headers)
 
 
+def _function_failed(response: Response) -> bool:
+    return response.headers.get("x-is-func-err") == "true"
+
+
+def _error_shape(kind: str, response: Response) -> Response:
+    """A function failure answered in another plausible shape (see :class:`Fault`)."""
+    if not _function_failed(response):
+        return response
+    if kind == "error_500":
+        return Response(response.body, 500, _headers_of(response))
+    headers = _headers_of(response, drop=("x-is-func-err",))
+    body = bytes(response.body)
+    if kind == "error_bare":
+        headers.pop("x-func-err-code", None)
+        try:
+            envelope = json.loads(body)
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict):
+            envelope.pop("status", None)
+            body = json.dumps(envelope).encode("utf-8")
+    return Response(body, response.status_code, headers)
+
+
 async def _send_truncated(response: Response, send: Send) -> None:
     """Send the status line, the headers (full Content-Length) and half of the body, then close."""
     body = bytes(response.body)
@@ -219,6 +243,8 @@ class EmulatorApp:
                     return fss_error(429, "FSS.0429", "Request throttled (injected fault)", headers=retry)
                 if fault.kind in ("unavailable", "drop"):
                     return fss_error(503, "FSS.0503", "Service unavailable (injected fault)", headers=retry)
+                if fault.kind == "invalid_token":
+                    return fss_error(403, "FSS.0403", "invalid token")
         scope["path_params"] = params
         try:
             response = await handler(self.state, Request(scope, receive))
@@ -235,6 +261,8 @@ class EmulatorApp:
             return _garbled(response)
         if fault is not None and fault.kind == "bad_log":
             return _with_bad_log(response)
+        if fault is not None and fault.kind in ("error_500", "error_code_only", "error_bare"):
+            return _error_shape(fault.kind, response)
         return response
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -28,7 +28,8 @@ _EPILOG = """\
 Every handler file DIR/<name>.py with `def handler(event, context)` is the function <name> of package
 `default`, URN urn:fss:{region}:{project_id}:function:default:<name>:latest, invoked with
 POST {url}/v2/{project_id}/fgs/functions/{urn}/invocations (the URN raw or percent-encoded).
-An optional DIR/<name>.json sets handler, timeout, memory_size, user_data, environment, versions and aliases.
+An optional DIR/<name>.json sets handler, timeout (default 3), memory_size, user_data, environment,
+versions, aliases, async_status_persistence and dynamic_memory (both off by default, as on FunctionGraph).
 IAM tokens: POST {url}/v3/auth/tokens. Defaults: user demo-domain/demo-user/demo-password,
 access key DEMOACCESSKEY / secret demo-secret-key.
 
@@ -36,7 +37,9 @@ Fault spec: KIND[,count=N|always][,function=NAME][,route=ROUTE][,delay=SECONDS][
   KIND: throttle (429 FSS.0429), unavailable (503 FSS.0503), latency (delay, then serve), drop (close
   the connection without an answer), drop_after (run the function, then close without an answer),
   truncate (run it, send the headers and half of the body, then close), garbage (run it, answer 200
-  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log).
+  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log),
+  invalid_token (403 FSS.0403 "invalid token"); a function failure answered as error_500 (HTTP 500),
+  error_code_only (no X-Is-Func-Err) or error_bare (no error headers, no v1 status).
   ROUTE: invoke, invoke_async, async_status, cancel, config, list; token (IAM) only when named.
   Example: --fault throttle,count=2,function=hello,retry_after=1
 """
@@ -112,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--iam-lock-seconds", type=float, default=900.0, help="with --lockout (default: %(default)s)"
     )
     parser.add_argument(
+        "--gateway-timeout",
+        type=float,
+        default=None,
+        help="seconds after which synchronous answers are cut with 504 APIG.0201 (default: 90)",
+    )
+    parser.add_argument(
         "--fault", action="append", metavar="SPEC", default=[], help="inject a fault (repeatable; see below)"
     )
     return parser
@@ -135,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Imported late: the server pulls in Airflow (through the protocol's exceptions), slow for --help.
     from airflow_provider_fgs.emulator.lockout import LockoutRules
     from airflow_provider_fgs.emulator.server import FunctionGraphEmulator
+    from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
 
     stop = threading.Event()
 
@@ -160,6 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if args.lockout
             else None,
+            gateway_timeout=args.gateway_timeout or SYNC_GATEWAY_TIMEOUT_S,
         )
     except (OSError, ValueError) as err:
         print(f"fgs-emulator: {err}", file=sys.stderr)

@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 FaultKind = Literal[
-    "throttle", "unavailable", "latency", "drop", "drop_after", "truncate", "garbage", "bad_log"
+    "throttle",
+    "unavailable",
+    "latency",
+    "drop",
+    "drop_after",
+    "truncate",
+    "garbage",
+    "bad_log",
+    "invalid_token",
+    "error_500",
+    "error_code_only",
+    "error_bare",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 IAM_ROUTES = frozenset({"token"})
@@ -24,7 +35,12 @@ class Fault:
         ``drop_after`` (run the request, then close the connection instead of answering); after running
         the request: ``truncate`` (send the status line, the headers and half of the body, then close),
         ``garbage`` (200 with a body that is neither JSON nor UTF-8, the function's headers kept) or
-        ``bad_log`` (the answer with a truncated, undecodable base64 ``X-Cff-Function-Log``).
+        ``bad_log`` (the answer with a truncated, undecodable base64 ``X-Cff-Function-Log``);
+        ``invalid_token`` (403 ``FSS.0403`` "invalid token", before the function runs); and shapes of a
+        function failure the docs leave open (applied only when the function failed): ``error_500``
+        (HTTP 500 with the same headers and body), ``error_code_only`` (no ``X-Is-Func-Err``, only a
+        non-zero ``X-Func-Err-Code``) or ``error_bare`` (no ``X-Is-Func-Err`` / ``X-Func-Err-Code``
+        and no v1 ``status``: only the payload's shape tells).
     :param remaining: how many more requests it hits; ``None`` for every request until cleared.
     :param function: only requests for this function name; ``None`` for every function.
     :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -17,13 +18,13 @@ from airflow_provider_fgs.emulator.auth import AuthFailure, authenticate
 from airflow_provider_fgs.emulator.registry import FunctionConfigError, LookupFailure, ResolvedFunction
 from airflow_provider_fgs.emulator.responses import BodyTooLarge, fss_error, json_response, read_body
 from airflow_provider_fgs.emulator.state import EmulatorState
-from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES
+from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES, parse_query_time
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES, LOG_TAIL_BYTES, MAX_PAYLOAD_BYTES
 from airflow_provider_fgs.protocol.signing import parse_authorization
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
-_background: set[asyncio.Task[None]] = set()
+_background: set[asyncio.Task[Any]] = set()
 
 
 class ApiRefusal(Exception):
@@ -122,27 +123,36 @@ async def prepare(state: EmulatorState, request: Request, limit: int) -> Call:
         try:
             json.loads(body)
         except (ValueError, UnicodeDecodeError) as err:
-            raise ApiRefusal(400, "FSS.0400", f"The request body is not valid JSON: {err}") from None
+            raise ApiRefusal(406, "FSS.0406", f"The request body is not valid JSON: {err}") from None
     return Call(request, body, urn, function)
 
 
-def _memory(request: Request) -> int | None:
+def _memory(request: Request, function: ResolvedFunction) -> int | None:
+    """
+    The ``X-Cff-Instance-Memory`` of the call: 406 ``FSS.0406`` when invalid; applied only when the
+    function has dynamic memory enabled (otherwise the configured memory is used, silently).
+    """
     value = request.headers.get("x-cff-instance-memory")
     if value is None or value == "":
         return None
     if not value.strip().isdigit() or int(value) not in ALLOWED_MEMORY_SIZES:
         raise ApiRefusal(
-            400,
-            "FSS.0400",
+            406,
+            "FSS.0406",
             f"Invalid X-Cff-Instance-Memory {value[:40]!r}: expected one of {ALLOWED_MEMORY_SIZES}",
         )
-    return int(value)
+    return int(value) if function.spec.dynamic_memory else None
 
 
 async def invoke(state: EmulatorState, request: Request) -> Response:
-    """``POST .../invocations``: run the function and wait for it."""
+    """
+    ``POST .../invocations``: run the function and wait for it, at most the gateway's limit.
+
+    Past ``state.gateway_timeout`` the answer is 504 ``APIG.0201`` "Backend timeout." (what Huawei's
+    API gateway answers when its backend is too slow) while the function keeps running.
+    """
     call = await prepare(state, request, MAX_PAYLOAD_BYTES)
-    memory = _memory(request)
+    memory = _memory(request, call.function)
     version = (request.headers.get("x-cff-request-version") or "v0").strip().lower()
     if version not in ("v0", "v1"):
         raise ApiRefusal(
@@ -150,17 +160,19 @@ async def invoke(state: EmulatorState, request: Request) -> Response:
         )
     want_log = (request.headers.get("x-cff-log-type") or "").strip().lower() == "tail"
     request_id = str(uuid.uuid4())
-    done = await state.invoker.invoke(call.function, call.body, request_id, memory_size=memory)
+    running = asyncio.get_running_loop().create_task(
+        state.invoker.invoke(call.function, call.body, request_id, memory_size=memory)
+    )
+    _background.add(running)  # kept alive past a gateway cut, like the real function
+    running.add_done_callback(_background.discard)
+    finished, _ = await asyncio.wait({running}, timeout=state.gateway_timeout)
+    if not finished:
+        return fss_error(504, "APIG.0201", "Backend timeout.")
+    done = running.result()
     tail = done.log.encode("utf-8")[-LOG_TAIL_BYTES:]
-    client = request.client
-    summary = {
-        "funcName": call.function.spec.name,
-        "remoteAddress": f"{client.host}:{client.port}" if client else "",
+    summary = {  # the keys the API reference documents
         "duration": round(done.duration_ms, 3),
         "billingDuration": done.billing_duration_ms,
-        "bootTime": 0,
-        "podName": "fgs-emulator",
-        "invokeType": "invoke",
         "memorySize": done.memory_size,
         "memoryUsed": round(done.memory_used_mb, 3),
     }
@@ -204,14 +216,12 @@ async def invoke_async(state: EmulatorState, request: Request) -> Response:
             state.async_records.finish(
                 record,
                 ok=not done.failed,
-                error_code=done.error_code,
+                error_code=int(done.error_code),
                 error_message=done.error_message,
                 result=done.result,
             )
         except Exception as err:  # e.g. the pool closed while shutting down
-            state.async_records.finish(
-                record, ok=False, error_code="FSS.0500", error_message=str(err), result=""
-            )
+            state.async_records.finish(record, ok=False, error_code=500, error_message=str(err), result="")
 
     task = asyncio.get_running_loop().create_task(run())
     _background.add(task)
@@ -230,36 +240,74 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     return int(value)
 
 
+def _query_time(request: Request, name: str) -> float | None:
+    value = request.query_params.get(name)
+    if not value:
+        return None
+    try:
+        return parse_query_time(value).timestamp()
+    except ValueError as err:
+        raise ApiRefusal(400, "FSS.0400", f"Invalid {name}: {err}") from None
+
+
 async def async_status(state: EmulatorState, request: Request) -> Response:
-    """``GET .../async-invocations``: status records, filtered by request_id / status."""
+    """
+    ``GET .../async-invocations``: status records, filtered by request_id / status and by the window
+    ``query_begin_time`` (default: one hour before now) to ``query_end_time``, paged by marker/limit.
+    A function without async status persistence has no records.
+    """
     await authenticated_body(state, request, 0)
     _, function = resolve(state, request.path_params["project_id"], request.path_params["urn"])
     request_id = request.query_params.get("request_id")
     status = request.query_params.get("status")
     limit = _int_param(request, "limit", 100, 1, 500)
     marker = _int_param(request, "marker", 0, 0, 10**9)
-    if request_id:
-        record = state.async_records.get(request_id)
-        records = [record] if record is not None and record.function == function.spec.name else []
-    else:
-        records = state.async_records.of_function(function.spec.name)
+    now = state.now()
+    begin = _query_time(request, "query_begin_time")
+    end = _query_time(request, "query_end_time")
+    begin = now - state.async_query_window if begin is None else begin
+    end = now if end is None else end
+    records: list[AsyncRecord] = []
+    if function.spec.async_status_persistence:
+        if request_id:
+            record = state.async_records.get(request_id)
+            records = [record] if record is not None and record.function == function.spec.name else []
+        else:
+            records = state.async_records.of_function(function.spec.name)
+        # The query times have whole seconds: compare the acceptance time at that precision.
+        records = [r for r in records if begin <= int(r.submitted) <= end]
     if status:
         records = [r for r in records if r.status == status.upper()]
     page = records[marker : marker + limit]
     items: list[dict[str, Any]] = [r.as_dict() for r in page]
-    next_marker = marker + len(page) if marker + len(page) < len(records) else 0
+    next_marker = marker + len(page) if marker + len(page) < len(records) else len(records)
     return json_response(200, {"invocations": items, "count": len(records), "next_marker": next_marker})
 
 
+CANCEL_TYPES = ("recursive", "force")
+
+
 async def cancel(state: EmulatorState, request: Request) -> Response:
-    """``POST .../cancel`` with ``{"request_id": ...}``: stop a pending or running async invocation."""
+    """
+    ``POST .../cancel`` with ``{"request_id": ..., "type": "recursive"|"force"}``: stop a pending or
+    running async invocation; answers 200 ``null``. ``force`` also stops the function's other running
+    async invocations (the API reference warns that a cancel may stop them).
+    """
     call = await prepare(state, request, 64 * 1024)
     try:
-        request_id = json.loads(call.body or b"{}").get("request_id")
-    except AttributeError:
-        request_id = None
+        data = json.loads(call.body or b"{}")
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ApiRefusal(400, "FSS.0400", "The body must be a JSON object with a request_id")
+    request_id = data.get("request_id")
     if not isinstance(request_id, str) or not request_id:
         raise ApiRefusal(400, "FSS.0400", "The body must be a JSON object with a request_id")
+    kind = data.get("type", "recursive")
+    if kind not in CANCEL_TYPES:
+        raise ApiRefusal(
+            400, "FSS.0400", f"Invalid cancel type {str(kind)[:20]!r}: expected one of {CANCEL_TYPES}"
+        )
     record = state.async_records.get(request_id)
     if record is None or record.function != call.function.spec.name:
         raise ApiRefusal(404, "FSS.1051", f"Not found the async invocation {request_id[:64]!r}")
@@ -267,7 +315,10 @@ async def cancel(state: EmulatorState, request: Request) -> Response:
         raise ApiRefusal(
             400, "FSS.0400", f"The async invocation already finished with status {record.status}"
         )
-    return json_response(200, {"request_id": request_id, "status": "DISCARD"})
+    if kind == "force":
+        for other in state.async_records.running_of(call.function.spec.name):
+            state.async_records.cancel(other)
+    return json_response(200, None)
 
 
 def _function_info(state: EmulatorState, name: str) -> dict[str, Any] | None:
@@ -286,11 +337,9 @@ def _function_info(state: EmulatorState, name: str) -> dict[str, Any] | None:
         "package": spec.package,
         "runtime": "Python3.11",
         "handler": f"{name}.{spec.handler}",
-        "timeout": spec.timeout,
+        "timeout": math.ceil(spec.timeout),  # whole seconds, an integer in the SDK's model
         "memory_size": spec.memory_size,
         "version": "latest",
-        "versions": ["latest", *spec.versions],
-        "aliases": dict(spec.aliases),
     }
 
 

@@ -3,9 +3,14 @@
 ``<dir>/<name>.py`` is the function ``<name>`` (package ``default``); an optional ``<dir>/<name>.json``
 beside it sets, all optional::
 
-    {"handler": "handler", "timeout": 30, "memory_size": 128, "package": "default",
+    {"handler": "handler", "timeout": 3, "memory_size": 128, "package": "default",
      "user_data": {"KEY": "value"}, "environment": {"VAR": "value"},
-     "versions": ["1", "2"], "aliases": {"prod": "1"}}
+     "versions": ["1", "2"], "aliases": {"prod": "1"},
+     "async_status_persistence": false, "dynamic_memory": false}
+
+As on FunctionGraph, the timeout defaults to 3 s, async status records are kept only for functions
+with ``async_status_persistence`` on, and ``X-Cff-Instance-Memory`` applies only with
+``dynamic_memory`` on (otherwise the configured memory is used, silently).
 
 Every version runs the same file (the emulator keeps no code history); the version and alias are what
 ``context.getVersion()`` / ``getAlias()`` report. Files are looked up on every call, so functions added
@@ -24,7 +29,7 @@ from typing import Any
 from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES
 from airflow_provider_fgs.protocol.urn import LATEST, FunctionUrn
 
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = 3.0
 DEFAULT_MEMORY = 128
 
 
@@ -59,6 +64,8 @@ class FunctionSpec:
     environment: dict[str, str] = field(default_factory=dict)
     versions: tuple[str, ...] = ()
     aliases: dict[str, str] = field(default_factory=dict)
+    async_status_persistence: bool = False
+    dynamic_memory: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,13 @@ def _str_dict(value: Any, what: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise FunctionConfigError(f"{what} must be an object of strings")
     return {str(k): str(v) for k, v in value.items()}
+
+
+def _flag(settings: dict[str, Any], key: str, config_name: str) -> bool:
+    value = settings.get(key, False)
+    if not isinstance(value, bool):
+        raise FunctionConfigError(f"{config_name}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def load_spec(name: str, path: Path, config_path: Path) -> FunctionSpec:
@@ -119,6 +133,8 @@ def load_spec(name: str, path: Path, config_path: Path) -> FunctionSpec:
         environment=_str_dict(settings.get("environment"), f"{config_path.name}: environment"),
         versions=tuple(str(v) for v in versions),
         aliases=aliases,
+        async_status_persistence=_flag(settings, "async_status_persistence", config_path.name),
+        dynamic_memory=_flag(settings, "dynamic_memory", config_path.name),
     )
 
 

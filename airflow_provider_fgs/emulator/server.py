@@ -25,6 +25,8 @@ from airflow_provider_fgs.emulator.lockout import LockoutRules, Lockouts
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
 from airflow_provider_fgs.emulator.registry import FunctionRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
+from airflow_provider_fgs.protocol.async_invoke import DEFAULT_QUERY_WINDOW_S
+from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 _START_TIMEOUT = 30.0
@@ -50,6 +52,10 @@ class FunctionGraphEmulator:
     :param lockout: lock an access key after repeated failed signatures and an IAM user after repeated
         wrong passwords, as the real platform does (``LockoutRules()`` for Huawei Cloud's defaults);
         ``None`` (default) never locks.
+    :param gateway_timeout: seconds after which a synchronous answer is cut with 504 ``APIG.0201``
+        (the function keeps running), 90 as on FunctionGraph.
+    :param async_query_window: how far back an async status query without ``query_begin_time``
+        looks, one hour as on FunctionGraph.
     """
 
     def __init__(
@@ -66,6 +72,8 @@ class FunctionGraphEmulator:
         max_workers: int = DEFAULT_MAX_WORKERS,
         prestart_workers: int = 2,
         lockout: LockoutRules | None = None,
+        gateway_timeout: float = SYNC_GATEWAY_TIMEOUT_S,
+        async_query_window: float = DEFAULT_QUERY_WINDOW_S,
     ) -> None:
         dirs = [functions_dir] if isinstance(functions_dir, str | os.PathLike) else list(functions_dir)
         FunctionUrn(region=region, project_id=project_id, package="default", name="probe")  # validates both
@@ -81,6 +89,8 @@ class FunctionGraphEmulator:
         self._max_workers = max_workers
         self._prestart = prestart_workers
         self._lockout = lockout
+        self._gateway_timeout = gateway_timeout
+        self._async_query_window = async_query_window
         self._state: EmulatorState | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -102,6 +112,8 @@ class FunctionGraphEmulator:
             pool=pool,
             tokens=TokenStore(self._token_ttl),
             lockouts=Lockouts(self._lockout),
+            gateway_timeout=self._gateway_timeout,
+            async_query_window=self._async_query_window,
         )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -209,7 +221,9 @@ class FunctionGraphEmulator:
             ``delay`` then serve), ``drop`` (close the connection without an answer, before the function
             runs), ``drop_after`` (run the function, then close the connection without an answer),
             ``truncate`` (headers and half of the body, then close), ``garbage`` (200, a body neither
-            JSON nor UTF-8) or ``bad_log`` (an undecodable ``X-Cff-Function-Log``).
+            JSON nor UTF-8), ``bad_log`` (an undecodable ``X-Cff-Function-Log``), ``invalid_token``
+            (403 ``FSS.0403`` "invalid token"), or a function failure shaped otherwise: ``error_500``,
+            ``error_code_only``, ``error_bare`` (see :class:`~airflow_provider_fgs.emulator.faults.Fault`).
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
         :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``,
@@ -228,6 +242,17 @@ class FunctionGraphEmulator:
 
     def clear_faults(self) -> None:
         self.state.faults.clear()
+
+    def set_gateway_timeout(self, seconds: float) -> None:
+        """Cut synchronous answers after ``seconds`` from now on (504 ``APIG.0201``)."""
+        self.state.gateway_timeout = seconds
+
+    def advance_clock(self, seconds: float) -> None:
+        """
+        Move the emulator's clock forward: async records age (query windows) without waiting.
+        Only the emulator's view of time moves; function timeouts still use real time.
+        """
+        self.state.clock_offset += seconds
 
     def revoke_tokens(self) -> None:
         """Revoke every IAM token issued so far."""

@@ -32,7 +32,12 @@ from airflow_provider_fgs.protocol.errors import (
     FunctionGraphError,
     InvalidRequestError,
 )
-from airflow_provider_fgs.protocol.http import RETRYABLE_STATUS, HttpRequest, platform_error
+from airflow_provider_fgs.protocol.http import (
+    RETRYABLE_STATUS,
+    HttpRequest,
+    is_token_rejected,
+    platform_error,
+)
 from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
 from airflow_provider_fgs.protocol.urn import FunctionUrn, check_function_arguments
 from airflow_provider_fgs.retry import (
@@ -46,7 +51,7 @@ from airflow_provider_fgs.retry import (
 if TYPE_CHECKING:
     import requests
 
-    from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
+    from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus, AsyncStatusPage
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -95,7 +100,8 @@ class FunctionGraphHook(BaseHook):
     off, a ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
     all hooks of the same credentials in the process and, through the host's private cache directory
     (:mod:`airflow_provider_fgs.host_cache`), by the other processes of the host; a token rejected
-    with 401 is refreshed once and the call retried once. AK/SK connections sign every request.
+    with 401 (or 403 ``FSS.0403`` "invalid token") is refreshed once and the call retried once. AK/SK
+    connections sign every request.
 
     Credentials that IAM or the API gateway rejected are not sent again from this host for the
     connection's ``credential_cooldown`` (:mod:`airflow_provider_fgs.cooldown`): the call fails at
@@ -399,26 +405,59 @@ class FunctionGraphHook(BaseHook):
         )
 
     def get_async_invocation(
-        self, function_urn: str | FunctionUrn, request_id: str
+        self,
+        function_urn: str | FunctionUrn,
+        request_id: str,
+        *,
+        query_begin_time: str | None = None,
     ) -> AsyncInvocationStatus | None:
-        """The status of an asynchronous invocation, ``None`` when the platform has no record (yet)."""
-        return self._call(self._prepare_async_status(function_urn, request_id))
+        """
+        The status of an asynchronous invocation, ``None`` when the platform has no record of it.
+
+        No record does not prove the invocation is pending: records exist only when async status
+        persistence is enabled on the function, and a query finds only records from
+        ``query_begin_time`` on (the last hour when not given). Pages are followed with
+        ``marker``/``limit`` until the record is found.
+
+        :param query_begin_time: UTC ``YYYY-MM-DDTHH:mm:ss`` (or ISO 8601) start of the search window,
+            e.g. from :func:`~airflow_provider_fgs.protocol.async_invoke.query_begin_time_for`.
+        """
+        from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES
+
+        marker: int | None = None
+        for _ in range(MAX_STATUS_PAGES):
+            page = self._call(
+                self._prepare_async_status(
+                    function_urn, request_id, query_begin_time=query_begin_time, marker=marker
+                )
+            )
+            if page.status is not None or page.next_marker is None:
+                return page.status
+            marker = page.next_marker
+        return None
 
     def _prepare_async_status(
-        self, function_urn: str | FunctionUrn, request_id: str
-    ) -> PreparedCall[AsyncInvocationStatus | None]:
-        """The status query of :meth:`get_async_invocation` (shared with the async hook)."""
+        self,
+        function_urn: str | FunctionUrn,
+        request_id: str,
+        *,
+        query_begin_time: str | None = None,
+        marker: int | None = None,
+    ) -> PreparedCall[AsyncStatusPage]:
+        """One page of the status query of :meth:`get_async_invocation` (shared with the async hook)."""
         from airflow_provider_fgs.protocol.async_invoke import (
             build_async_status_request,
-            parse_async_status_response,
+            parse_async_status_page,
         )
 
         urn = self.resolve_urn(function_urn)
-        request = build_async_status_request(self.settings.endpoint, urn, request_id)
+        request = build_async_status_request(
+            self.settings.endpoint, urn, request_id, query_begin_time=query_begin_time, marker=marker
+        )
         name = str(urn)
 
-        def parse(response: Response) -> AsyncInvocationStatus | None:
-            return parse_async_status_response(*response, request_id=request_id, function=name)
+        def parse(response: Response) -> AsyncStatusPage:
+            return parse_async_status_page(*response, request_id=request_id, function=name, marker=marker)
 
         return PreparedCall(request, parse, what=f"async status query of {name}", idempotent=True)
 
@@ -480,7 +519,7 @@ class FunctionGraphHook(BaseHook):
                 return call.parse(response)
             token = self._tokens.token()
             response = self._exchange(authenticate(call.request, settings, token=token), call.read_timeout)
-            if response[0] == 401:
+            if is_token_rejected(response[0], response[2]):
                 self._drop_rejected_token(response, token, call.what)
                 token = self._tokens.token()
                 response = self._exchange(
@@ -492,7 +531,7 @@ class FunctionGraphHook(BaseHook):
         return self._retrying(attempt, what=call.what, idempotent=call.idempotent)
 
     def _drop_rejected_token(self, response: Response, token: str, what: str) -> None:
-        """After a 401: forget ``token`` so the next fetch is fresh (a pre-issued token cannot be)."""
+        """After a token rejection (401, 403 invalid token): forget ``token`` so the next fetch is fresh."""
         if not uses_fetched_tokens(self.settings):
             raise self._auth_error(response, what, "the pre-issued token was rejected")
         self._logger.info("FunctionGraph rejected the IAM token for %s; fetching a new one", what)
@@ -507,7 +546,7 @@ class FunctionGraphHook(BaseHook):
         self._cool_downs.accepted()
 
     def _raise_if_rejected_again(self, response: Response, what: str) -> None:
-        if response[0] == 401:
+        if is_token_rejected(response[0], response[2]):
             raise self._auth_error(response, what, "a freshly fetched token was rejected too")
 
     def _auth_error(self, response: Response, what: str, why: str) -> AuthenticationError:

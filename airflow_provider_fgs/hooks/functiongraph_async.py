@@ -13,10 +13,8 @@ from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_token
 from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
 from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook, PreparedCall
-from airflow_provider_fgs.protocol.async_invoke import (
-    AsyncInvocationStatus,
-)
-from airflow_provider_fgs.protocol.http import HttpRequest
+from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
+from airflow_provider_fgs.protocol.http import HttpRequest, is_token_rejected
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 from airflow_provider_fgs.retry import (
@@ -161,14 +159,32 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         return await self._acall(call)
 
     async def aget_async_invocation(
-        self, function_urn: str | FunctionUrn, request_id: str
+        self,
+        function_urn: str | FunctionUrn,
+        request_id: str,
+        *,
+        query_begin_time: str | None = None,
     ) -> AsyncInvocationStatus | None:
         """The status of an asynchronous invocation; see :meth:`get_async_invocation`."""
-        call = await to_thread(self._prepare_async_status, function_urn, request_id)
-        return await self._acall(call)
+        marker: int | None = None
+        for _ in range(MAX_STATUS_PAGES):
+            call = await to_thread(
+                functools.partial(
+                    self._prepare_async_status,
+                    function_urn,
+                    request_id,
+                    query_begin_time=query_begin_time,
+                    marker=marker,
+                )
+            )
+            page = await self._acall(call)
+            if page.status is not None or page.next_marker is None:
+                return page.status
+            marker = page.next_marker
+        return None
 
     async def _acall(self, call: PreparedCall[T]) -> T:
-        """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401."""
+        """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401/403."""
         from tenacity import AsyncRetrying
 
         settings = await self.asettings()
@@ -181,8 +197,8 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             response = await self._aexchange(
                 authenticate(call.request, settings, token=token), call.read_timeout
             )
-            if response[0] == 401:
-                # Dropping the token takes the host cache's file lock: not on the event loop.
+            if is_token_rejected(response[0], response[2]):
+                # Dropping the token takes the host cache file lock: not on the event loop.
                 await to_thread(self._drop_rejected_token, response, token, call.what)
                 token = await to_thread(self._tokens.token)
                 response = await self._aexchange(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -14,7 +15,13 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID
-from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES, AsyncInvocationStatus
+from airflow_provider_fgs.protocol.async_invoke import (
+    DEFAULT_MISSING_RECORD_TIMEOUT_S,
+    MAX_ASYNC_PAYLOAD_BYTES,
+    AsyncInvocationStatus,
+    MissingRecordGuard,
+    query_begin_time_for,
+)
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
 from airflow_provider_fgs.triggers.functiongraph import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
@@ -23,6 +30,7 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 XCOM_STATUS = "status"
+XCOM_QUERY_BEGIN_TIME = "query_begin_time"
 
 
 def finished_status(status: AsyncInvocationStatus, function: str) -> dict[str, Any]:
@@ -48,7 +56,13 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     task can wait for it. With ``wait_for_completion`` the task waits itself, polling the invocation's
     status with growing intervals (in the worker, or in the triggerer when ``deferrable``), and fails
     with :class:`~airflow_provider_fgs.protocol.errors.FunctionError` when it ends FAIL or DISCARD.
-    Async status records may need "async status persistence" enabled on the function.
+    Status records exist only when "async status persistence" is enabled on the function (it is off
+    by default on FunctionGraph). The status query searches from a few minutes before the invocation
+    was started (pushed to XCom as ``query_begin_time`` for a sensor), so jobs longer than the
+    platform's default one-hour window are found; a request id that stays without any record for
+    ``missing_record_timeout`` seconds fails the task with
+    :class:`~airflow_provider_fgs.protocol.errors.AsyncRecordNotFoundError` naming the likely causes,
+    instead of waiting until the task's timeout.
 
     Starting an async invocation is not idempotent: like the sync call, it is re-sent only when the
     platform certainly did not accept it.
@@ -64,6 +78,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     :param poll_interval: seconds between status queries at first; grows by half each time.
     :param max_poll_interval: the longest interval between two status queries.
     :param deferrable: wait in the triggerer instead of the worker.
+    :param missing_record_timeout: seconds a started invocation may stay without a status record.
     """
 
     template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
@@ -85,6 +100,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         poll_interval: float = 10.0,
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,13 +117,16 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
+        self.missing_record_timeout = missing_record_timeout
 
     def execute(self, context: Context) -> Any:
         encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
         urn = self.resolve_function_urn()
+        query_begin_time = query_begin_time_for(datetime.now(UTC))
         request_id = self.hook.invoke_async(urn, self.payload)
         self.log.info("Started async invocation %s of %s", request_id, urn)
         context["ti"].xcom_push(key=XCOM_REQUEST_ID, value=request_id)
+        context["ti"].xcom_push(key=XCOM_QUERY_BEGIN_TIME, value=query_begin_time)
         if not self.wait_for_completion:
             return request_id
         if self.deferrable:
@@ -118,16 +137,25 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
                     request_id=request_id,
                     poll_interval=self.poll_interval,
                     max_poll_interval=self.max_poll_interval,
+                    query_begin_time=query_begin_time,
+                    missing_record_timeout=self.missing_record_timeout,
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,
             )
-        return finished_status(self._poll(str(urn), request_id), str(urn))
+        return finished_status(self._poll(str(urn), request_id, query_begin_time), str(urn))
 
-    def _poll(self, function: str, request_id: str) -> AsyncInvocationStatus:
+    def _poll(self, function: str, request_id: str, query_begin_time: str | None) -> AsyncInvocationStatus:
         interval = self.poll_interval
+        guard = MissingRecordGuard(
+            request_id=request_id,
+            function=function,
+            timeout=self.missing_record_timeout,
+            query_begin_time=query_begin_time,
+        )
         while True:
-            status = self.hook.get_async_invocation(function, request_id)
+            status = self.hook.get_async_invocation(function, request_id, query_begin_time=query_begin_time)
+            guard.check(status)
             if status is not None and not status.is_pending:
                 self.log.info("Async invocation %s of %s ended %s", request_id, function, status.status)
                 return status

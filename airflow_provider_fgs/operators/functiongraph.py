@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,6 +16,7 @@ from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import (
     LOG_TAIL_BYTES,
+    SYNC_GATEWAY_TIMEOUT_S,
     InvocationResult,
     encode_payload,
     validate_options,
@@ -61,11 +63,18 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     :param log_type: ``"tail"`` to receive and log the last 2000 bytes of the function's log, ``"none"``
         for no log.
     :param request_version: ``"v1"`` (JSON envelope) or ``"v0"`` (raw return value).
-    :param instance_memory: instance memory in MB for this call (128, 256, ... 10240). (templated)
+    :param instance_memory: instance memory in MB for this call (128, 256, ... 10240). FunctionGraph
+        applies it only when Dynamic Memory is enabled on the function; otherwise the function's
+        configured memory is used, silently. An invalid size fails before the call (the platform
+        would answer 406 ``FSS.0406``). (templated)
     :param functiongraph_conn_id: the ``functiongraph`` connection to use.
     :param deserialize_result: JSON-decode the result when it is JSON; when false the result is the
         raw string.
-    :param invoke_timeout: read timeout in seconds for this call, instead of the connection's.
+    :param invoke_timeout: read timeout in seconds for this call, instead of the connection's. The
+        API gateway gives no synchronous answer after 90 s (504 ``APIG.0201``, while the function
+        may run on), so a larger value only warns: use
+        :class:`~airflow_provider_fgs.operators.async_invocation.InvokeFunctionAsyncOperator` for
+        functions that may run longer than 90 s.
     :param deferrable: wait for the invocation in the triggerer instead of the worker.
     """
 
@@ -116,6 +125,15 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         self.deserialize_result = deserialize_result
         self.invoke_timeout = invoke_timeout
         self.deferrable = deferrable
+        if isinstance(invoke_timeout, int | float) and invoke_timeout > SYNC_GATEWAY_TIMEOUT_S:
+            warnings.warn(
+                f"{type(self).__name__} {self.task_id!r}: invoke_timeout={invoke_timeout:g} s is over "
+                f"FunctionGraph's {SYNC_GATEWAY_TIMEOUT_S:g} s limit on synchronous answers; the API "
+                "gateway answers 504 APIG.0201 after it while the function may still run. Use "
+                "InvokeFunctionAsyncOperator for functions that run longer.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def execute(self, context: Context) -> Any:
         """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""

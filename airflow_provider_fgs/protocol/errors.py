@@ -93,6 +93,15 @@ class RequestRejectedError(FunctionGraphApiError, PermanentError):
     """The platform rejected the request itself (HTTP 400, 413, ...): sending it again cannot help."""
 
 
+class AsyncRecordNotFoundError(FunctionGraphApiError):
+    """
+    FunctionGraph kept answering that it has no status record of an asynchronous invocation.
+
+    Records exist only when async status persistence is enabled on the function, only inside the
+    query window, and only under the function (and version) that was invoked.
+    """
+
+
 class FunctionError(FunctionGraphError):
     """
     The user's function ran and failed.
@@ -178,6 +187,7 @@ _EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
         CredentialCoolDownError,
         NotFoundError,
         RequestRejectedError,
+        AsyncRecordNotFoundError,
         FunctionError,
         InvocationOutcomeUnknownError,
     )

@@ -21,7 +21,11 @@ from airflow_provider_fgs.protocol.errors import (
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_CODES = frozenset({"FSS.1115", "FSS.1169"})
-THROTTLE_CODES = frozenset({"FSS.0429", "APIG.0308"})
+# The API gateway in front of service endpoints reports its errors as APIGW.* as well as APIG.*.
+THROTTLE_CODES = frozenset({"FSS.0429", "APIG.0308", "APIGW.0308"})
+AUTH_CODES = frozenset({"APIG.0301", "APIGW.0301", "APIG.0303", "APIGW.0303"})
+GATEWAY_TIMEOUT_CODES = frozenset({"APIG.0201", "APIGW.0201"})
+TOKEN_REJECTED_403_CODES = frozenset({"FSS.0403", *AUTH_CODES})
 # The request itself is wrong (bad body or URN, payload too large): the same request fails again.
 REJECTED_STATUS = frozenset({400, 405, 411, 413, 414, 415, 422})
 _MAX_BODY_IN_MESSAGE = 300
@@ -90,6 +94,20 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def is_token_rejected(status_code: int, body: bytes) -> bool:
+    """
+    Whether the answer refuses the token itself: any 401, or a 403 whose code is ``FSS.0403`` (or an
+    APIG/APIGW auth code) and whose message names the token ("invalid token"). A 403 for missing
+    permissions is not a token rejection: fetching a new token would not help.
+    """
+    if status_code == 401:
+        return True
+    if status_code != 403:
+        return False
+    error_code, error_msg = _error_fields(body)
+    return error_code in TOKEN_REJECTED_403_CODES and "token" in (error_msg or "").lower()
+
+
 def platform_error(
     status_code: int, headers: Mapping[str, str], body: bytes, *, what: str
 ) -> FunctionGraphApiError:
@@ -122,7 +140,7 @@ def platform_error(
         return ThrottledError(message, **kwargs)
     if status_code in RETRYABLE_STATUS or error_code in RETRYABLE_CODES:
         return ServiceUnavailableError(message, **kwargs)
-    if status_code == 401:
+    if status_code == 401 or error_code in AUTH_CODES:
         return AuthenticationError(message, **kwargs)
     if status_code == 404:
         return NotFoundError(message, **kwargs)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from airflow_provider_fgs.compat import allow_xcom_deserialization
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError
 from airflow_provider_fgs.protocol.http import (
+    GATEWAY_TIMEOUT_CODES,
     HttpRequest,
     functions_url,
     lower_headers,
@@ -22,6 +23,9 @@ from airflow_provider_fgs.protocol.http import (
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+SYNC_GATEWAY_TIMEOUT_S = 90.0
+"""FunctionGraph's API gateway gives no synchronous answer after 90 s (the function may run on, up to
+900 s): longer work belongs to an asynchronous invocation."""
 ALLOWED_MEMORY_SIZES = (128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 8192, 10240)
 LogType = Literal["tail", "none"]
 RequestVersion = Literal["v0", "v1"]
@@ -329,6 +333,12 @@ def parse_invoke_response(
     A refusal by the platform raises its typed :class:`FunctionGraphApiError`; a failure of the user's
     function does not raise: it is reported by ``is_function_error`` so the caller decides.
 
+    The function failed when ``X-Is-Func-Err`` is true, ``X-Func-Err-Code`` is not ``0`` or the v1
+    ``status`` is not 2xx, whatever the HTTP status. Only when none of these is present does a result
+    shaped like the runtime's failure payload (an object with ``errorMessage``) count as a failure.
+    A 504 ``APIG.0201`` means the gateway cut the answer (see :data:`SYNC_GATEWAY_TIMEOUT_S`): the
+    function may still be running.
+
     :param function: the URN or name, used in error messages.
     :param request_version: the version that was requested; used when the response does not say.
     :param deserialize: JSON-decode the result when it is JSON.
@@ -338,7 +348,14 @@ def parse_invoke_response(
     is_func_err_header = lowered.get("x-is-func-err", "").strip().lower() == "true"
     func_err_code_set = error_code is not None and error_code.strip() not in ("", "0")
     if status_code >= 400 and not (is_func_err_header or func_err_code_set):
-        raise platform_error(status_code, lowered, body, what=f"invoke of {function}")
+        error = platform_error(status_code, lowered, body, what=f"invoke of {function}")
+        if error.error_code in GATEWAY_TIMEOUT_CODES:
+            error.args = (
+                f"{error} -- the API gateway gives no synchronous answer after "
+                f"{SYNC_GATEWAY_TIMEOUT_S:g} s; the function may still be running (it was not re-sent). "
+                "Use InvokeFunctionAsyncOperator for functions that run longer.",
+            )
+        raise error
 
     response_version = lowered.get("x-cff-response-version")
     raw_result = _body_text(body)
@@ -372,12 +389,18 @@ def parse_invoke_response(
 
     is_json, decoded = _decode_json(raw_result) if raw_result else (False, None)
     result = decoded if (deserialize and is_json) else (raw_result or None)
-    error_type = error_message = None
+    status_failed = envelope_status is not None and not 200 <= envelope_status < 300
+    # The headers (or the v1 status) decide when present: a successful result may well be a dict
+    # with an "errorMessage" key. The payload's shape decides only when nothing else says anything.
+    platform_said = "x-is-func-err" in lowered or error_code is not None or envelope_status is not None
     payload_is_error = isinstance(decoded, dict) and "errorMessage" in decoded
-    if isinstance(decoded, dict) and payload_is_error:
+    failed = (
+        is_func_err_header or func_err_code_set or status_failed or (payload_is_error and not platform_said)
+    )
+    error_type = error_message = None
+    if failed and isinstance(decoded, dict) and payload_is_error:
         error_type = _str(decoded.get("errorType"))
         error_message = _str(decoded.get("errorMessage"))
-    status_failed = envelope_status is not None and not 200 <= envelope_status < 300
 
     summary = parse_summary(lowered.get("x-cff-invoke-summary"))
     billing = _to_int(lowered.get("x-cff-billing-duration"))
@@ -396,7 +419,7 @@ def parse_invoke_response(
         billing_duration_ms=billing,
         response_version=response_version,
         function_error_code=error_code,
-        is_function_error=is_func_err_header or func_err_code_set or status_failed or payload_is_error,
+        is_function_error=failed,
         error_type=error_type,
         error_message=error_message,
         function=function,

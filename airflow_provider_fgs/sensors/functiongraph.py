@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,11 @@ from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.async_invocation import finished_status, status_from_event
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.protocol.async_invoke import (
+    DEFAULT_MISSING_RECORD_TIMEOUT_S,
+    MissingRecordGuard,
+    query_begin_time_for,
+)
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
 
 if TYPE_CHECKING:
@@ -25,6 +31,12 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     FAIL or DISCARD. The invocation's status record is pushed as ``return_value``. With ``deferrable``
     the waiting happens in the triggerer (polling with growing intervals from ``poke_interval``).
 
+    Status records exist only when async status persistence is enabled on the function, and a query
+    finds them only from ``query_begin_time`` on (the platform's default is the last hour). Without
+    ``query_begin_time`` the sensor searches from a few minutes before its DAG run started. A request
+    id with no record for ``missing_record_timeout`` seconds fails the sensor with
+    :class:`~airflow_provider_fgs.protocol.errors.AsyncRecordNotFoundError`.
+
     :param request_id: the request id of the async invocation, e.g.
         ``"{{ ti.xcom_pull(task_ids='start', key='request_id') }}"``. (templated)
     :param function_urn: full URN of the function. (templated)
@@ -35,9 +47,19 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     :param functiongraph_conn_id: the ``functiongraph`` connection to use.
     :param max_poll_interval: the longest interval between two status queries in deferrable mode.
     :param deferrable: wait in the triggerer instead of the worker.
+    :param query_begin_time: UTC time the invocation started (ISO 8601), e.g.
+        ``"{{ ti.xcom_pull(task_ids='start', key='query_begin_time') }}"``. (templated)
+    :param missing_record_timeout: seconds the request id may stay without a status record.
     """
 
-    template_fields: Sequence[str] = ("request_id", "function_urn", "function_name", "qualifier", "alias")
+    template_fields: Sequence[str] = (
+        "request_id",
+        "function_urn",
+        "function_name",
+        "qualifier",
+        "alias",
+        "query_begin_time",
+    )
     ui_color = "#e9f3ff"
 
     def __init__(
@@ -52,6 +74,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         functiongraph_conn_id: str = FunctionGraphHook.default_conn_name,
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        query_begin_time: str | None = None,
+        missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,6 +90,37 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         self.functiongraph_conn_id = functiongraph_conn_id
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
+        self.query_begin_time = query_begin_time
+        self.missing_record_timeout = missing_record_timeout
+        self._guard: MissingRecordGuard | None = None
+
+    def _query_begin_time(self, context: Context) -> str | None:
+        """The given ``query_begin_time``, else the DAG run's (or this task's) start, minus a margin."""
+        given = query_begin_time_for(self.query_begin_time) if self.query_begin_time else None
+        if given:
+            return given
+        for source in (context.get("dag_run"), context.get("ti")):
+            started = getattr(source, "start_date", None)
+            if started is not None:
+                return query_begin_time_for(started)
+        return None
+
+    def _missing_record_guard(self, context: Context, query_begin_time: str | None) -> MissingRecordGuard:
+        """One guard per poking instance; in reschedule mode the wait counts from the task's start."""
+        if self._guard is None:
+            since = None
+            started = getattr(context.get("ti"), "start_date", None)
+            if self.reschedule and started is not None:
+                since = started.timestamp()
+            self._guard = MissingRecordGuard(
+                request_id=self.request_id,
+                function=self.function_label(),
+                timeout=self.missing_record_timeout,
+                query_begin_time=query_begin_time,
+                clock=time.time,
+                missing_since=since,
+            )
+        return self._guard
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -77,6 +132,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 request_id=self.request_id,
                 poll_interval=self.poke_interval,
                 max_poll_interval=self.max_poll_interval,
+                query_begin_time=self._query_begin_time(context),
+                missing_record_timeout=self.missing_record_timeout,
             ),
             method_name="execute_complete",
             timeout=self.timeout,
@@ -84,7 +141,9 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         urn = self.resolve_function_urn()
-        status = self.hook.get_async_invocation(urn, self.request_id)
+        query_begin_time = self._query_begin_time(context)
+        status = self.hook.get_async_invocation(urn, self.request_id, query_begin_time=query_begin_time)
+        self._missing_record_guard(context, query_begin_time).check(status)
         if status is None or status.is_pending:
             self.log.info(
                 "Async invocation %s is %s", self.request_id, status.status if status else "not recorded yet"

@@ -14,6 +14,7 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+from airflow_provider_fgs.protocol.async_invoke import DEFAULT_MISSING_RECORD_TIMEOUT_S, MissingRecordGuard
 from airflow_provider_fgs.protocol.errors import (
     FunctionGraphError,
     InvocationOutcomeUnknownError,
@@ -198,7 +199,9 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
     The interval starts at ``poll_interval`` and grows by ``backoff`` up to ``max_poll_interval``.
     Fires ``{"status": "done", "invocation": {...}, "function_urn": ...}`` when the invocation
     reached SUCCESS, FAIL or DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when
-    the status query failed.
+    the status query failed,
+    the record had an unknown status, or the platform had no record for ``missing_record_timeout``
+    seconds (:class:`~airflow_provider_fgs.protocol.errors.AsyncRecordNotFoundError`).
 
     :param functiongraph_conn_id: the Airflow connection id.
     :param function_urn: the full URN of the function.
@@ -206,6 +209,9 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
     :param poll_interval: seconds before the first status query, and its initial interval.
     :param max_poll_interval: the longest interval between two queries.
     :param backoff: the factor applied to the interval after each query.
+    :param query_begin_time: UTC start of the status query window (``YYYY-MM-DDTHH:mm:ss``); the
+        platform searches only the last hour without it.
+    :param missing_record_timeout: seconds without any record of the request id before failing.
     """
 
     def __init__(
@@ -217,6 +223,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         poll_interval: float = 5.0,
         max_poll_interval: float = 60.0,
         backoff: float = POLL_BACKOFF,
+        query_begin_time: str | None = None,
+        missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
@@ -225,6 +233,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.backoff = backoff
+        self.query_begin_time = query_begin_time
+        self.missing_record_timeout = missing_record_timeout
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -236,15 +246,26 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "max_poll_interval": self.max_poll_interval,
                 "backoff": self.backoff,
+                "query_begin_time": self.query_begin_time,
+                "missing_record_timeout": self.missing_record_timeout,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         interval = self.poll_interval
+        guard = MissingRecordGuard(
+            request_id=self.request_id,
+            function=self.function_urn,
+            timeout=self.missing_record_timeout,
+            query_begin_time=self.query_begin_time,
+        )
         async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
             while True:
                 try:
-                    status = await hook.aget_async_invocation(self.function_urn, self.request_id)
+                    status = await hook.aget_async_invocation(
+                        self.function_urn, self.request_id, query_begin_time=self.query_begin_time
+                    )
+                    guard.check(status)
                 except FunctionGraphError as err:
                     yield TriggerEvent({"status": "error", "error": error_to_event(err)})
                     return

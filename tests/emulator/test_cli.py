@@ -37,7 +37,11 @@ def test_help_documents_the_options() -> None:
         "--token-ttl",
         "--max-workers",
         "--fault",
+        "--gateway-timeout",
+        "async_status_persistence",
+        "dynamic_memory",
         "throttle",
+        "error_bare",
         "retry_after",
     ):
         assert option in result.stdout

@@ -211,10 +211,10 @@ def test_body_over_6_mb_is_413(client: Client) -> None:
     assert response.json()["error_code"] == "FSS.0413"
 
 
-def test_non_json_body_is_400(client: Client) -> None:
+def test_non_json_body_is_406(client: Client) -> None:
     response = client.invoke("hello", b"{not json")
-    assert response.status_code == 400
-    assert response.json()["error_code"] == "FSS.0400"
+    assert response.status_code == 406
+    assert response.json()["error_code"] == "FSS.0406"
     assert "JSON" in response.json()["error_msg"]
 
 
@@ -222,17 +222,26 @@ def test_empty_body_is_an_empty_event(client: Client) -> None:
     assert client.invoke("echo", b"").status_code == 200
 
 
+@pytest.mark.parametrize("name", ["hello", "memory"])
 @pytest.mark.parametrize("memory", ["100", "abc", "999999"])
-def test_bad_instance_memory_is_400(client: Client, memory: str) -> None:
-    response = client.invoke("hello", {}, X_Cff_Instance_Memory=memory)
-    assert response.status_code == 400
+def test_bad_instance_memory_is_406(client: Client, memory: str, name: str) -> None:
+    response = client.invoke(name, {}, X_Cff_Instance_Memory=memory)
+    assert response.status_code == 406
+    assert response.json()["error_code"] == "FSS.0406"
     assert "X-Cff-Instance-Memory" in response.json()["error_msg"]
 
 
-def test_instance_memory_applies_to_the_invocation(client: Client) -> None:
-    response = client.invoke("echo", {}, X_Cff_Instance_Memory="1024")
+def test_instance_memory_applies_with_dynamic_memory(client: Client) -> None:
+    response = client.invoke("memory", {}, X_Cff_Instance_Memory="1024")  # memory.json: dynamic_memory
     assert json.loads(response.json()["result"])["memory"] == 1024
     assert json.loads(response.headers["X-Cff-Invoke-Summary"])["memorySize"] == 1024
+
+
+def test_instance_memory_is_ignored_without_dynamic_memory(client: Client) -> None:
+    response = client.invoke("echo", {}, X_Cff_Instance_Memory="1024")
+    assert response.status_code == 200
+    assert json.loads(response.json()["result"])["memory"] == 256  # echo.json's memory_size
+    assert json.loads(response.headers["X-Cff-Invoke-Summary"])["memorySize"] == 256
 
 
 def test_bad_request_version_is_400(client: Client) -> None:

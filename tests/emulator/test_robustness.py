@@ -63,9 +63,9 @@ def test_garbage_on_the_socket_and_server_survives(client: Client) -> None:
     assert client.invoke("hello", {}).status_code == 200
 
 
-def test_binary_body_is_400(client: Client) -> None:
+def test_binary_body_is_406(client: Client) -> None:
     response = client.invoke("hello", b"\xff\xfe\x00binary")
-    assert response.status_code == 400
+    assert response.status_code == 406
     assert _is_fss_error(response)
 
 

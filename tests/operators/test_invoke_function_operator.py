@@ -203,8 +203,14 @@ def test_multi_byte_log_tail_never_shows_a_replacement_character(
 
 
 def test_instance_memory_is_sent(emulator: Any, fgs_connection: None) -> None:
-    _, xcoms = run(invoke_op(function_name="square", payload={"x": 2}, instance_memory="256"))
+    result, xcoms = run(invoke_op(function_name="memory", instance_memory="256"))  # dynamic memory on
+    assert result == {"memory": 256}
     assert xcoms["summary"].get("memorySize") == 256
+
+
+def test_instance_memory_is_ignored_without_dynamic_memory(emulator: Any, fgs_connection: None) -> None:
+    _, xcoms = run(invoke_op(function_name="square", payload={"x": 2}, instance_memory="256"))
+    assert xcoms["summary"].get("memorySize") == 128  # square's configured memory, as FunctionGraph does
 
 
 def test_nothing_secret_in_xcom_or_task_log(

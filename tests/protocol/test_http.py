@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,12 @@ from airflow_provider_fgs.protocol.errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from airflow_provider_fgs.protocol.http import functions_url, parse_retry_after, platform_error
+from airflow_provider_fgs.protocol.http import (
+    functions_url,
+    is_token_rejected,
+    parse_retry_after,
+    platform_error,
+)
 
 
 def test_functions_url_encodes_the_urn_as_one_segment() -> None:
@@ -101,3 +107,37 @@ def test_only_failures_no_retry_can_fix_fail_the_task_without_airflow_retries(
     error = platform_error(status, {}, body, what="invoke of f")
     assert isinstance(error, AirflowFailException) is permanent
     assert isinstance(error, FunctionGraphApiError)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, "APIGW.0308", ThrottledError),
+        (400, "APIGW.0308", ThrottledError),
+        (401, "APIGW.0301", AuthenticationError),
+        (401, "APIG.0303", AuthenticationError),
+        (403, "APIGW.0303", AuthenticationError),
+    ],
+)
+def test_apigw_codes_are_known_alongside_apig(status: int, code: str, expected: type) -> None:
+    body = json.dumps({"error_code": code, "error_msg": "gateway says no"}).encode()
+    assert type(platform_error(status, {}, body, what="invoke")) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "rejected"),
+    [
+        (401, b"", True),
+        (403, b'{"error_code": "FSS.0403", "error_msg": "invalid token"}', True),
+        (
+            403,
+            b'{"error_code": "APIGW.0301", "error_msg": "Incorrect IAM authentication information: token"}',
+            True,
+        ),
+        (403, b'{"error_code": "FSS.0403", "error_msg": "Forbidden: no permission for the function"}', False),
+        (403, b"not json", False),
+        (404, b'{"error_code": "FSS.0403", "error_msg": "invalid token"}', False),
+    ],
+)
+def test_token_rejection_is_401_or_403_invalid_token(status: int, body: bytes, rejected: bool) -> None:
+    assert is_token_rejected(status, body) is rejected

@@ -101,7 +101,7 @@ def test_parse_v0_raw_body_and_no_deserialize() -> None:
 
 def test_function_error_payload_is_reported_not_raised() -> None:
     payload = {"errorMessage": "division by zero", "errorType": "ZeroDivisionError", "stackTrace": []}
-    body = json.dumps({"request_id": "rid", "result": json.dumps(payload), "log": "", "status": 200})
+    body = json.dumps({"request_id": "rid", "result": json.dumps(payload), "log": ""})  # no status
     result = parse_invoke_response(200, {"X-Cff-Request-Id": "rid"}, body.encode())
     assert result.is_function_error
     assert (result.error_type, result.error_message) == ("ZeroDivisionError", "division by zero")
@@ -190,3 +190,37 @@ def test_log_tail_is_cut_at_a_character_and_says_when_truncated(
     assert "\ufffd" not in (result.log or "")
     assert result.log_bytes == len(raw)
     assert result.log_truncated is truncated
+
+
+ERROR_SHAPED = {"errorMessage": "not an error: a field of the result", "errorType": "Note"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "envelope_status", "version"),
+    [
+        ({"X-Is-Func-Err": "false", "X-Func-Err-Code": "0"}, 200, "v1"),
+        ({"X-Is-Func-Err": "false"}, None, "v1"),
+        ({"X-Func-Err-Code": "0"}, None, "v0"),
+        ({}, 200, "v1"),
+    ],
+)
+def test_success_headers_win_over_an_error_shaped_result(
+    headers: dict[str, str], envelope_status: int | None, version: str
+) -> None:
+    if version == "v1":
+        envelope: dict[str, object] = {"request_id": "rid", "result": json.dumps(ERROR_SHAPED), "log": ""}
+        if envelope_status is not None:
+            envelope["status"] = envelope_status
+        body = json.dumps(envelope).encode()
+    else:
+        body = json.dumps(ERROR_SHAPED).encode()
+    result = parse_invoke_response(200, headers, body, request_version=version)
+    assert not result.is_function_error
+    assert result.result == ERROR_SHAPED
+    assert result.error_message is None
+
+
+def test_error_shaped_result_fails_only_when_nothing_else_says() -> None:
+    result = parse_invoke_response(200, {}, json.dumps(ERROR_SHAPED).encode(), request_version="v0")
+    assert result.is_function_error
+    assert result.error_message == ERROR_SHAPED["errorMessage"]
