@@ -14,8 +14,9 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID
+from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import MAX_ASYNC_PAYLOAD_BYTES, AsyncInvocationStatus
-from airflow_provider_fgs.protocol.errors import error_from_event
+from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
 from airflow_provider_fgs.triggers.functiongraph import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
 
@@ -25,11 +26,20 @@ if TYPE_CHECKING:
 XCOM_STATUS = "status"
 
 
-def finished_status(status: AsyncInvocationStatus, function: str) -> dict[str, Any]:
-    """The status record of an ended invocation as a dict; raises ``FunctionError`` on FAIL/DISCARD."""
+def finished_status(
+    status: AsyncInvocationStatus, function: str, result_check: ResultCheck | None = None
+) -> dict[str, Any]:
+    """
+    The status record of an ended invocation as a dict.
+
+    Raises ``FunctionError`` on FAIL/DISCARD, and ``ResultCheckError`` when the record fails ``result_check``.
+    """
     if status.is_failed:
         raise status.to_function_error(function)
-    return asdict(status)
+    record = asdict(status)
+    if result_check is not None:
+        result_check.verify(record, function=function, request_id=status.request_id)
+    return record
 
 
 def status_from_event(event: dict[str, Any]) -> AsyncInvocationStatus:
@@ -64,6 +74,10 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     :param poll_interval: seconds between status queries at first; grows by half each time.
     :param max_poll_interval: the longest interval between two status queries.
     :param deferrable: wait in the triggerer instead of the worker.
+    :param result_check: with ``wait_for_completion``, a check of the ended invocation's status record
+        (a callable, or a pair ``(json_path, expected)`` such as ``("$.status", "SUCCESS")``), evaluated
+        in the worker; a failed check fails the task naming the check. A status record never carries
+        the function's result.
     """
 
     template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
@@ -85,6 +99,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         poll_interval: float = 10.0,
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        result_check: ResultCheckSpec | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -101,6 +116,13 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
+        if result_check is not None and not wait_for_completion:
+            raise InvalidRequestError(
+                f"result_check={result_check!r} needs wait_for_completion=True: without waiting there is "
+                "no ended invocation to check"
+            )
+        self.result_check = result_check
+        self._result_check = result_check_of(result_check)
 
     def execute(self, context: Context) -> Any:
         encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
@@ -123,7 +145,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
                 kwargs={"function": str(urn)},
                 timeout=self.execution_timeout,
             )
-        return finished_status(self._poll(str(urn), request_id), str(urn))
+        return finished_status(self._poll(str(urn), request_id), str(urn), self._result_check)
 
     def _poll(self, function: str, request_id: str) -> AsyncInvocationStatus:
         interval = self.poll_interval
@@ -141,8 +163,12 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
             time.sleep(interval)
             interval = min(self.max_poll_interval, interval * POLL_BACKOFF)
 
-    def execute_complete(self, context: Context, event: dict[str, Any], function: str) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], function: str | None = None
+    ) -> dict[str, Any]:
         """Resume after the trigger fired: fail on FAIL/DISCARD, else return the status record."""
+        # dag.test() (Airflow 3.3) resumes with the event only, dropping the other kwargs given to defer().
+        function = function or self.function_label()
         status = status_from_event(event)
         self.log.info("Async invocation %s of %s ended %s", status.request_id, function, status.status)
-        return finished_status(status, function)
+        return finished_status(status, function, self._result_check)

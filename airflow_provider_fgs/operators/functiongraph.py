@@ -12,6 +12,7 @@ from airflow.sdk.configuration import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload, validate_options
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
@@ -61,6 +62,11 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         raw string.
     :param invoke_timeout: read timeout in seconds for this call, instead of the connection's.
     :param deferrable: wait for the invocation in the triggerer instead of the worker.
+    :param result_check: fail the task when the function answers but its result says the work failed:
+        a callable taking the decoded result and returning a true value when it is good, or a pair
+        ``(json_path, expected)`` such as ``("$.status", "ok")``. Evaluated in the worker (after a
+        deferral too), after the XComs are pushed; a failed check raises
+        :class:`~airflow_provider_fgs.operators.result_check.ResultCheckError` naming the check.
     """
 
     template_fields: Sequence[str] = (
@@ -91,6 +97,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         deserialize_result: bool = True,
         invoke_timeout: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        result_check: ResultCheckSpec | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,6 +117,8 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         self.deserialize_result = deserialize_result
         self.invoke_timeout = invoke_timeout
         self.deferrable = deferrable
+        self.result_check = result_check
+        self._result_check = result_check_of(result_check)
 
     def execute(self, context: Context) -> Any:
         """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
@@ -170,6 +179,9 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             ti.xcom_push(key=XCOM_BILLING_DURATION_MS, value=result.billing_duration_ms)
         if result.is_function_error:
             raise result.to_function_error(function)
+        if self._result_check is not None:
+            self._result_check.verify(result.result, function=function, request_id=result.request_id)
+            self.log.info("Result check %s passed", self._result_check.name)
         return result.result
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:

@@ -11,6 +11,7 @@ from airflow.sdk.configuration import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.async_invocation import finished_status, status_from_event
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     :param functiongraph_conn_id: the ``functiongraph`` connection to use.
     :param max_poll_interval: the longest interval between two status queries in deferrable mode.
     :param deferrable: wait in the triggerer instead of the worker.
+    :param result_check: a check of the ended invocation's status record (a callable, or a pair
+        ``(json_path, expected)``), evaluated in the worker; a failed check fails the task naming it.
     """
 
     template_fields: Sequence[str] = ("request_id", "function_urn", "function_name", "qualifier", "alias")
@@ -52,6 +55,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         functiongraph_conn_id: str = FunctionGraphHook.default_conn_name,
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        result_check: ResultCheckSpec | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -66,6 +70,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         self.functiongraph_conn_id = functiongraph_conn_id
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
+        self.result_check = result_check
+        self._result_check = result_check_of(result_check)
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -90,8 +96,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 "Async invocation %s is %s", self.request_id, status.status if status else "not recorded yet"
             )
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn)))
+        return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn), self._result_check))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: fail on FAIL/DISCARD, else return the status record."""
-        return finished_status(status_from_event(event), self.function_label())
+        return finished_status(status_from_event(event), self.function_label(), self._result_check)
