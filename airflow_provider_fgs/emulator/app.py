@@ -195,7 +195,7 @@ class EmulatorApp:
             function = _function_name(params["urn"]) if "urn" in params else None
             fault = self.state.faults.take(function, name)
             if fault is not None:
-                if fault.delay:
+                if fault.delay and fault.kind != "stall":
                     await asyncio.sleep(fault.delay)
                 if fault.kind == "drop" and _abort_connection(send):
                     await asyncio.sleep(0)  # let the server see the closed connection before we return
@@ -211,6 +211,8 @@ class EmulatorApp:
             response = await handler(self.state, Request(scope, receive))
         except ApiRefusal as refusal:
             response = refusal.response
+        if fault is not None and fault.kind == "stall":
+            await asyncio.sleep(fault.delay)  # the connection stays open and silent, as in a long call
         if fault is not None and fault.kind == "drop_after" and _abort_connection(send):
             await asyncio.sleep(0)
             await asyncio.sleep(0)

@@ -32,7 +32,8 @@ Fault spec: KIND[,count=N|always][,function=NAME][,route=ROUTE][,delay=SECONDS][
   KIND: throttle (429 FSS.0429), unavailable (503 FSS.0503), latency (delay, then serve), drop (close
   the connection without an answer), drop_after (run the function, then close without an answer),
   truncate (run it, send the headers and half of the body, then close), garbage (run it, answer 200
-  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log).
+  with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log),
+  stall (run it, keep the connection silent for delay seconds, then answer).
   ROUTE: invoke, invoke_async, async_status, cancel, config, list; token (IAM) only when named.
   Example: --fault throttle,count=2,function=hello,retry_after=1
 """

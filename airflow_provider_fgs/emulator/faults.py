@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 FaultKind = Literal[
-    "throttle", "unavailable", "latency", "drop", "drop_after", "truncate", "garbage", "bad_log"
+    "throttle", "unavailable", "latency", "drop", "drop_after", "truncate", "garbage", "bad_log", "stall"
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 IAM_ROUTES = frozenset({"token"})
@@ -24,12 +24,15 @@ class Fault:
         ``drop_after`` (run the request, then close the connection instead of answering); after running
         the request: ``truncate`` (send the status line, the headers and half of the body, then close),
         ``garbage`` (200 with a body that is neither JSON nor UTF-8, the function's headers kept) or
-        ``bad_log`` (the answer with a truncated, undecodable base64 ``X-Cff-Function-Log``).
+        ``bad_log`` (the answer with a truncated, undecodable base64 ``X-Cff-Function-Log``), or
+        ``stall`` (hold the connection silent for ``delay`` seconds, then answer normally: a long
+        function as an idle-dropping NAT sees it).
     :param remaining: how many more requests it hits; ``None`` for every request until cleared.
     :param function: only requests for this function name; ``None`` for every function.
     :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``,
         ``config``, ``list``, or ``token`` for IAM's token route); ``None`` for every FunctionGraph route.
-    :param delay: seconds of added latency (``latency``, and before answering for the others).
+    :param delay: seconds of added latency (``latency``, and before answering for the others; after
+        running the request for ``stall``).
     :param retry_after: ``Retry-After`` seconds sent with ``throttle`` / ``unavailable``.
     """
 

@@ -202,7 +202,8 @@ class FunctionGraphEmulator:
             ``delay`` then serve), ``drop`` (close the connection without an answer, before the function
             runs), ``drop_after`` (run the function, then close the connection without an answer),
             ``truncate`` (headers and half of the body, then close), ``garbage`` (200, a body neither
-            JSON nor UTF-8) or ``bad_log`` (an undecodable ``X-Cff-Function-Log``).
+            JSON nor UTF-8), ``bad_log`` (an undecodable ``X-Cff-Function-Log``) or ``stall`` (run the
+            function, keep the connection silent for ``delay`` seconds, then answer).
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
         :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from airflow.sdk import BaseHook
 
@@ -46,6 +46,10 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-fgs/{__version__}"
+FUNCTION_CONFIG_TTL_S = 600.0
+"""How long a function's timeout, read from its config, is trusted by the processes that read it."""
+_function_timeouts: dict[str, tuple[float, float | None]] = {}
+"""``endpoint + URN`` -> (when read, the function's timeout or ``None``), shared by the process's hooks."""
 
 
 def _mask_secret(value: str) -> None:
@@ -86,8 +90,9 @@ class FunctionGraphHook(BaseHook):
     """
     Calls Huawei Cloud FunctionGraph with the credentials of a ``functiongraph`` connection.
 
-    One ``requests.Session`` per hook (keep-alive), TLS verification on unless the connection turns it
-    off, a ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
+    One ``requests.Session`` per hook (HTTP keep-alive, and TCP keepalive probes so a silent wait for a
+    long call survives idle-dropping NATs), TLS verification on unless the connection turns it off, a
+    ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
     all hooks of the same credentials in the process; a token rejected with 401 is refreshed once and
     the call retried once. AK/SK connections sign every request.
 
@@ -166,7 +171,11 @@ class FunctionGraphHook(BaseHook):
             if self._session is None:
                 import requests
 
+                from airflow_provider_fgs.keepalive import KeepaliveAdapter
+
                 session = requests.Session()
+                session.mount("https://", KeepaliveAdapter())
+                session.mount("http://", KeepaliveAdapter())
                 session.verify = self.settings.verify
                 session.proxies.update(self.settings.proxies)
                 session.headers["User-Agent"] = USER_AGENT
@@ -272,15 +281,20 @@ class FunctionGraphHook(BaseHook):
         :param log_type: ``"tail"`` to get the end of the function's log, ``None``/``"none"`` for none.
         :param request_version: ``"v1"`` (JSON envelope) or ``"v0"`` (raw result).
         :param instance_memory: instance memory in MB for this call.
-        :param timeout: read timeout in seconds for this call (default: the connection's read timeout).
+        :param timeout: read timeout in seconds for this call. By default the connection's ``read_timeout``
+            when it sets one, else the function's own timeout (read once from its config, see
+            :meth:`function_timeout`) plus a margin, at most the gateway's 90 s cut plus that margin.
         :param deserialize: JSON-decode the result when it is JSON.
         :return: the result; ``is_function_error`` tells whether the function failed.
         :raises InvalidRequestError: bad input, before any network call.
         :raises FunctionGraphApiError: the platform refused the call (typed subclasses).
         """
+        urn = self.resolve_urn(function_urn)
+        if timeout is None and not self.settings.read_timeout_set:
+            timeout = self._read_timeout_for(urn, self._cached_function_timeout(urn))
         return self._call(
             self._prepare_invoke(
-                function_urn,
+                urn,
                 payload,
                 log_type=log_type,
                 request_version=request_version,
@@ -331,6 +345,77 @@ class FunctionGraphHook(BaseHook):
             idempotent=self.settings.retry.retry_sync_invoke,
             read_timeout=timeout,
         )
+
+    def function_timeout(self, function_urn: str | FunctionUrn) -> float | None:
+        """
+        The function's configured timeout in seconds (ShowFunctionConfig), ``None`` when it cannot be read.
+
+        Read once per process and function, and trusted for :data:`FUNCTION_CONFIG_TTL_S`. A refused or
+        failed read is logged and remembered as ``None`` too (the caller then uses the connection's read
+        timeout); rejected credentials are raised, so a bad key is not tried twice per call.
+        """
+        urn = self.resolve_urn(function_urn)
+        known = self._cached_function_timeout(urn)
+        if known is not _UNKNOWN:
+            return cast("float | None", known)
+        try:
+            value = self._call(self._prepare_function_config(urn))
+        except AuthenticationError:
+            raise
+        except FunctionGraphError as err:
+            self._config_unreadable(urn, err)
+            value = None
+        return self._remember_function_timeout(urn, value)
+
+    def _prepare_function_config(self, urn: FunctionUrn) -> PreparedCall[float | None]:
+        """The config query of :meth:`function_timeout` (shared with the async hook)."""
+        from airflow_provider_fgs.protocol.function_config import (
+            build_function_config_request,
+            parse_function_timeout,
+        )
+
+        name = str(urn)
+
+        def parse(response: Response) -> float | None:
+            return parse_function_timeout(*response, function=name)
+
+        request = build_function_config_request(self.settings.endpoint, urn)
+        return PreparedCall(request, parse, what=f"config query of {name}", idempotent=True)
+
+    def _cached_function_timeout(self, urn: FunctionUrn) -> Any:
+        entry = _function_timeouts.get(f"{self.settings.endpoint} {urn}")
+        if entry is None or time.monotonic() - entry[0] > FUNCTION_CONFIG_TTL_S:
+            return _UNKNOWN
+        return entry[1]
+
+    def _remember_function_timeout(self, urn: FunctionUrn, value: float | None) -> float | None:
+        _function_timeouts[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
+        return value
+
+    def _config_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
+        self._logger.warning(
+            "Could not read the timeout of %s from its config (%s); sync calls wait the connection's "
+            "read timeout of %g s",
+            urn,
+            err,
+            self.settings.read_timeout,
+        )
+
+    def _read_timeout_for(self, urn: FunctionUrn, known: Any) -> float | None:
+        """The read timeout following the function's timeout (reading it first when ``known`` is unknown)."""
+        from airflow_provider_fgs.protocol.function_config import sync_read_timeout
+
+        function_timeout = self.function_timeout(urn) if known is _UNKNOWN else known
+        if function_timeout is None:
+            return None
+        read_timeout = sync_read_timeout(function_timeout)
+        self._logger.info(
+            "Waiting up to %g s for the answer of %s (its timeout is %g s)",
+            read_timeout,
+            urn,
+            function_timeout,
+        )
+        return read_timeout
 
     def invoke_async(self, function_urn: str | FunctionUrn, payload: Any = None) -> str:
         """
@@ -519,6 +604,10 @@ class FunctionGraphHook(BaseHook):
         except requests.RequestException as err:
             raise _transport_error(err, request) from None
         return response.status_code, response.headers, response.content
+
+
+_UNKNOWN: Any = object()
+"""A function timeout not read yet (``None`` is a read that found none)."""
 
 
 def _transport_error(err: Exception, request: HttpRequest) -> TransportError:

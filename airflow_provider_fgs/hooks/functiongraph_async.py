@@ -6,14 +6,16 @@ import asyncio
 import functools
 import ssl
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_fgs.auth import Response, authenticate
 from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook, PreparedCall
+from airflow_provider_fgs.hooks.functiongraph import _UNKNOWN, USER_AGENT, FunctionGraphHook, PreparedCall
+from airflow_provider_fgs.keepalive import keepalive_socket_options
 from airflow_provider_fgs.protocol.async_invoke import (
     AsyncInvocationStatus,
 )
+from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
@@ -68,9 +70,15 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
         if self._client is None:
             connect, read = settings.timeouts
-            self._client = httpx.AsyncClient(
+            transport = httpx.AsyncHTTPTransport(
                 verify=_ssl_context(settings.verify),
                 proxy=settings.proxies.get("https") or settings.proxies.get("http"),
+                socket_options=keepalive_socket_options(),
+            )
+            # The proxy is the transport's: a client-level proxy would mount a transport without keepalive.
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                verify=_ssl_context(settings.verify),  # for proxies from the environment
                 timeout=httpx.Timeout(read, connect=connect),
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
@@ -89,9 +97,16 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
+        urn = await asyncio.to_thread(self.resolve_urn, function_urn)
+        settings = await self.asettings()
+        if timeout is None and not settings.read_timeout_set:
+            known = self._cached_function_timeout(urn)
+            if known is _UNKNOWN:
+                known = await self.afunction_timeout(urn)
+            timeout = self._read_timeout_for(urn, known)
         call = await asyncio.to_thread(
             self._prepare_invoke,
-            function_urn,
+            urn,
             payload,
             log_type=log_type,
             request_version=request_version,
@@ -100,6 +115,21 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             deserialize=deserialize,
         )
         return await self._acall(call)
+
+    async def afunction_timeout(self, function_urn: str | FunctionUrn) -> float | None:
+        """The function's configured timeout; see :meth:`function_timeout`."""
+        urn = await asyncio.to_thread(self.resolve_urn, function_urn)
+        known = self._cached_function_timeout(urn)
+        if known is not _UNKNOWN:
+            return cast("float | None", known)
+        try:
+            value = await self._acall(await asyncio.to_thread(self._prepare_function_config, urn))
+        except AuthenticationError:
+            raise
+        except FunctionGraphError as err:
+            self._config_unreadable(urn, err)
+            value = None
+        return self._remember_function_timeout(urn, value)
 
     async def aget_async_invocation(
         self, function_urn: str | FunctionUrn, request_id: str

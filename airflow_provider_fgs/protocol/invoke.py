@@ -20,6 +20,8 @@ from airflow_provider_fgs.protocol.http import (
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+SYNC_GATEWAY_TIMEOUT_S = 90
+"""No answer to a synchronous invocation arrives after 90 s: the API gateway cuts it (PROTOCOL.md §3)."""
 ALLOWED_MEMORY_SIZES = (128, 256, 512, 768, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096, 8192, 10240)
 LogType = Literal["tail", "none"]
 RequestVersion = Literal["v0", "v1"]
