@@ -138,6 +138,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         call = await asyncio.to_thread(self._prepare_async_status, function_urn, request_id)
         return await self._acall(call)
 
+    async def acancel_async_invocation(
+        self, function_urn: str | FunctionUrn, request_id: str, *, mode: str = "force"
+    ) -> None:
+        """Stop an asynchronous invocation; see :meth:`cancel_async_invocation`."""
+        call = await asyncio.to_thread(self._prepare_cancel, function_urn, request_id, mode)
+        await self._acall(call)
+
     async def _acall(self, call: PreparedCall[T]) -> T:
         """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401."""
         from tenacity import AsyncRetrying

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -42,6 +43,26 @@ def finished_status(
     return record
 
 
+def cancel_invocation(task: FunctionTargetMixin, function: str, request_id: str) -> None:
+    """
+    Cancel an async invocation when ``task`` is killed; a failure is logged as a warning, never raised.
+
+    Runs in ``on_kill`` (a signal handler, while the task's own call may be in flight): a hook of its
+    own, with the task hook's already-read settings, touches neither that call's session nor Airflow's
+    connection API.
+    """
+    log = logging.getLogger(type(task).__module__)
+    try:
+        hook = FunctionGraphHook(task.functiongraph_conn_id)
+        hook.__dict__["settings"] = task.hook.settings  # the cached_property, already read by execute()
+        with hook:
+            hook.cancel_async_invocation(function, request_id)
+    except Exception as err:
+        log.warning("Could not cancel async invocation %s of %s: %s", request_id, function, err)
+        return
+    log.info("Cancelled async invocation %s of %s (the task was killed)", request_id, function)
+
+
 def status_from_event(event: dict[str, Any]) -> AsyncInvocationStatus:
     """The status carried by an event of :class:`FunctionGraphAsyncInvocationTrigger`; re-raises its error."""
     if event.get("status") != "done":
@@ -78,6 +99,9 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         (a callable, or a pair ``(json_path, expected)`` such as ``("$.status", "SUCCESS")``), evaluated
         in the worker; a failed check fails the task naming the check. A status record never carries
         the function's result.
+    :param cancel_on_kill: cancel the invocation this task started when the task is killed, marked
+        failed or success, or cleared before it ended (also while deferred: Airflow 3.3 calls the
+        trigger's ``on_kill``; a triggerer restart never cancels). A failed cancel is logged as a warning.
     """
 
     template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
@@ -100,6 +124,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         result_check: ResultCheckSpec | None = None,
+        cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,14 +148,18 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
             )
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
+        self.cancel_on_kill = cancel_on_kill
+        self._running: tuple[str, str] | None = None  # (function, request id) while it may run
 
     def execute(self, context: Context) -> Any:
         encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
         urn = self.resolve_function_urn()
         request_id = self.hook.invoke_async(urn, self.payload)
         self.log.info("Started async invocation %s of %s", request_id, urn)
+        self._running = (str(urn), request_id)
         context["ti"].xcom_push(key=XCOM_REQUEST_ID, value=request_id)
         if not self.wait_for_completion:
+            self._running = None
             return request_id
         if self.deferrable:
             self.defer(
@@ -140,12 +169,20 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
                     request_id=request_id,
                     poll_interval=self.poll_interval,
                     max_poll_interval=self.max_poll_interval,
+                    cancel_on_kill=self.cancel_on_kill,
                 ),
                 method_name="execute_complete",
                 kwargs={"function": str(urn)},
                 timeout=self.execution_timeout,
             )
-        return finished_status(self._poll(str(urn), request_id), str(urn), self._result_check)
+        status = self._poll(str(urn), request_id)
+        self._running = None
+        return finished_status(status, str(urn), self._result_check)
+
+    def on_kill(self) -> None:
+        """Cancel the invocation this task started and is waiting for (unless ``cancel_on_kill=False``)."""
+        if self.cancel_on_kill and self._running is not None:
+            cancel_invocation(self, *self._running)
 
     def _poll(self, function: str, request_id: str) -> AsyncInvocationStatus:
         interval = self.poll_interval

@@ -9,7 +9,11 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.operators.async_invocation import finished_status, status_from_event
+from airflow_provider_fgs.operators.async_invocation import (
+    cancel_invocation,
+    finished_status,
+    status_from_event,
+)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
@@ -38,6 +42,9 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     :param deferrable: wait in the triggerer instead of the worker.
     :param result_check: a check of the ended invocation's status record (a callable, or a pair
         ``(json_path, expected)``), evaluated in the worker; a failed check fails the task naming it.
+    :param cancel_on_kill: cancel the invocation when this sensor is killed, marked failed or success,
+        or cleared while waiting (also while deferred). Off by default: the invocation was started by
+        another task, and a retry of this sensor would find it DISCARD.
     """
 
     template_fields: Sequence[str] = ("request_id", "function_urn", "function_name", "qualifier", "alias")
@@ -56,6 +63,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         result_check: ResultCheckSpec | None = None,
+        cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -72,6 +80,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         self.deferrable = deferrable
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
+        self.cancel_on_kill = cancel_on_kill
+        self._waiting = False
 
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
@@ -83,6 +93,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 request_id=self.request_id,
                 poll_interval=self.poke_interval,
                 max_poll_interval=self.max_poll_interval,
+                cancel_on_kill=self.cancel_on_kill,
             ),
             method_name="execute_complete",
             timeout=self.timeout,
@@ -90,14 +101,21 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         urn = self.resolve_function_urn()
+        self._waiting = True
         status = self.hook.get_async_invocation(urn, self.request_id)
         if status is None or status.is_pending:
             self.log.info(
                 "Async invocation %s is %s", self.request_id, status.status if status else "not recorded yet"
             )
             return False
+        self._waiting = False
         return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn), self._result_check))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: fail on FAIL/DISCARD, else return the status record."""
         return finished_status(status_from_event(event), self.function_label(), self._result_check)
+
+    def on_kill(self) -> None:
+        """With ``cancel_on_kill``: cancel the invocation this sensor is waiting for."""
+        if self.cancel_on_kill and self._waiting:
+            cancel_invocation(self, str(self.resolve_function_urn()), self.request_id)

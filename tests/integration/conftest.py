@@ -26,6 +26,8 @@ from .processes import ManagedProcess, stop_all, tail, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
 EXAMPLE_FUNCTIONS = EXAMPLE_DAGS / "functions"
+INTEGRATION_DAGS = Path(__file__).resolve().parent / "dags"
+INTEGRATION_FUNCTIONS = Path(__file__).resolve().parent / "functions"
 ARTIFACTS = ROOT / "artifacts" / "integration"
 CONN_ID = "functiongraph_default"
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -87,6 +89,8 @@ def _start_emulator(workdir: Path) -> EmulatorServer:
             "0",
             "--functions",
             str(EXAMPLE_FUNCTIONS),
+            "--functions",
+            str(INTEGRATION_FUNCTIONS),
         ],
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         log_path=workdir / "fgs-emulator.log",
@@ -105,6 +109,16 @@ def _start_emulator(workdir: Path) -> EmulatorServer:
         raise
 
 
+def _dags_folder(workdir: Path) -> Path:
+    """The example DAGs plus the integration-only DAGs, linked into one folder."""
+    folder = workdir / "dags"
+    folder.mkdir()
+    for source in [*EXAMPLE_DAGS.iterdir(), *INTEGRATION_DAGS.glob("*.py")]:
+        if not source.name.startswith("__"):
+            (folder / source.name).symlink_to(source)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
     """The emulator plus Airflow (api-server, scheduler, dag-processor, triggerer) serving example_dags."""
@@ -112,7 +126,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     emulator = _start_emulator(workdir)
     home = workdir / "airflow_home"
     home.mkdir()
-    airflow = AirflowDeployment(home, EXAMPLE_DAGS)
+    airflow = AirflowDeployment(home, _dags_folder(workdir))
     try:
         airflow.start()
         api = AirflowApi(airflow.url, ADMIN_USER, airflow.password, on_timeout=airflow.logs)
