@@ -42,14 +42,15 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
+    from airflow_provider_fgs.protocol.function_config import FunctionConfig
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-fgs/{__version__}"
 FUNCTION_CONFIG_TTL_S = 600.0
-"""How long a function's timeout, read from its config, is trusted by the processes that read it."""
-_function_timeouts: dict[str, tuple[float, float | None]] = {}
-"""``endpoint + URN`` -> (when read, the function's timeout or ``None``), shared by the process's hooks."""
+"""How long a function's config (its timeout, its log stream) is trusted by the process that read it."""
+_function_configs: dict[str, tuple[float, FunctionConfig | None]] = {}
+"""``endpoint + URN`` -> (when read, the function's config or ``None``), shared by the process's hooks."""
 
 
 def _mask_secret(value: str) -> None:
@@ -291,7 +292,7 @@ class FunctionGraphHook(BaseHook):
         """
         urn = self.resolve_urn(function_urn)
         if timeout is None and not self.settings.read_timeout_set:
-            timeout = self._read_timeout_for(urn, self._cached_function_timeout(urn))
+            timeout = self._read_timeout_for(urn, self._cached_function_config(urn))
         return self._call(
             self._prepare_invoke(
                 urn,
@@ -346,18 +347,19 @@ class FunctionGraphHook(BaseHook):
             read_timeout=timeout,
         )
 
-    def function_timeout(self, function_urn: str | FunctionUrn) -> float | None:
+    def function_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
         """
-        The function's configured timeout in seconds (ShowFunctionConfig), ``None`` when it cannot be read.
+        The function's config (ShowFunctionConfig): timeout, LTS log group and stream; ``None`` when
+        it cannot be read.
 
         Read once per process and function, and trusted for :data:`FUNCTION_CONFIG_TTL_S`. A refused or
-        failed read is logged and remembered as ``None`` too (the caller then uses the connection's read
-        timeout); rejected credentials are raised, so a bad key is not tried twice per call.
+        failed read is logged and remembered as ``None`` too (a sync call then waits the connection's
+        read timeout); rejected credentials are raised, so a bad key is not tried twice per call.
         """
         urn = self.resolve_urn(function_urn)
-        known = self._cached_function_timeout(urn)
+        known = self._cached_function_config(urn)
         if known is not _UNKNOWN:
-            return cast("float | None", known)
+            return cast("FunctionConfig | None", known)
         try:
             value = self._call(self._prepare_function_config(urn))
         except AuthenticationError:
@@ -365,55 +367,61 @@ class FunctionGraphHook(BaseHook):
         except FunctionGraphError as err:
             self._config_unreadable(urn, err)
             value = None
-        return self._remember_function_timeout(urn, value)
+        return self._remember_function_config(urn, value)
 
-    def _prepare_function_config(self, urn: FunctionUrn) -> PreparedCall[float | None]:
-        """The config query of :meth:`function_timeout` (shared with the async hook)."""
+    def function_timeout(self, function_urn: str | FunctionUrn) -> float | None:
+        """The function's configured timeout in seconds, from :meth:`function_config`."""
+        config = self.function_config(function_urn)
+        return None if config is None else config.timeout
+
+    def _prepare_function_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
+        """The config query of :meth:`function_config` (shared with the async hook)."""
         from airflow_provider_fgs.protocol.function_config import (
             build_function_config_request,
-            parse_function_timeout,
+            parse_function_config,
         )
 
         name = str(urn)
 
-        def parse(response: Response) -> float | None:
-            return parse_function_timeout(*response, function=name)
+        def parse(response: Response) -> FunctionConfig:
+            return parse_function_config(*response, function=name)
 
         request = build_function_config_request(self.settings.endpoint, urn)
         return PreparedCall(request, parse, what=f"config query of {name}", idempotent=True)
 
-    def _cached_function_timeout(self, urn: FunctionUrn) -> Any:
-        entry = _function_timeouts.get(f"{self.settings.endpoint} {urn}")
+    def _cached_function_config(self, urn: FunctionUrn) -> Any:
+        entry = _function_configs.get(f"{self.settings.endpoint} {urn}")
         if entry is None or time.monotonic() - entry[0] > FUNCTION_CONFIG_TTL_S:
             return _UNKNOWN
         return entry[1]
 
-    def _remember_function_timeout(self, urn: FunctionUrn, value: float | None) -> float | None:
-        _function_timeouts[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
+    def _remember_function_config(
+        self, urn: FunctionUrn, value: FunctionConfig | None
+    ) -> FunctionConfig | None:
+        _function_configs[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
         return value
 
     def _config_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
         self._logger.warning(
-            "Could not read the timeout of %s from its config (%s); sync calls wait the connection's "
-            "read timeout of %g s",
+            "Could not read the config of %s (%s); sync calls wait the connection's read timeout of %g s",
             urn,
             err,
             self.settings.read_timeout,
         )
 
     def _read_timeout_for(self, urn: FunctionUrn, known: Any) -> float | None:
-        """The read timeout following the function's timeout (reading it first when ``known`` is unknown)."""
+        """The read timeout following the function's timeout; its config is read if ``known`` is unknown."""
         from airflow_provider_fgs.protocol.function_config import sync_read_timeout
 
-        function_timeout = self.function_timeout(urn) if known is _UNKNOWN else known
-        if function_timeout is None:
+        config = self.function_config(urn) if known is _UNKNOWN else known
+        if config is None or config.timeout is None:
             return None
-        read_timeout = sync_read_timeout(function_timeout)
+        read_timeout = sync_read_timeout(config.timeout)
         self._logger.info(
             "Waiting up to %g s for the answer of %s (its timeout is %g s)",
             read_timeout,
             urn,
-            function_timeout,
+            config.timeout,
         )
         return read_timeout
 

@@ -16,6 +16,7 @@ from airflow_provider_fgs.protocol.async_invoke import (
     AsyncInvocationStatus,
 )
 from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
+from airflow_provider_fgs.protocol.function_config import FunctionConfig
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
@@ -100,9 +101,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         urn = await asyncio.to_thread(self.resolve_urn, function_urn)
         settings = await self.asettings()
         if timeout is None and not settings.read_timeout_set:
-            known = self._cached_function_timeout(urn)
+            known = self._cached_function_config(urn)
             if known is _UNKNOWN:
-                known = await self.afunction_timeout(urn)
+                known = await self.afunction_config(urn)
             timeout = self._read_timeout_for(urn, known)
         call = await asyncio.to_thread(
             self._prepare_invoke,
@@ -116,12 +117,12 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         )
         return await self._acall(call)
 
-    async def afunction_timeout(self, function_urn: str | FunctionUrn) -> float | None:
-        """The function's configured timeout; see :meth:`function_timeout`."""
+    async def afunction_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
+        """The function's config; see :meth:`function_config`."""
         urn = await asyncio.to_thread(self.resolve_urn, function_urn)
-        known = self._cached_function_timeout(urn)
+        known = self._cached_function_config(urn)
         if known is not _UNKNOWN:
-            return cast("float | None", known)
+            return cast("FunctionConfig | None", known)
         try:
             value = await self._acall(await asyncio.to_thread(self._prepare_function_config, urn))
         except AuthenticationError:
@@ -129,7 +130,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         except FunctionGraphError as err:
             self._config_unreadable(urn, err)
             value = None
-        return self._remember_function_timeout(urn, value)
+        return self._remember_function_config(urn, value)
 
     async def aget_async_invocation(
         self, function_urn: str | FunctionUrn, request_id: str

@@ -37,9 +37,9 @@ ESTABLISHED = 1
 
 @pytest.fixture(autouse=True)
 def forget_function_timeouts() -> Iterator[None]:
-    hook_module._function_timeouts.clear()
+    hook_module._function_configs.clear()
     yield
-    hook_module._function_timeouts.clear()
+    hook_module._function_configs.clear()
 
 
 def client_socket_timers(server_port: int) -> list[int]:
@@ -148,7 +148,9 @@ def test_the_deferrable_transport_reads_the_config_once_too(
     conn_id = connect(read_timeout=None)
     asyncio.run(_ainvoke_twice(conn_id))
     assert emu.request_count("config") == 1
-    assert hook_module._function_timeouts[f"{emu.url} {emu.urn('echo')}"][1] == ECHO_TIMEOUT_S
+    config = hook_module._function_configs[f"{emu.url} {emu.urn('echo')}"][1]
+    assert config is not None
+    assert config.timeout == ECHO_TIMEOUT_S
 
 
 @pytest.mark.parametrize("where", ["connection", "call"])
@@ -171,7 +173,7 @@ def test_an_unreadable_config_falls_back_to_the_connection_timeout_with_a_warnin
         hook.invoke("echo", {})  # the failed read is remembered: no second round of config queries
 
     assert result.result["event"] == {"still": "invoked"}
-    assert "Could not read the timeout of" in caplog.text
+    assert "Could not read the config of" in caplog.text
     assert "sync calls wait the connection's read timeout of 120 s" in caplog.text
     # One read (a first attempt and its retries) serves both calls.
     assert emu.request_count("config") == 1 + FAST["retry_attempts"]
