@@ -278,6 +278,13 @@ def _function_info(state: EmulatorState, name: str) -> dict[str, Any] | None:
         "version": "latest",
         "versions": ["latest", *spec.versions],
         "aliases": dict(spec.aliases),
+        # As ShowFunctionConfig reports the LTS log group and stream of the function's logs.
+        "log_config": {
+            "group_name": f"functiongraph.log.group.{state.project_id[:8]}",
+            "group_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fgs-emulator/{state.project_id}/log-group")),
+            "stream_name": name,
+            "stream_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fgs-emulator/{state.project_id}/{name}")),
+        },
     }
 
 

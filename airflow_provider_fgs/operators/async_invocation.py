@@ -12,7 +12,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID
 from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
@@ -107,7 +107,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
     ui_color = "#e9f3ff"
-    operator_extra_links = (FunctionGraphConsoleLink(),)
+    operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
 
     def __init__(
         self,

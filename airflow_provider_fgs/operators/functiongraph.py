@@ -10,7 +10,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.configuration import conf
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.errors import error_from_event
@@ -79,7 +79,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
     ui_color = "#e9f3ff"
-    operator_extra_links = (FunctionGraphConsoleLink(),)
+    operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
 
     def __init__(
         self,

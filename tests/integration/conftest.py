@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 
 from .airflow_api import AirflowApi
 from .deployment import ADMIN_USER, AirflowDeployment
@@ -177,3 +178,13 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[report.when] = report
     return report
+
+
+@pytest.fixture
+def probe_hook(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> FunctionGraphHook:
+    """A hook in the test process, talking to the deployment's emulator (invocation records, configs)."""
+    body = deployment.connection_body("functiongraph_probe")
+    connection = {**body, "extra": json.loads(body["extra"])}
+    connection.pop("connection_id")
+    monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_PROBE", json.dumps(connection))
+    return FunctionGraphHook("functiongraph_probe")

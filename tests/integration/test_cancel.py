@@ -7,7 +7,6 @@ DISCARD in the emulator, long before the function's 300 s of work.
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -31,16 +30,6 @@ def _wait(what: str, probe: Any, timeout: float = 90.0) -> Any:
             return value
         time.sleep(1)
     raise AssertionError(f"Timed out waiting for {what}")
-
-
-@pytest.fixture
-def probe_hook(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> FunctionGraphHook:
-    """A hook in the test process, reading the emulator's invocation records."""
-    body = deployment.connection_body("functiongraph_probe")
-    connection = {**body, "extra": json.loads(body["extra"])}
-    connection.pop("connection_id")
-    monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_PROBE", json.dumps(connection))
-    return FunctionGraphHook("functiongraph_probe")
 
 
 def test_marking_tasks_failed_cancels_their_invocations(
