@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
@@ -290,20 +290,19 @@ class FunctionGraphHook(BaseHook):
         :raises InvalidRequestError: bad input, before any network call.
         :raises FunctionGraphApiError: the platform refused the call (typed subclasses).
         """
-        urn = self.resolve_urn(function_urn)
-        if timeout is None and not self.settings.read_timeout_set:
-            timeout = self._read_timeout_for(urn, self._cached_function_config(urn))
-        return self._call(
-            self._prepare_invoke(
-                urn,
-                payload,
-                log_type=log_type,
-                request_version=request_version,
-                instance_memory=instance_memory,
-                timeout=timeout,
-                deserialize=deserialize,
-            )
+        call = self._prepare_invoke(
+            function_urn,
+            payload,
+            log_type=log_type,
+            request_version=request_version,
+            instance_memory=instance_memory,
+            timeout=timeout,
+            deserialize=deserialize,
         )
+        if timeout is None and not self.settings.read_timeout_set:  # input is valid: the config may be read
+            urn = self.resolve_urn(function_urn)
+            call = replace(call, read_timeout=self._read_timeout_for(urn, self._cached_function_config(urn)))
+        return self._call(call)
 
     def _prepare_invoke(
         self,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -98,16 +99,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         deserialize: bool = True,
     ) -> InvocationResult:
         """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
-        urn = await asyncio.to_thread(self.resolve_urn, function_urn)
-        settings = await self.asettings()
-        if timeout is None and not settings.read_timeout_set:
-            known = self._cached_function_config(urn)
-            if known is _UNKNOWN:
-                known = await self.afunction_config(urn)
-            timeout = self._read_timeout_for(urn, known)
         call = await asyncio.to_thread(
             self._prepare_invoke,
-            urn,
+            function_urn,
             payload,
             log_type=log_type,
             request_version=request_version,
@@ -115,6 +109,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             timeout=timeout,
             deserialize=deserialize,
         )
+        settings = await self.asettings()
+        if timeout is None and not settings.read_timeout_set:  # input is valid: the config may be read
+            urn = await asyncio.to_thread(self.resolve_urn, function_urn)
+            known = self._cached_function_config(urn)
+            if known is _UNKNOWN:
+                known = await self.afunction_config(urn)
+            call = replace(call, read_timeout=self._read_timeout_for(urn, known))
         return await self._acall(call)
 
     async def afunction_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:

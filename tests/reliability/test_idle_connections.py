@@ -25,6 +25,7 @@ from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.hooks import functiongraph as hook_module
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.function_config import SYNC_READ_MARGIN_S, sync_read_timeout
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
 from tests.reliability.conftest import FAST, Connect
@@ -184,3 +185,17 @@ def test_the_gateway_cut_bounds_the_read_timeout() -> None:
     assert sync_read_timeout(3) == 3 + SYNC_READ_MARGIN_S
     assert sync_read_timeout(900) == SYNC_GATEWAY_TIMEOUT_S + SYNC_READ_MARGIN_S
     assert sync_read_timeout(259_200) == SYNC_GATEWAY_TIMEOUT_S + SYNC_READ_MARGIN_S
+
+
+def test_bad_input_is_refused_before_the_config_is_read(emu: FunctionGraphEmulator, connect: Connect) -> None:
+    conn_id = connect(read_timeout=None)
+    with FunctionGraphHook(conn_id) as hook, pytest.raises(InvalidRequestError, match="not valid JSON"):
+        hook.invoke("echo", "not json")
+
+    async def ainvoke() -> None:
+        async with FunctionGraphAsyncHook(conn_id) as hook:
+            await hook.ainvoke("echo", "not json")
+
+    with pytest.raises(InvalidRequestError, match="not valid JSON"):
+        asyncio.run(ainvoke())
+    assert emu.request_count() == 0
