@@ -32,6 +32,7 @@ _ACTIONS: dict[str, tuple[str, str, Handler]] = {
     "async-invocations": ("GET", "async_status", functions_api.async_status),
     "cancel": ("POST", "cancel", functions_api.cancel),
     "config": ("GET", "config", functions_api.function_config),
+    "lts-log-detail": ("GET", "log_stream", functions_api.lts_log_detail),
 }
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024
 

@@ -373,6 +373,32 @@ class FunctionGraphHook(BaseHook):
         config = self.function_config(function_urn)
         return None if config is None else config.timeout
 
+    def function_log_stream(self, function_urn: str | FunctionUrn) -> tuple[str, str] | None:
+        """
+        ``(log_group_id, log_stream_id)`` of the function's logs in LTS, ``None`` when unknown.
+
+        From the function's config when it names them, else from ``GET .../{urn}/lts-log-detail``.
+        """
+        from airflow_provider_fgs.protocol.function_config import build_log_stream_request, parse_log_stream
+
+        urn = self.resolve_urn(function_urn)
+        config = self.function_config(urn)
+        if config is not None and config.log_group_id and config.log_stream_id:
+            return config.log_group_id, config.log_stream_id
+        name = str(urn)
+
+        def parse(response: Response) -> tuple[str, str] | None:
+            return parse_log_stream(*response, function=name)
+
+        request = build_log_stream_request(self.settings.endpoint, urn)
+        try:
+            return self._call(
+                PreparedCall(request, parse, what=f"log stream query of {name}", idempotent=True)
+            )
+        except FunctionGraphError as err:
+            self._logger.warning("Could not read the LTS log stream of %s: %s", name, err)
+            return None
+
     def _prepare_function_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
         """The config query of :meth:`function_config` (shared with the async hook)."""
         from airflow_provider_fgs.protocol.function_config import (

@@ -64,9 +64,9 @@ class FunctionGraphLogLink(BaseOperatorLink):
     """
     Link from a task to its function's full log in LTS (Log Tank Service), beyond the 2 KB tail.
 
-    The log group and stream come from the function's config (read once per process; a function whose
-    config names none gets no link). Search the page for the invocation's request id, which the task
-    logs and pushes to XCom (key ``request_id``).
+    The log group and stream come from the function's config, else from FunctionGraph's "Querying the
+    Log Group and Stream of a Function" (``lts-log-detail``); without them there is no link. Search the
+    page for the invocation's request id, which the task logs and pushes to XCom (key ``request_id``).
     """
 
     name = "FunctionGraph Log (LTS)"
@@ -78,12 +78,10 @@ class FunctionGraphLogLink(BaseOperatorLink):
         if urn is None or hook is None:
             return ""
         try:
-            config = hook.function_config(urn)
+            stream = hook.function_log_stream(urn)
         except Exception:  # an unreachable connection or refused credentials: no link
             return ""
-        if config is None or not config.log_group_id or not config.log_stream_id:
-            return ""
-        return lts_log_stream_url(urn.region, config.log_group_id, config.log_stream_id)
+        return "" if stream is None else lts_log_stream_url(urn.region, *stream)
 
 
 def _task_function(operator: BaseOperator) -> FunctionUrn | None:

@@ -73,6 +73,31 @@ def parse_function_config(
     )
 
 
+def build_log_stream_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
+    """Build ``GET .../{urn}/lts-log-detail`` ("Querying the Log Group and Stream of a Function")."""
+    return HttpRequest(
+        method="GET",
+        url=functions_url(endpoint, urn.project_id, str(urn), "lts-log-detail"),
+        headers={"X-Project-Id": urn.project_id},
+    )
+
+
+def parse_log_stream(
+    status_code: int, headers: Mapping[str, str], body: bytes, *, function: str
+) -> tuple[str, str] | None:
+    """``(group_id, stream_id)`` of an lts-log-detail answer, ``None`` when either is missing."""
+    if status_code >= 400:
+        raise platform_error(status_code, headers, body, what=f"log stream query of {function}")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    group_id, stream_id = _text(data.get("group_id")), _text(data.get("stream_id"))
+    return (group_id, stream_id) if group_id and stream_id else None
+
+
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 

@@ -230,12 +230,8 @@ def test_task_pages_show_function_log_and_console_link(
     emulator = deployment.emulator
     urn = FunctionUrn.from_parts(region=emulator.region, project_id=emulator.project_id, name="count_words")
     expect(link).to_have_attribute("href", function_console_url(urn))
-    config = probe_hook.function_config(urn)
-    assert config is not None
-    assert config.log_group_id
-    assert config.log_stream_id
+    stream = probe_hook.function_log_stream(urn)
+    assert stream is not None
     log_link = page.get_by_role("link", name=FunctionGraphLogLink.name, exact=True)
-    expect(log_link).to_have_attribute(
-        "href", lts_log_stream_url(urn.region, config.log_group_id, config.log_stream_id)
-    )
+    expect(log_link).to_have_attribute("href", lts_log_stream_url(urn.region, *stream))
     page.screenshot(path=str(artifacts_dir / "05-task-extra-link.png"))

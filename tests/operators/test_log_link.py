@@ -13,6 +13,7 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphLogLink, lts_log_stream_url
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
+from airflow_provider_fgs.protocol.function_config import parse_function_config
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
 
 NO_KEY = cast("Any", None)
@@ -32,24 +33,30 @@ def test_the_lts_page_follows_huaweis_url_rules() -> None:
 @pytest.mark.usefixtures("fgs_connection")
 def test_every_task_links_to_its_functions_log_stream(emulator: FunctionGraphEmulator) -> None:
     hook_module._function_configs.clear()
-    config = FunctionGraphHook().function_config("hello")
-    assert config is not None
-    assert config.log_group_id
-    assert config.log_stream_id
+    before = emulator.request_count("log_stream")
+    stream = FunctionGraphHook().function_log_stream("hello")
+    assert stream is not None
+    assert emulator.request_count("log_stream") == before + 1  # the config names none: the documented route
+    group_id, stream_id = stream
     tasks = [
         InvokeFunctionOperator(task_id="a", function_name="hello"),
         InvokeFunctionAsyncOperator(task_id="b", function_name="hello"),
         FunctionGraphAsyncInvocationSensor(task_id="c", function_name="hello", request_id="r"),
     ]
+    expected = lts_log_stream_url(emulator.region, group_id, stream_id)
     for task in tasks:
-        assert FunctionGraphLogLink().get_link(task, ti_key=NO_KEY) == lts_log_stream_url(
-            emulator.region, config.log_group_id, config.log_stream_id
-        )
-    fragment = urlsplit(
-        lts_log_stream_url(emulator.region, config.log_group_id, config.log_stream_id)
-    ).fragment
-    query = parse_qs(fragment.split("?", 1)[1])
-    assert query == {"groupId": [config.log_group_id], "topicId": [config.log_stream_id]}
+        assert FunctionGraphLogLink().get_link(task, ti_key=NO_KEY) == expected
+    query = parse_qs(urlsplit(expected).fragment.split("?", 1)[1])
+    assert query == {"groupId": [group_id], "topicId": [stream_id]}
+
+
+def test_a_log_stream_named_in_the_config_needs_no_second_query() -> None:
+    config = parse_function_config(
+        200, {}, b'{"timeout": 3, "log_config": {"group_id": "g", "stream_id": "s"}}', function="f"
+    )
+    assert (config.timeout, config.log_group_id, config.log_stream_id) == (3.0, "g", "s")
+    flat = parse_function_config(200, {}, b'{"log_group_id": "g2", "log_stream_id": "s2"}', function="f")
+    assert (flat.timeout, flat.log_group_id, flat.log_stream_id) == (None, "g2", "s2")
 
 
 def test_no_link_when_the_function_cannot_be_resolved() -> None:
