@@ -207,7 +207,7 @@ class FunctionGraphEmulator:
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
         :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``,
-            ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
+            ``log_stream``, ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
         """
         self.state.faults.add(
             Fault(
@@ -238,7 +238,7 @@ class FunctionGraphEmulator:
     def request_count(self, route: str | None = None) -> int:
         """
         Requests received on ``route`` (all when ``None``): ``token``, ``invoke``, ``invoke_async``,
-        ``async_status``, ``cancel``, ``config``, ``list``, ``health``, ``unknown``.
+        ``async_status``, ``cancel``, ``config``, ``log_stream``, ``list``, ``health``, ``unknown``.
         """
         return self.state.stats.requests(route)
 
