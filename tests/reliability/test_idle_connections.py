@@ -86,9 +86,10 @@ needs_proc = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 
 @needs_proc
 def test_sync_call_completes_over_a_stalled_connection_with_keepalive_armed(
-    emu: FunctionGraphEmulator, connect: Connect
+    fresh_emulator: FunctionGraphEmulator, connect: Connect
 ) -> None:
-    conn_id = connect(read_timeout=None)
+    emu = fresh_emulator  # its port carries this test's connections only
+    conn_id = connect(read_timeout=None, on=emu)
     emu.inject_fault("stall", function="echo", route="invoke", delay=STALL_S)
     with FunctionGraphHook(conn_id) as hook:
         result, timers = timers_during_stall(emu, lambda: hook.invoke("echo", {"long": True}))
@@ -102,9 +103,10 @@ def test_sync_call_completes_over_a_stalled_connection_with_keepalive_armed(
 
 @needs_proc
 def test_deferrable_transport_completes_over_a_stalled_connection_with_keepalive_armed(
-    emu: FunctionGraphEmulator, connect: Connect
+    fresh_emulator: FunctionGraphEmulator, connect: Connect
 ) -> None:
-    conn_id = connect(read_timeout=None)
+    emu = fresh_emulator  # its port carries this test's connections only
+    conn_id = connect(read_timeout=None, on=emu)
     emu.inject_fault("stall", function="echo", route="invoke", delay=STALL_S)
 
     async def invoke() -> Any:
