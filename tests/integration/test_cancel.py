@@ -15,14 +15,14 @@ import pytest
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
 
-from .conftest import INTEGRATION_TIMEOUT, Deployment
+from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, Deployment
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
 CANCEL_DAG = "functiongraph_cancel"
 TASKS = {"wait_in_worker": "running", "wait_in_triggerer": "deferred"}
 
 
-def _wait(what: str, probe: Any, timeout: float = 90.0) -> Any:
+def _wait(what: str, probe: Any, timeout: float = RUN_TIMEOUT) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = probe()
@@ -58,7 +58,7 @@ def test_marking_tasks_failed_cancels_their_invocations(
     ended = _wait(
         "both invocations to be cancelled",
         lambda: all((s := status(t)) and not s.is_pending for t in TASKS) and {t: status(t) for t in TASKS},
-        timeout=60,
+        timeout=RUN_TIMEOUT / 2,
     )
     assert {task: record.status for task, record in ended.items()} == dict.fromkeys(TASKS, "DISCARD")
     assert api.wait_for_run(CANCEL_DAG, run_id) == "failed"
