@@ -53,7 +53,10 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_provider_fgs.triggers.functiongraph"],
             }
         ],
-        "extra-links": ["airflow_provider_fgs.links.functiongraph.FunctionGraphConsoleLink"],
+        "extra-links": [
+            "airflow_provider_fgs.links.functiongraph.FunctionGraphConsoleLink",
+            "airflow_provider_fgs.links.functiongraph.FunctionGraphLogLink",
+        ],
         "connection-types": [
             {
                 "hook-class-name": "airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook",

@@ -17,10 +17,12 @@ from airflow import __version__ as AIRFLOW_VERSION_STRING
 __all__ = [
     "AIRFLOW_VERSION",
     "AIRFLOW_V_3_2_PLUS",
+    "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
     "allow_xcom_deserialization",
     "conf",
     "dag_bag",
+    "deferred_task_left_deferral",
     "get_fernet",
     "require_airflow",
     "to_thread",
@@ -37,6 +39,9 @@ def _major_minor(version: str) -> tuple[int, int]:
 #: ``(major, minor)`` of the running Airflow, e.g. ``(3, 1)``.
 AIRFLOW_VERSION: tuple[int, int] = _major_minor(AIRFLOW_VERSION_STRING)
 AIRFLOW_V_3_2_PLUS: bool = AIRFLOW_VERSION >= (3, 2)
+#: From 3.3 the triggerer calls ``BaseTrigger.on_kill()`` when a user marks a deferred task failed or
+#: success or clears it, and never on a triggerer shutdown or redistribution.
+AIRFLOW_V_3_3_PLUS: bool = AIRFLOW_VERSION >= (3, 3)
 
 _T = TypeVar("_T")
 
@@ -136,3 +141,30 @@ def get_fernet() -> Any | None:
         return None
     fernet = airflow_get_fernet()
     return fernet if getattr(fernet, "is_encrypted", False) else None
+
+
+async def deferred_task_left_deferral(trigger: Any) -> bool:
+    """
+    Before 3.3 (no ``BaseTrigger.on_kill``): whether the task of a cancelled ``trigger`` has left the
+    deferred state, i.e. a user marked it failed or success or cleared it.
+
+    A triggerer shutting down or handing the trigger to another triggerer leaves the task deferred: the
+    answer is then ``False``, as it is whenever the state cannot be read (never act on a guess).
+    """
+    ti = getattr(trigger, "task_instance", None)
+    if ti is None:
+        return False
+    try:
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+
+        states = await to_thread(
+            RuntimeTaskInstance.get_task_states,
+            dag_id=ti.dag_id,
+            task_ids=[ti.task_id],
+            run_ids=[ti.run_id],
+            map_index=ti.map_index,
+        )
+        state = states[ti.run_id][ti.task_id]
+    except Exception:
+        return False
+    return state is not None and str(state) != "deferred"

@@ -118,6 +118,8 @@ class FunctionGraphSettings:
     :param proxies: ``requests``-style proxies by scheme.
     :param connect_timeout: seconds to establish a connection.
     :param read_timeout: seconds to wait for response data.
+    :param read_timeout_set: whether the connection sets ``read_timeout`` (else a sync invocation waits
+        as long as its function's own timeout allows).
     :param retry: the retry policy.
     :param host_cache: share tokens and cool-downs with the host's other processes (``None``: the
         Airflow configuration decides, default on).
@@ -146,6 +148,7 @@ class FunctionGraphSettings:
     proxies: dict[str, str] = field(default_factory=dict)
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    read_timeout_set: bool = False
     retry: RetrySettings = field(default_factory=RetrySettings)
     host_cache: bool | None = None
     host_cache_dir: str | None = None
@@ -421,6 +424,7 @@ def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
         read_timeout=_number(
             conn_id, "read_timeout", extras.get("read_timeout"), DEFAULT_READ_TIMEOUT, minimum=0.001
         ),
+        read_timeout_set=extras.get("read_timeout") not in (None, ""),
         retry=retry,
         host_cache=None
         if extras.get("host_cache") in (None, "")

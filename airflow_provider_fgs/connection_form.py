@@ -54,9 +54,9 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "read_timeout": _field(
         "Read timeout (s)",
-        "Seconds to wait for an answer (sync invocations).",
+        "Seconds to wait for an answer. Empty: a sync invocation waits as long as the function's own "
+        "timeout allows (at most the gateway's 90 s, plus a margin); other calls wait 120 s.",
         "number",
-        default=120,
         minimum=0,
     ),
     "retry_attempts": _field(

@@ -32,6 +32,7 @@ _ACTIONS: dict[str, tuple[str, str, Handler]] = {
     "async-invocations": ("GET", "async_status", functions_api.async_status),
     "cancel": ("POST", "cancel", functions_api.cancel),
     "config": ("GET", "config", functions_api.function_config),
+    "lts-log-detail": ("GET", "log_stream", functions_api.lts_log_detail),
 }
 MAX_TOKEN_REQUEST_BYTES = 64 * 1024
 STATS_PATH = "/_emulator/stats"
@@ -232,7 +233,7 @@ class EmulatorApp:
             function = _function_name(params["urn"]) if "urn" in params else None
             fault = self.state.faults.take(function, name)
             if fault is not None:
-                if fault.delay:
+                if fault.delay and fault.kind != "stall":
                     await asyncio.sleep(fault.delay)
                 if fault.kind == "drop" and _abort_connection(send):
                     await asyncio.sleep(0)  # let the server see the closed connection before we return
@@ -250,6 +251,8 @@ class EmulatorApp:
             response = await handler(self.state, Request(scope, receive))
         except ApiRefusal as refusal:
             response = refusal.response
+        if fault is not None and fault.kind == "stall":
+            await asyncio.sleep(fault.delay)  # the connection stays open and silent, as in a long call
         if fault is not None and fault.kind == "drop_after" and _abort_connection(send):
             await asyncio.sleep(0)
             await asyncio.sleep(0)

@@ -39,8 +39,10 @@ Fault spec: KIND[,count=N|always][,function=NAME][,route=ROUTE][,delay=SECONDS][
   truncate (run it, send the headers and half of the body, then close), garbage (run it, answer 200
   with a body that is neither JSON nor UTF-8), bad_log (run it, cut the base64 X-Cff-Function-Log),
   invalid_token (403 FSS.0403 "invalid token"); a function failure answered as error_500 (HTTP 500),
-  error_code_only (no X-Is-Func-Err) or error_bare (no error headers, no v1 status).
-  ROUTE: invoke, invoke_async, async_status, cancel, config, list; token (IAM) only when named.
+  error_code_only (no X-Is-Func-Err) or error_bare (no error headers, no v1 status); stall (run it, keep
+  the connection silent for delay seconds, then answer).
+  ROUTE: invoke, invoke_async, async_status, cancel, config, log_stream, list; token (IAM) only when
+  named.
   Example: --fault throttle,count=2,function=hello,retry_after=1
 """
 

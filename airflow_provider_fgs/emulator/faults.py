@@ -19,6 +19,7 @@ FaultKind = Literal[
     "error_500",
     "error_code_only",
     "error_bare",
+    "stall",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 IAM_ROUTES = frozenset({"token"})
@@ -40,12 +41,16 @@ class Fault:
         function failure the docs leave open (applied only when the function failed): ``error_500``
         (HTTP 500 with the same headers and body), ``error_code_only`` (no ``X-Is-Func-Err``, only a
         non-zero ``X-Func-Err-Code``) or ``error_bare`` (no ``X-Is-Func-Err`` / ``X-Func-Err-Code``
-        and no v1 ``status``: only the payload's shape tells).
+        and no v1 ``status``: only the payload's shape tells);
+        or ``stall`` (hold the connection silent for ``delay`` seconds, then answer normally: a long
+        function as an idle-dropping NAT sees it).
     :param remaining: how many more requests it hits; ``None`` for every request until cleared.
     :param function: only requests for this function name; ``None`` for every function.
     :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``,
-        ``config``, ``list``, or ``token`` for IAM's token route); ``None`` for every FunctionGraph route.
-    :param delay: seconds of added latency (``latency``, and before answering for the others).
+        ``config``, ``log_stream``, ``list``, or ``token`` for IAM's token route); ``None`` for every
+        FunctionGraph route.
+    :param delay: seconds of added latency (``latency``, and before answering for the others; after
+        running the request for ``stall``).
     :param retry_after: ``Retry-After`` seconds sent with ``throttle`` / ``unavailable``.
     """
 

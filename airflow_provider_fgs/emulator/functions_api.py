@@ -1,4 +1,4 @@
-"""FunctionGraph routes: sync and async invoke, async status, cancel, list and config."""
+"""FunctionGraph routes: sync and async invoke, async status, cancel, list, config and log stream."""
 
 from __future__ import annotations
 
@@ -343,6 +343,16 @@ def _function_info(state: EmulatorState, name: str) -> dict[str, Any] | None:
     }
 
 
+def _log_stream(state: EmulatorState, name: str) -> dict[str, str]:
+    """The LTS log group and stream of a function, as lts-log-detail reports them (stable per name)."""
+    return {
+        "group_name": f"functiongraph.log.group.{state.project_id[:8]}",
+        "group_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fgs-emulator/{state.project_id}/log-group")),
+        "stream_name": name,
+        "stream_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"fgs-emulator/{state.project_id}/{name}")),
+    }
+
+
 async def list_functions(state: EmulatorState, request: Request) -> Response:
     """``GET /v2/{project_id}/fgs/functions``: every function (one page)."""
     await authenticated_body(state, request, 0)
@@ -356,3 +366,10 @@ async def function_config(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
     _, function = resolve(state, request.path_params["project_id"], request.path_params["urn"])
     return json_response(200, _function_info(state, function.spec.name))
+
+
+async def lts_log_detail(state: EmulatorState, request: Request) -> Response:
+    """``GET .../{urn}/lts-log-detail``: the function's LTS log group and stream."""
+    await authenticated_body(state, request, 0)
+    _, function = resolve(state, request.path_params["project_id"], request.path_params["urn"])
+    return json_response(200, _log_stream(state, function.spec.name))

@@ -223,11 +223,13 @@ class FunctionGraphEmulator:
             ``truncate`` (headers and half of the body, then close), ``garbage`` (200, a body neither
             JSON nor UTF-8), ``bad_log`` (an undecodable ``X-Cff-Function-Log``), ``invalid_token``
             (403 ``FSS.0403`` "invalid token"), or a function failure shaped otherwise: ``error_500``,
-            ``error_code_only``, ``error_bare`` (see :class:`~airflow_provider_fgs.emulator.faults.Fault`).
+            ``error_code_only``, ``error_bare``, or ``stall`` (run the function, keep the connection
+            silent for ``delay`` seconds, then answer; see
+            :class:`~airflow_provider_fgs.emulator.faults.Fault`).
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
         :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``,
-            ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
+            ``log_stream``, ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
         """
         self.state.faults.add(
             Fault(
@@ -269,7 +271,7 @@ class FunctionGraphEmulator:
     def request_count(self, route: str | None = None) -> int:
         """
         Requests received on ``route`` (all when ``None``): ``token``, ``invoke``, ``invoke_async``,
-        ``async_status``, ``cancel``, ``config``, ``list``, ``health``, ``unknown``.
+        ``async_status``, ``cancel``, ``config``, ``log_stream``, ``list``, ``health``, ``unknown``.
         """
         return self.state.stats.requests(route)
 

@@ -6,10 +6,10 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from airflow.sdk import BaseHook
 
@@ -52,10 +52,15 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus, AsyncStatusPage
+    from airflow_provider_fgs.protocol.function_config import FunctionConfig
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-fgs/{__version__}"
+FUNCTION_CONFIG_TTL_S = 600.0
+"""How long a function's config (its timeout, its log stream) is trusted by the process that read it."""
+_function_configs: dict[str, tuple[float, FunctionConfig | None]] = {}
+"""``endpoint + URN`` -> (when read, the function's config or ``None``), shared by the process's hooks."""
 
 
 def _mask_secret(value: str) -> None:
@@ -96,8 +101,9 @@ class FunctionGraphHook(BaseHook):
     """
     Calls Huawei Cloud FunctionGraph with the credentials of a ``functiongraph`` connection.
 
-    One ``requests.Session`` per hook (keep-alive), TLS verification on unless the connection turns it
-    off, a ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
+    One ``requests.Session`` per hook (HTTP keep-alive, and TCP keepalive probes so a silent wait for a
+    long call survives idle-dropping NATs), TLS verification on unless the connection turns it off, a
+    ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
     all hooks of the same credentials in the process and, through the host's private cache directory
     (:mod:`airflow_provider_fgs.host_cache`), by the other processes of the host; a token rejected
     with 401 (or 403 ``FSS.0403`` "invalid token") is refreshed once and the call retried once. AK/SK
@@ -206,7 +212,11 @@ class FunctionGraphHook(BaseHook):
             if self._session is None:
                 import requests
 
+                from airflow_provider_fgs.keepalive import KeepaliveAdapter
+
                 session = requests.Session()
+                session.mount("https://", KeepaliveAdapter())
+                session.mount("http://", KeepaliveAdapter())
                 session.verify = self.settings.verify
                 session.proxies.update(self.settings.proxies)
                 session.headers["User-Agent"] = USER_AGENT
@@ -308,30 +318,30 @@ class FunctionGraphHook(BaseHook):
         :param log_type: ``"tail"`` to get the end of the function's log, ``None``/``"none"`` for none.
         :param request_version: ``"v1"`` (JSON envelope) or ``"v0"`` (raw result).
         :param instance_memory: instance memory in MB for this call.
-        :param timeout: read timeout in seconds for this call (default: the connection's read timeout).
+        :param timeout: read timeout in seconds for this call. By default the connection's ``read_timeout``
+            when it sets one, else the function's own timeout (read once from its config, see
+            :meth:`function_timeout`) plus a margin, at most the gateway's 90 s cut plus that margin.
         :param deserialize: JSON-decode the result when it is JSON.
         :return: the result; ``is_function_error`` tells whether the function failed.
         :raises InvalidRequestError: bad input (also a missing or conflicting function name), before any
             network call.
         :raises FunctionGraphApiError: the platform refused the call (typed subclasses).
         """
-        return self._call(
-            self._prepare_invoke(
-                self.resolve_urn(
-                    function_urn,
-                    function_name=function_name,
-                    package=package,
-                    qualifier=qualifier,
-                    alias=alias,
-                ),
-                payload,
-                log_type=log_type,
-                request_version=request_version,
-                instance_memory=instance_memory,
-                timeout=timeout,
-                deserialize=deserialize,
-            )
+        urn = self.resolve_urn(
+            function_urn, function_name=function_name, package=package, qualifier=qualifier, alias=alias
         )
+        call = self._prepare_invoke(
+            urn,
+            payload,
+            log_type=log_type,
+            request_version=request_version,
+            instance_memory=instance_memory,
+            timeout=timeout,
+            deserialize=deserialize,
+        )
+        if timeout is None and not self.settings.read_timeout_set:  # input is valid: the config may be read
+            call = replace(call, read_timeout=self._read_timeout_for(urn, self._cached_function_config(urn)))
+        return self._call(call)
 
     def _prepare_invoke(
         self,
@@ -374,6 +384,110 @@ class FunctionGraphHook(BaseHook):
             idempotent=self.settings.retry.retry_sync_invoke,
             read_timeout=timeout,
         )
+
+    def function_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
+        """
+        The function's config (ShowFunctionConfig): timeout, LTS log group and stream; ``None`` when
+        it cannot be read.
+
+        Read once per process and function, and trusted for :data:`FUNCTION_CONFIG_TTL_S`. A refused or
+        failed read is logged and remembered as ``None`` too (a sync call then waits the connection's
+        read timeout); rejected credentials are raised, so a bad key is not tried twice per call.
+        """
+        urn = self.resolve_urn(function_urn)
+        known = self._cached_function_config(urn)
+        if known is not _UNKNOWN:
+            return cast("FunctionConfig | None", known)
+        try:
+            value = self._call(self._prepare_function_config(urn))
+        except AuthenticationError:
+            raise
+        except FunctionGraphError as err:
+            self._config_unreadable(urn, err)
+            value = None
+        return self._remember_function_config(urn, value)
+
+    def function_timeout(self, function_urn: str | FunctionUrn) -> float | None:
+        """The function's configured timeout in seconds, from :meth:`function_config`."""
+        config = self.function_config(function_urn)
+        return None if config is None else config.timeout
+
+    def function_log_stream(self, function_urn: str | FunctionUrn) -> tuple[str, str] | None:
+        """
+        ``(log_group_id, log_stream_id)`` of the function's logs in LTS, ``None`` when unknown.
+
+        From the function's config when it names them, else from ``GET .../{urn}/lts-log-detail``.
+        """
+        from airflow_provider_fgs.protocol.function_config import build_log_stream_request, parse_log_stream
+
+        urn = self.resolve_urn(function_urn)
+        config = self.function_config(urn)
+        if config is not None and config.log_group_id and config.log_stream_id:
+            return config.log_group_id, config.log_stream_id
+        name = str(urn)
+
+        def parse(response: Response) -> tuple[str, str] | None:
+            return parse_log_stream(*response, function=name)
+
+        request = build_log_stream_request(self.settings.endpoint, urn)
+        try:
+            return self._call(
+                PreparedCall(request, parse, what=f"log stream query of {name}", idempotent=True)
+            )
+        except FunctionGraphError as err:
+            self._logger.warning("Could not read the LTS log stream of %s: %s", name, err)
+            return None
+
+    def _prepare_function_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
+        """The config query of :meth:`function_config` (shared with the async hook)."""
+        from airflow_provider_fgs.protocol.function_config import (
+            build_function_config_request,
+            parse_function_config,
+        )
+
+        name = str(urn)
+
+        def parse(response: Response) -> FunctionConfig:
+            return parse_function_config(*response, function=name)
+
+        request = build_function_config_request(self.settings.endpoint, urn)
+        return PreparedCall(request, parse, what=f"config query of {name}", idempotent=True)
+
+    def _cached_function_config(self, urn: FunctionUrn) -> Any:
+        entry = _function_configs.get(f"{self.settings.endpoint} {urn}")
+        if entry is None or time.monotonic() - entry[0] > FUNCTION_CONFIG_TTL_S:
+            return _UNKNOWN
+        return entry[1]
+
+    def _remember_function_config(
+        self, urn: FunctionUrn, value: FunctionConfig | None
+    ) -> FunctionConfig | None:
+        _function_configs[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
+        return value
+
+    def _config_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
+        self._logger.warning(
+            "Could not read the config of %s (%s); sync calls wait the connection's read timeout of %g s",
+            urn,
+            err,
+            self.settings.read_timeout,
+        )
+
+    def _read_timeout_for(self, urn: FunctionUrn, known: Any) -> float | None:
+        """The read timeout following the function's timeout; its config is read if ``known`` is unknown."""
+        from airflow_provider_fgs.protocol.function_config import sync_read_timeout
+
+        config = self.function_config(urn) if known is _UNKNOWN else known
+        if config is None or config.timeout is None:
+            return None
+        read_timeout = sync_read_timeout(config.timeout)
+        self._logger.info(
+            "Waiting up to %g s for the answer of %s (its timeout is %g s)",
+            read_timeout,
+            urn,
+            config.timeout,
+        )
+        return read_timeout
 
     def invoke_async(self, function_urn: str | FunctionUrn, payload: Any = None) -> str:
         """
@@ -460,6 +574,36 @@ class FunctionGraphHook(BaseHook):
             return parse_async_status_page(*response, request_id=request_id, function=name, marker=marker)
 
         return PreparedCall(request, parse, what=f"async status query of {name}", idempotent=True)
+
+    def cancel_async_invocation(
+        self, function_urn: str | FunctionUrn, request_id: str, *, mode: str = "force"
+    ) -> None:
+        """
+        Stop an asynchronous invocation that has not ended (its status becomes DISCARD).
+
+        :param function_urn: the function the invocation was started on.
+        :param request_id: the request id returned by :meth:`invoke_async`.
+        :param mode: ``force`` (end the runtime; the only mode Huawei documents as supported) or
+            ``recursive`` (stop the sub-functions it is calling).
+        :raises FunctionGraphApiError: the platform refused, e.g. because the invocation already ended.
+        """
+        self._call(self._prepare_cancel(function_urn, request_id, mode))
+
+    def _prepare_cancel(
+        self, function_urn: str | FunctionUrn, request_id: str, mode: str
+    ) -> PreparedCall[None]:
+        """The cancel request of :meth:`cancel_async_invocation` (shared with the async hook)."""
+        from airflow_provider_fgs.protocol.async_invoke import build_cancel_request, parse_cancel_response
+
+        urn = self.resolve_urn(function_urn)
+        request = build_cancel_request(self.settings.endpoint, urn, request_id, mode=mode)
+        name = str(urn)
+
+        def parse(response: Response) -> None:
+            parse_cancel_response(*response, request_id=request_id, function=name)
+
+        # Cancelling twice is harmless: safe to re-send after a broken connection.
+        return PreparedCall(request, parse, what=f"cancel of async invocation {request_id}", idempotent=True)
 
     def test_connection(self) -> tuple[bool, str]:
         """
@@ -609,6 +753,10 @@ class FunctionGraphHook(BaseHook):
         except requests.RequestException as err:
             raise _transport_error(err, request) from None
         return response.status_code, response.headers, response.content
+
+
+_UNKNOWN: Any = object()
+"""A function timeout not read yet (``None`` is a read that found none)."""
 
 
 def _transport_error(err: Exception, request: HttpRequest) -> TransportError:

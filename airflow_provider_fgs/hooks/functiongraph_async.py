@@ -6,14 +6,18 @@ import asyncio
 import functools
 import ssl
 import weakref
+from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
 from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.hooks.functiongraph import USER_AGENT, FunctionGraphHook, PreparedCall
+from airflow_provider_fgs.hooks.functiongraph import _UNKNOWN, USER_AGENT, FunctionGraphHook, PreparedCall
+from airflow_provider_fgs.keepalive import keepalive_socket_options
 from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
+from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
+from airflow_provider_fgs.protocol.function_config import FunctionConfig
 from airflow_provider_fgs.protocol.http import HttpRequest, is_token_rejected
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
@@ -73,9 +77,15 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
 
         if self._client is None:
             connect, read = settings.timeouts
-            self._client = httpx.AsyncClient(
+            transport = httpx.AsyncHTTPTransport(
                 verify=_ssl_context(settings.verify),
                 proxy=settings.proxies.get("https") or settings.proxies.get("http"),
+                socket_options=keepalive_socket_options(),
+            )
+            # The proxy is the transport's: a client-level proxy would mount a transport without keepalive.
+            self._client = httpx.AsyncClient(
+                transport=transport,
+                verify=_ssl_context(settings.verify),  # for proxies from the environment
                 timeout=httpx.Timeout(read, connect=connect),
                 headers={"User-Agent": USER_AGENT},
                 follow_redirects=False,
@@ -130,33 +140,57 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
     ) -> PreparedCall[InvocationResult]:
         """
         Everything of :meth:`ainvoke` that comes before sending: read the connection, build the request,
-        fetch an IAM token when the connection uses them. :meth:`asend` then sends it.
+        choose the read timeout (from the function's config unless set), fetch an IAM token when the
+        connection uses them. :meth:`asend` then sends it.
 
         Lets a caller record "about to send" as late as possible (see the invoke trigger's claim).
         """
-
-        def prepare() -> PreparedCall[InvocationResult]:
-            urn = self.resolve_urn(
-                function_urn, function_name=function_name, package=package, qualifier=qualifier, alias=alias
-            )
-            return self._prepare_invoke(
-                urn,
-                payload,
-                log_type=log_type,
-                request_version=request_version,
-                instance_memory=instance_memory,
-                timeout=timeout,
-                deserialize=deserialize,
-            )
-
-        call = await to_thread(prepare)
-        if uses_fetched_tokens(await self.asettings()):
+        urn = await to_thread(
+            self.resolve_urn,
+            function_urn,
+            function_name=function_name,
+            package=package,
+            qualifier=qualifier,
+            alias=alias,
+        )
+        call = await to_thread(
+            self._prepare_invoke,
+            urn,
+            payload,
+            log_type=log_type,
+            request_version=request_version,
+            instance_memory=instance_memory,
+            timeout=timeout,
+            deserialize=deserialize,
+        )
+        settings = await self.asettings()
+        if timeout is None and not settings.read_timeout_set:  # input is valid: the config may be read
+            known = self._cached_function_config(urn)
+            if known is _UNKNOWN:
+                known = await self.afunction_config(urn)
+            call = replace(call, read_timeout=self._read_timeout_for(urn, known))
+        if uses_fetched_tokens(settings):
             await to_thread(self._tokens.token)  # cached: the send below reuses it
         return call
 
     async def asend(self, call: PreparedCall[T]) -> T:
         """Send a call from :meth:`aprepare_invoke` (with the retry policy and the 401 refresh)."""
         return await self._acall(call)
+
+    async def afunction_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
+        """The function's config; see :meth:`function_config`."""
+        urn = await to_thread(self.resolve_urn, function_urn)
+        known = self._cached_function_config(urn)
+        if known is not _UNKNOWN:
+            return cast("FunctionConfig | None", known)
+        try:
+            value = await self._acall(await to_thread(self._prepare_function_config, urn))
+        except AuthenticationError:
+            raise
+        except FunctionGraphError as err:
+            self._config_unreadable(urn, err)
+            value = None
+        return self._remember_function_config(urn, value)
 
     async def aget_async_invocation(
         self,
@@ -182,6 +216,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
                 return page.status
             marker = page.next_marker
         return None
+
+    async def acancel_async_invocation(
+        self, function_urn: str | FunctionUrn, request_id: str, *, mode: str = "force"
+    ) -> None:
+        """Stop an asynchronous invocation; see :meth:`cancel_async_invocation`."""
+        call = await to_thread(self._prepare_cancel, function_urn, request_id, mode)
+        await self._acall(call)
 
     async def _acall(self, call: PreparedCall[T]) -> T:
         """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401/403."""

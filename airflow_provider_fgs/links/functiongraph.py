@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from airflow.sdk import BaseOperatorLink
 
@@ -29,10 +29,15 @@ def function_console_url(urn: FunctionUrn) -> str:
 
     The console is a single-page app addressed as
     ``/functiongraph/?region=R#/serverless/functions/detail/R/PROJECT/PACKAGE/NAME/VERSION``;
-    an alias has no page of its own, so it links to the function's ``latest`` page. The part up to the
-    project id is the console's documented-by-use shape; the ``PACKAGE/NAME/VERSION`` tail is UNVERIFIED
-    against the live console (one place to fix if it differs).
+    an alias has no page of its own, so it links to the function's ``latest`` page.
     """
+    # Checked against Huawei's docs: "Configuring and Viewing Function Invocation Logs"
+    # (https://support.huaweicloud.com/intl/en-us/usermanual-functiongraph/functiongraph_01_1834.html)
+    # enters the console at https://console.huaweicloud.com/functiongraph/ and reaches a function through
+    # "Functions > Function List > <name>", its details page. The documentation gives no deep link:
+    # the "#/serverless/functions/detail/<region>/<project id>/" fragment is the console's own address
+    # as users quote it (shown in the address bar of the details page); the "PACKAGE/NAME/VERSION" tail
+    # remains UNVERIFIED (one place to fix if it differs).
     version = LATEST if urn.alias is not None else urn.qualifier
     parts = "/".join(quote(part, safe="") for part in (urn.package, urn.name, version))
     region = quote(urn.region, safe="")
@@ -40,6 +45,54 @@ def function_console_url(urn: FunctionUrn) -> str:
         f"{console_base_url(urn.region)}/functiongraph/?region={region}"
         f"#/serverless/functions/detail/{region}/{quote(urn.project_id, safe='')}/{parts}"
     )
+
+
+def lts_log_stream_url(region: str, log_group_id: str, log_stream_id: str) -> str:
+    """The LTS console's log search page of one log stream."""
+    # Huawei's LTS docs, "Embedding Huawei Cloud services: URL rules" (华为云服务内嵌: URL拼接规则,
+    # https://huaweicloud.com/guide/productsdesc-bms_bfbd3a37a0aa038388d2ef48200e6dd2support0): the log
+    # query page is /lts/?region={regionId}#/cts/logEventsLeftMenu/events?groupId={groupId}&topicId={topicId}
+    # (topicId is the log stream id). The cfModuleHide parameter of that page only serves iframes.
+    query = urlencode({"groupId": log_group_id, "topicId": log_stream_id})
+    return (
+        f"{console_base_url(region)}/lts/?region={quote(region, safe='')}"
+        f"#/cts/logEventsLeftMenu/events?{query}"
+    )
+
+
+class FunctionGraphLogLink(BaseOperatorLink):
+    """
+    Link from a task to its function's full log in LTS (Log Tank Service), beyond the 2 KB tail.
+
+    The log group and stream come from the function's config, else from FunctionGraph's "Querying the
+    Log Group and Stream of a Function" (``lts-log-detail``); without them there is no link. Search the
+    page for the invocation's request id, which the task logs and pushes to XCom (key ``request_id``).
+    """
+
+    name = "FunctionGraph Log (LTS)"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
+        """The LTS page of the function's log stream, or ``""`` when it cannot be determined."""
+        urn = _task_function(operator)
+        hook = getattr(operator, "hook", None)
+        if urn is None or hook is None:
+            return ""
+        try:
+            stream = hook.function_log_stream(urn)
+        except Exception:  # an unreachable connection or refused credentials: no link
+            return ""
+        return "" if stream is None else lts_log_stream_url(urn.region, *stream)
+
+
+def _task_function(operator: BaseOperator) -> FunctionUrn | None:
+    resolve = getattr(operator, "resolve_function_urn", None)
+    if resolve is None:
+        return None
+    try:
+        urn = resolve()
+    except Exception:  # an unrendered template, a bad name, an unreachable connection: no link
+        return None
+    return urn if isinstance(urn, FunctionUrn) else None
 
 
 class FunctionGraphConsoleLink(BaseOperatorLink):
@@ -56,11 +109,5 @@ class FunctionGraphConsoleLink(BaseOperatorLink):
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
         """The console URL of the task's function, or ``""`` when it cannot be determined."""
-        resolve = getattr(operator, "resolve_function_urn", None)
-        if resolve is None:
-            return ""
-        try:
-            urn = resolve()
-        except Exception:  # an unrendered template, a bad name, an unreachable connection: no link
-            return ""
-        return function_console_url(urn) if isinstance(urn, FunctionUrn) else ""
+        urn = _task_function(operator)
+        return "" if urn is None else function_console_url(urn)

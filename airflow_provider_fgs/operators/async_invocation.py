@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -12,9 +13,10 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID
+from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     MAX_ASYNC_PAYLOAD_BYTES,
@@ -22,7 +24,7 @@ from airflow_provider_fgs.protocol.async_invoke import (
     MissingRecordGuard,
     query_begin_time_for,
 )
-from airflow_provider_fgs.protocol.errors import error_from_event
+from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
 from airflow_provider_fgs.triggers.functiongraph import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
 
@@ -33,11 +35,40 @@ XCOM_STATUS = "status"
 XCOM_QUERY_BEGIN_TIME = "query_begin_time"
 
 
-def finished_status(status: AsyncInvocationStatus, function: str) -> dict[str, Any]:
-    """The status record of an ended invocation as a dict; raises ``FunctionError`` on FAIL/DISCARD."""
+def finished_status(
+    status: AsyncInvocationStatus, function: str, result_check: ResultCheck | None = None
+) -> dict[str, Any]:
+    """
+    The status record of an ended invocation as a dict.
+
+    Raises ``FunctionError`` on FAIL/DISCARD, and ``ResultCheckError`` when the record fails ``result_check``.
+    """
     if status.is_failed:
         raise status.to_function_error(function)
-    return asdict(status)
+    record = asdict(status)
+    if result_check is not None:
+        result_check.verify(record, function=function, request_id=status.request_id)
+    return record
+
+
+def cancel_invocation(task: FunctionTargetMixin, function: str, request_id: str) -> None:
+    """
+    Cancel an async invocation when ``task`` is killed; a failure is logged as a warning, never raised.
+
+    Runs in ``on_kill`` (a signal handler, while the task's own call may be in flight): a hook of its
+    own, with the task hook's already-read settings, touches neither that call's session nor Airflow's
+    connection API.
+    """
+    log = logging.getLogger(type(task).__module__)
+    try:
+        hook = FunctionGraphHook(task.functiongraph_conn_id)
+        hook.__dict__["settings"] = task.hook.settings  # the cached_property, already read by execute()
+        with hook:
+            hook.cancel_async_invocation(function, request_id)
+    except Exception as err:
+        log.warning("Could not cancel async invocation %s of %s: %s", request_id, function, err)
+        return
+    log.info("Cancelled async invocation %s of %s (the task was killed)", request_id, function)
 
 
 def status_from_event(event: dict[str, Any]) -> AsyncInvocationStatus:
@@ -79,12 +110,19 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     :param max_poll_interval: the longest interval between two status queries.
     :param deferrable: wait in the triggerer instead of the worker.
     :param missing_record_timeout: seconds a started invocation may stay without a status record.
+    :param result_check: with ``wait_for_completion``, a check of the ended invocation's status record
+        (a callable, or a pair ``(json_path, expected)`` such as ``("$.status", "SUCCESS")``), evaluated
+        in the worker; a failed check fails the task naming the check. A status record never carries
+        the function's result.
+    :param cancel_on_kill: cancel the invocation this task started when the task is killed, marked
+        failed or success, or cleared before it ended (also while deferred: Airflow 3.3 calls the
+        trigger's ``on_kill``; a triggerer restart never cancels). A failed cancel is logged as a warning.
     """
 
     template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
     ui_color = "#e9f3ff"
-    operator_extra_links = (FunctionGraphConsoleLink(),)
+    operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
 
     def __init__(
         self,
@@ -101,6 +139,8 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         max_poll_interval: float = 60.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
+        result_check: ResultCheckSpec | None = None,
+        cancel_on_kill: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -118,6 +158,15 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         self.max_poll_interval = max_poll_interval
         self.deferrable = deferrable
         self.missing_record_timeout = missing_record_timeout
+        if result_check is not None and not wait_for_completion:
+            raise InvalidRequestError(
+                f"result_check={result_check!r} needs wait_for_completion=True: without waiting there is "
+                "no ended invocation to check"
+            )
+        self.result_check = result_check
+        self._result_check = result_check_of(result_check)
+        self.cancel_on_kill = cancel_on_kill
+        self._running: tuple[str, str] | None = None  # (function, request id) while it may run
 
     def execute(self, context: Context) -> Any:
         encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
@@ -125,9 +174,11 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         query_begin_time = query_begin_time_for(datetime.now(UTC))
         request_id = self.hook.invoke_async(urn, self.payload)
         self.log.info("Started async invocation %s of %s", request_id, urn)
+        self._running = (str(urn), request_id)
         context["ti"].xcom_push(key=XCOM_REQUEST_ID, value=request_id)
         context["ti"].xcom_push(key=XCOM_QUERY_BEGIN_TIME, value=query_begin_time)
         if not self.wait_for_completion:
+            self._running = None
             return request_id
         if self.deferrable:
             self.defer(
@@ -139,11 +190,19 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
                     max_poll_interval=self.max_poll_interval,
                     query_begin_time=query_begin_time,
                     missing_record_timeout=self.missing_record_timeout,
+                    cancel_on_kill=self.cancel_on_kill,
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,
             )
-        return finished_status(self._poll(str(urn), request_id, query_begin_time), str(urn))
+        status = self._poll(str(urn), request_id, query_begin_time)
+        self._running = None
+        return finished_status(status, str(urn), self._result_check)
+
+    def on_kill(self) -> None:
+        """Cancel the invocation this task started and is waiting for (unless ``cancel_on_kill=False``)."""
+        if self.cancel_on_kill and self._running is not None:
+            cancel_invocation(self, *self._running)
 
     def _poll(self, function: str, request_id: str, query_begin_time: str | None) -> AsyncInvocationStatus:
         interval = self.poll_interval
@@ -180,4 +239,4 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         status = status_from_event(event)
         function = event.get("function_urn") or function or str(self.resolve_function_urn())
         self.log.info("Async invocation %s of %s ended %s", status.request_id, function, status.status)
-        return finished_status(status, function)
+        return finished_status(status, function, self._result_check)

@@ -11,8 +11,9 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import (
     LOG_TAIL_BYTES,
@@ -76,6 +77,11 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         :class:`~airflow_provider_fgs.operators.async_invocation.InvokeFunctionAsyncOperator` for
         functions that may run longer than 90 s.
     :param deferrable: wait for the invocation in the triggerer instead of the worker.
+    :param result_check: fail the task when the function answers but its result says the work failed:
+        a callable taking the decoded result and returning a true value when it is good, or a pair
+        ``(json_path, expected)`` such as ``("$.status", "ok")``. Evaluated in the worker (after a
+        deferral too), after the XComs are pushed; a failed check raises
+        :class:`~airflow_provider_fgs.operators.result_check.ResultCheckError` naming the check.
     """
 
     template_fields: Sequence[str] = (
@@ -88,7 +94,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     )
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
     ui_color = "#e9f3ff"
-    operator_extra_links = (FunctionGraphConsoleLink(),)
+    operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
 
     def __init__(
         self,
@@ -106,6 +112,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         deserialize_result: bool = True,
         invoke_timeout: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        result_check: ResultCheckSpec | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -134,6 +141,8 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
                 UserWarning,
                 stacklevel=2,
             )
+        self.result_check = result_check
+        self._result_check = result_check_of(result_check)
 
     def execute(self, context: Context) -> Any:
         """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
@@ -195,6 +204,9 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             ti.xcom_push(key=XCOM_SUMMARY, value=result.summary)
             ti.xcom_push(key=XCOM_BILLING_DURATION_MS, value=result.billing_duration_ms)
         result.raise_for_function_error(function)
+        if self._result_check is not None:
+            self._result_check.verify(result.result, function=function, request_id=result.request_id)
+            self.log.info("Result check %s passed", self._result_check.name)
         return result.result
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:

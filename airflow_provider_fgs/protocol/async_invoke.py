@@ -343,5 +343,41 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+CANCEL_MODES = ("force", "recursive")
+"""The ``type`` of a cancel request: ``force`` ends the runtime, ``recursive`` its sub-function calls."""
+
+
+def build_cancel_request(
+    endpoint: str, urn: FunctionUrn, request_id: str, *, mode: str = "force"
+) -> HttpRequest:
+    """
+    Build ``POST .../{urn}/cancel`` with ``{"request_id": ..., "type": mode}`` (CancelAsyncInvocation).
+
+    Huawei's API reference ("Stopping an Asynchronous Invocation Request", functiongraph_06_0146_00_1)
+    says only ``force`` is supported for now, and that the other requests running in the same function
+    instance stop too.
+    """
+    if not request_id or not isinstance(request_id, str):
+        raise InvalidRequestError(f"Invalid async request_id {request_id!r}: expected a non-empty string")
+    if mode not in CANCEL_MODES:
+        raise InvalidRequestError(f"Invalid cancel mode {mode!r}: expected one of {CANCEL_MODES}")
+    return HttpRequest(
+        method="POST",
+        url=functions_url(endpoint, urn.project_id, str(urn), "cancel"),
+        headers={"Content-Type": "application/json", "X-Project-Id": urn.project_id},
+        body=json.dumps({"request_id": request_id, "type": mode}).encode("utf-8"),
+    )
+
+
+def parse_cancel_response(
+    status_code: int, headers: Mapping[str, str], body: bytes, *, request_id: str, function: str
+) -> None:
+    """Accept a 2xx answer (the documented body is ``null``); raise the platform's error otherwise."""
+    if status_code >= 400:
+        raise platform_error(
+            status_code, headers, body, what=f"cancel of async invocation {request_id} of {function}"
+        )
+
+
 def _opt(value: Any) -> str | None:
     return None if value in (None, "") else str(value)

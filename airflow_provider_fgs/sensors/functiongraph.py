@@ -10,8 +10,14 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.operators.async_invocation import finished_status, status_from_event
+from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
+from airflow_provider_fgs.operators.async_invocation import (
+    cancel_invocation,
+    finished_status,
+    status_from_event,
+)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     MissingRecordGuard,
@@ -50,6 +56,11 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     :param query_begin_time: UTC time the invocation started (ISO 8601), e.g.
         ``"{{ ti.xcom_pull(task_ids='start', key='query_begin_time') }}"``. (templated)
     :param missing_record_timeout: seconds the request id may stay without a status record.
+    :param result_check: a check of the ended invocation's status record (a callable, or a pair
+        ``(json_path, expected)``), evaluated in the worker; a failed check fails the task naming it.
+    :param cancel_on_kill: cancel the invocation when this sensor is killed, marked failed or success,
+        or cleared while waiting (also while deferred). Off by default: the invocation was started by
+        another task, and a retry of this sensor would find it DISCARD.
     """
 
     template_fields: Sequence[str] = (
@@ -61,6 +72,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         "query_begin_time",
     )
     ui_color = "#e9f3ff"
+    operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
 
     def __init__(
         self,
@@ -76,6 +88,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         query_begin_time: str | None = None,
         missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
+        result_check: ResultCheckSpec | None = None,
+        cancel_on_kill: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -93,6 +107,10 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         self.query_begin_time = query_begin_time
         self.missing_record_timeout = missing_record_timeout
         self._guard: MissingRecordGuard | None = None
+        self.result_check = result_check
+        self._result_check = result_check_of(result_check)
+        self.cancel_on_kill = cancel_on_kill
+        self._waiting = False
 
     def _query_begin_time(self, context: Context) -> str | None:
         """The given ``query_begin_time``, else the DAG run's (or this task's) start, minus a margin."""
@@ -134,6 +152,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 max_poll_interval=self.max_poll_interval,
                 query_begin_time=self._query_begin_time(context),
                 missing_record_timeout=self.missing_record_timeout,
+                cancel_on_kill=self.cancel_on_kill,
             ),
             method_name="execute_complete",
             timeout=self.timeout,
@@ -141,6 +160,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
         urn = self.resolve_function_urn()
+        self._waiting = True
         query_begin_time = self._query_begin_time(context)
         status = self.hook.get_async_invocation(urn, self.request_id, query_begin_time=query_begin_time)
         self._missing_record_guard(context, query_begin_time).check(status)
@@ -149,8 +169,14 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 "Async invocation %s is %s", self.request_id, status.status if status else "not recorded yet"
             )
             return False
-        return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn)))
+        self._waiting = False
+        return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn), self._result_check))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger fired: fail on FAIL/DISCARD, else return the status record."""
-        return finished_status(status_from_event(event), self.function_label())
+        return finished_status(status_from_event(event), self.function_label(), self._result_check)
+
+    def on_kill(self) -> None:
+        """With ``cancel_on_kill``: cancel the invocation this sensor is waiting for."""
+        if self.cancel_on_kill and self._waiting:
+            cancel_invocation(self, str(self.resolve_function_urn()), self.request_id)

@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS, deferred_task_left_deferral
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.protocol.async_invoke import DEFAULT_MISSING_RECORD_TIMEOUT_S, MissingRecordGuard
 from airflow_provider_fgs.protocol.errors import (
@@ -212,6 +213,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
     :param query_begin_time: UTC start of the status query window (``YYYY-MM-DDTHH:mm:ss``); the
         platform searches only the last hour without it.
     :param missing_record_timeout: seconds without any record of the request id before failing.
+    :param cancel_on_kill: cancel the invocation when a user marks the deferred task failed or success,
+        or clears it (never when the triggerer restarts or hands the trigger to another triggerer).
     """
 
     def __init__(
@@ -225,6 +228,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         backoff: float = POLL_BACKOFF,
         query_begin_time: str | None = None,
         missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
+        cancel_on_kill: bool = False,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
@@ -235,6 +239,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         self.backoff = backoff
         self.query_begin_time = query_begin_time
         self.missing_record_timeout = missing_record_timeout
+        self.cancel_on_kill = cancel_on_kill
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -248,10 +253,39 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 "backoff": self.backoff,
                 "query_begin_time": self.query_begin_time,
                 "missing_record_timeout": self.missing_record_timeout,
+                "cancel_on_kill": self.cancel_on_kill,
             },
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            async for event in self._poll_until_ended():
+                yield event
+        except asyncio.CancelledError:
+            # Before Airflow 3.3 there is no on_kill(): tell a user's action from a triggerer shutdown
+            # by the task's state (still deferred after a shutdown).
+            if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS and await deferred_task_left_deferral(self):
+                await self._cancel_invocation()
+            raise
+
+    async def on_kill(self) -> None:
+        """Airflow 3.3+: a user marked the deferred task failed or success, or cleared it."""
+        if self.cancel_on_kill:
+            await self._cancel_invocation()
+
+    async def _cancel_invocation(self) -> None:
+        """Cancel the invocation; a failure is logged as a warning, never raised."""
+        try:
+            async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
+                await hook.acancel_async_invocation(self.function_urn, self.request_id)
+        except Exception as err:
+            self.log.warning(
+                "Could not cancel async invocation %s of %s: %s", self.request_id, self.function_urn, err
+            )
+            return
+        self.log.info("Cancelled async invocation %s of %s", self.request_id, self.function_urn)
+
+    async def _poll_until_ended(self) -> AsyncIterator[TriggerEvent]:
         interval = self.poll_interval
         guard = MissingRecordGuard(
             request_id=self.request_id,

@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 
 from .airflow_api import AirflowApi
 from .deployment import ADMIN_USER, AirflowDeployment
@@ -38,7 +39,8 @@ from .production import CeleryDeployment
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
 EXAMPLE_FUNCTIONS = EXAMPLE_DAGS / "functions"
-PRODUCTION_DAGS = Path(__file__).resolve().parent / "dags"
+INTEGRATION_DAGS = Path(__file__).resolve().parent / "dags"
+INTEGRATION_FUNCTIONS = Path(__file__).resolve().parent / "functions"
 ARTIFACTS = ROOT / "artifacts" / "integration"
 CONN_ID = "functiongraph_default"
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -96,7 +98,9 @@ class Deployment:
         }
 
 
-def _start_emulator(workdir: Path, function_dirs: tuple[Path, ...] = (EXAMPLE_FUNCTIONS,)) -> EmulatorServer:
+def _start_emulator(
+    workdir: Path, function_dirs: tuple[Path, ...] = (EXAMPLE_FUNCTIONS, INTEGRATION_FUNCTIONS)
+) -> EmulatorServer:
     process = ManagedProcess(
         "fgs-emulator",
         [
@@ -126,11 +130,11 @@ def _start_emulator(workdir: Path, function_dirs: tuple[Path, ...] = (EXAMPLE_FU
         raise
 
 
-def _production_dags(workdir: Path) -> Path:
-    """The example DAGs plus the production shape's own (the 50-task mapped DAG), in one folder."""
+def _dags_folder(workdir: Path) -> Path:
+    """The example DAGs plus the integration-only DAGs (50-task mapped, cancel, ...), in one folder."""
     folder = workdir / "dags"
     folder.mkdir()
-    for source in [*EXAMPLE_DAGS.glob("example_*.py"), *PRODUCTION_DAGS.glob("*.py")]:
+    for source in [*EXAMPLE_DAGS.glob("example_*.py"), *INTEGRATION_DAGS.glob("*.py")]:
         shutil.copy(source, folder / source.name)
     return folder
 
@@ -146,9 +150,9 @@ def deployment(
     home = workdir / "airflow_home"
     home.mkdir()
     airflow = (
-        CeleryDeployment(home, _production_dags(workdir))
+        CeleryDeployment(home, _dags_folder(workdir))
         if shape == PRODUCTION
-        else AirflowDeployment(home, EXAMPLE_DAGS)
+        else AirflowDeployment(home, _dags_folder(workdir))
     )
     try:
         airflow.start()
@@ -244,3 +248,13 @@ def pytest_runtest_makereport(
     report: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[report.when] = report
     return report
+
+
+@pytest.fixture
+def probe_hook(deployment: Deployment, monkeypatch: pytest.MonkeyPatch) -> FunctionGraphHook:
+    """A hook in the test process, talking to the deployment's emulator (invocation records, configs)."""
+    body = deployment.connection_body("functiongraph_probe")
+    connection = {**body, "extra": json.loads(body["extra"])}
+    connection.pop("connection_id")
+    monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_PROBE", json.dumps(connection))
+    return FunctionGraphHook("functiongraph_probe")

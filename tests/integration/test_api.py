@@ -103,6 +103,9 @@ def test_chain_dag_tasks_link_to_the_console(deployment: Deployment, runs: Runs)
     links = api.extra_links(CHAIN_DAG, runs.chain, "count_words")
 
     assert links["FunctionGraph Console"] == function_console_url(_urn(deployment, "count_words"))
+    assert (links["FunctionGraph Log (LTS)"] or "").startswith(
+        "https://console-intl.huaweicloud.com/lts/?region=ap-southeast-1#/cts/logEventsLeftMenu/events?groupId="
+    )
 
 
 def test_deferrable_dag_completes_in_the_triggerer(deployment: Deployment, runs: Runs) -> None:

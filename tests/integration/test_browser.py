@@ -18,7 +18,13 @@ import pytest
 
 from airflow_provider_fgs import get_provider_info
 from airflow_provider_fgs.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
-from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, function_console_url
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.links.functiongraph import (
+    FunctionGraphConsoleLink,
+    FunctionGraphLogLink,
+    function_console_url,
+    lts_log_stream_url,
+)
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 from .browser import chromium, chromium_missing_reason
@@ -204,7 +210,7 @@ def test_test_button_reports_the_hook_verdict(
 
 
 def test_task_pages_show_function_log_and_console_link(
-    page: Page, deployment: Deployment, runs: Runs, artifacts_dir: Path
+    page: Page, deployment: Deployment, runs: Runs, artifacts_dir: Path, probe_hook: FunctionGraphHook
 ) -> None:
     from playwright.sync_api import expect
 
@@ -224,4 +230,8 @@ def test_task_pages_show_function_log_and_console_link(
     emulator = deployment.emulator
     urn = FunctionUrn.from_parts(region=emulator.region, project_id=emulator.project_id, name="count_words")
     expect(link).to_have_attribute("href", function_console_url(urn))
+    stream = probe_hook.function_log_stream(urn)
+    assert stream is not None
+    log_link = page.get_by_role("link", name=FunctionGraphLogLink.name, exact=True)
+    expect(log_link).to_have_attribute("href", lts_log_stream_url(urn.region, *stream))
     page.screenshot(path=str(artifacts_dir / "05-task-extra-link.png"))

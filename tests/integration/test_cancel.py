@@ -1,0 +1,66 @@
+"""
+Cancel on kill, in a real deployment: a user marks tasks failed through the REST API while the async
+invocations they started are still running, one waited for in the worker (``on_kill`` in the task
+process) and one in the triggerer (``BaseTrigger.on_kill`` on Airflow 3.3). Each invocation must end
+DISCARD in the emulator, long before the function's 300 s of work.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
+
+from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, Deployment
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
+CANCEL_DAG = "functiongraph_cancel"
+TASKS = {"wait_in_worker": "running", "wait_in_triggerer": "deferred"}
+
+
+def _wait(what: str, probe: Any, timeout: float = RUN_TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"Timed out waiting for {what}")
+
+
+def test_marking_tasks_failed_cancels_their_invocations(
+    deployment: Deployment, functiongraph_connection: dict[str, Any], probe_hook: FunctionGraphHook
+) -> None:
+    api = deployment.api
+    api.wait_for_dag(CANCEL_DAG)
+    api.unpause(CANCEL_DAG)
+    run_id = api.trigger(CANCEL_DAG)
+
+    def waiting() -> bool:
+        states = api.task_states(CANCEL_DAG, run_id)
+        return all(states.get(task) == state for task, state in TASKS.items())
+
+    _wait(f"both tasks to wait ({TASKS})", waiting)
+    request_ids = {task: api.xcom(CANCEL_DAG, run_id, task, key="request_id") for task in TASKS}
+
+    def status(task: str) -> AsyncInvocationStatus | None:
+        return probe_hook.get_async_invocation("long_job", request_ids[task])
+
+    _wait("both invocations to run", lambda: all((s := status(t)) and s.status == "RUNNING" for t in TASKS))
+
+    for task in TASKS:
+        api.set_task_state(CANCEL_DAG, run_id, task, "failed")
+
+    ended = _wait(
+        "both invocations to be cancelled",
+        lambda: all((s := status(t)) and not s.is_pending for t in TASKS) and {t: status(t) for t in TASKS},
+        timeout=RUN_TIMEOUT / 2,
+    )
+    assert {task: record.status for task, record in ended.items()} == dict.fromkeys(TASKS, "DISCARD")
+    assert api.wait_for_run(CANCEL_DAG, run_id) == "failed"
+    assert api.task_states(CANCEL_DAG, run_id) == dict.fromkeys(TASKS, "failed")
+    assert "Cancelled async invocation" in api.task_log(CANCEL_DAG, run_id, "wait_in_worker")

@@ -1,0 +1,187 @@
+"""
+Cancel on kill against the real emulator: the async operator's and the sensor's ``on_kill`` in the worker,
+and the trigger's ``on_kill`` in the triggerer (Airflow 3.3), end the invocation DISCARD; a triggerer
+shutdown (a cancellation without a user's action) leaves it running; a failed cancel only warns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from airflow_provider_fgs.emulator import FunctionGraphEmulator
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator, cancel_invocation
+from airflow_provider_fgs.protocol.errors import FunctionError
+from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
+from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
+from tests.operators.test_invoke_function_operator import make_context
+
+pytestmark = pytest.mark.usefixtures("fgs_connection")
+
+
+def record_status(emulator: FunctionGraphEmulator, request_id: str) -> str | None:
+    record = emulator.state.async_records.get(request_id)
+    return None if record is None else record.status
+
+
+def wait_until(what: str, probe: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"Timed out waiting for {what}")
+
+
+def start_long_invocation(emulator: FunctionGraphEmulator) -> str:
+    request_id = FunctionGraphHook().invoke_async("sleep", {"seconds": 20})
+    wait_until("the invocation to run", lambda: record_status(emulator, request_id) == "RUNNING")
+    return request_id
+
+
+def execute_in_thread(operator: Any) -> tuple[threading.Thread, dict[str, Any], dict[str, Any]]:
+    context, ti = make_context()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["result"] = operator.execute(context)
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome, ti.xcoms
+
+
+def waiting_operator(**kwargs: Any) -> InvokeFunctionAsyncOperator:
+    return InvokeFunctionAsyncOperator(
+        task_id="long",
+        function_name="sleep",
+        payload={"seconds": 20},
+        wait_for_completion=True,
+        poll_interval=0.1,
+        max_poll_interval=0.2,
+        **kwargs,
+    )
+
+
+def test_killing_the_waiting_operator_cancels_its_invocation(emulator: FunctionGraphEmulator) -> None:
+    operator = waiting_operator()
+    thread, outcome, xcoms = execute_in_thread(operator)
+    request_id = wait_until("the request id", lambda: xcoms.get("request_id"))
+    wait_until("the invocation to run", lambda: record_status(emulator, request_id) == "RUNNING")
+
+    operator.on_kill()
+    thread.join(timeout=20)
+
+    assert record_status(emulator, request_id) == "DISCARD"
+    assert isinstance(outcome.get("error"), FunctionError)
+    assert "ended DISCARD" in str(outcome["error"])
+
+
+def test_cancel_on_kill_false_leaves_the_invocation_running(emulator: FunctionGraphEmulator) -> None:
+    operator = waiting_operator(cancel_on_kill=False)
+    thread, _, xcoms = execute_in_thread(operator)
+    request_id = wait_until("the request id", lambda: xcoms.get("request_id"))
+    wait_until("the invocation to run", lambda: record_status(emulator, request_id) == "RUNNING")
+
+    operator.on_kill()
+    time.sleep(0.5)
+    assert record_status(emulator, request_id) == "RUNNING"
+
+    FunctionGraphHook().cancel_async_invocation("sleep", request_id)  # the hook's own cancel ends the test
+    thread.join(timeout=20)
+    wait_until("the invocation to end", lambda: record_status(emulator, request_id) == "DISCARD")
+
+
+def test_killing_a_poking_sensor_cancels_only_when_asked(emulator: FunctionGraphEmulator) -> None:
+    request_id = start_long_invocation(emulator)
+    polite = FunctionGraphAsyncInvocationSensor(task_id="wait", function_name="sleep", request_id=request_id)
+    polite.poke(make_context()[0])
+    polite.on_kill()
+    time.sleep(0.5)
+    assert record_status(emulator, request_id) == "RUNNING"
+
+    cancelling = FunctionGraphAsyncInvocationSensor(
+        task_id="wait", function_name="sleep", request_id=request_id, cancel_on_kill=True
+    )
+    cancelling.poke(make_context()[0])
+    cancelling.on_kill()
+    wait_until("the invocation to end", lambda: record_status(emulator, request_id) == "DISCARD")
+
+
+def test_a_failed_cancel_logs_a_warning_and_raises_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    operator = waiting_operator()
+    operator.resolve_function_urn()
+    cancel_invocation(operator, str(operator.resolve_function_urn()), "no-such-request")
+    assert "Could not cancel async invocation no-such-request" in caplog.text
+    assert "Not found the async invocation" in caplog.text
+
+
+def test_the_deferred_operator_hands_cancel_on_kill_to_its_trigger(emulator: FunctionGraphEmulator) -> None:
+    for flag in (True, False):
+        operator = InvokeFunctionAsyncOperator(
+            task_id="t", function_name="hello", wait_for_completion=True, deferrable=True, cancel_on_kill=flag
+        )
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute(make_context()[0])
+        _, kwargs = deferred.value.trigger.serialize()
+        assert kwargs["cancel_on_kill"] is flag
+
+
+def trigger_for(emulator: FunctionGraphEmulator, request_id: str, **kwargs: Any) -> Any:
+    return FunctionGraphAsyncInvocationTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        function_urn=emulator.urn("sleep"),
+        request_id=request_id,
+        poll_interval=0.1,
+        max_poll_interval=0.2,
+        **kwargs,
+    )
+
+
+async def cancelled_run(trigger: Any, *, user_action: bool) -> None:
+    """Run the trigger, then cancel it as the triggerer does (with Airflow 3.3's message on a user action)."""
+    from airflow.jobs.triggerer_job_runner import _USER_ACTION_CANCEL_MSG
+
+    async def consume() -> None:
+        async for _ in trigger.run():
+            pass
+
+    task = asyncio.ensure_future(consume())
+    await asyncio.sleep(0.5)
+    task.cancel(_USER_ACTION_CANCEL_MSG if user_action else None)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    if user_action:
+        await trigger.on_kill()  # what the 3.3 triggerer does next
+
+
+def test_the_trigger_cancels_on_a_user_action(emulator: FunctionGraphEmulator) -> None:
+    request_id = start_long_invocation(emulator)
+    asyncio.run(cancelled_run(trigger_for(emulator, request_id, cancel_on_kill=True), user_action=True))
+    wait_until("the invocation to end", lambda: record_status(emulator, request_id) == "DISCARD")
+
+
+def test_a_triggerer_shutdown_never_cancels(emulator: FunctionGraphEmulator) -> None:
+    request_id = start_long_invocation(emulator)
+    asyncio.run(cancelled_run(trigger_for(emulator, request_id, cancel_on_kill=True), user_action=False))
+    time.sleep(0.3)
+    assert record_status(emulator, request_id) == "RUNNING"
+    FunctionGraphHook().cancel_async_invocation("sleep", request_id)
+
+
+def test_the_trigger_does_not_cancel_when_told_not_to(emulator: FunctionGraphEmulator) -> None:
+    request_id = start_long_invocation(emulator)
+    asyncio.run(cancelled_run(trigger_for(emulator, request_id), user_action=True))
+    assert record_status(emulator, request_id) == "RUNNING"
+    FunctionGraphHook().cancel_async_invocation("sleep", request_id)

@@ -1,0 +1,64 @@
+"""The LTS log link: the function's log stream, from its config, read through the real emulator."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from airflow_provider_fgs.emulator import FunctionGraphEmulator
+from airflow_provider_fgs.hooks import functiongraph as hook_module
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.links.functiongraph import FunctionGraphLogLink, lts_log_stream_url
+from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
+from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
+from airflow_provider_fgs.protocol.function_config import parse_function_config
+from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
+
+NO_KEY = cast("Any", None)
+
+
+def test_the_lts_page_follows_huaweis_url_rules() -> None:
+    url = lts_log_stream_url("cn-north-4", "group-1", "stream 2")
+    assert url == (
+        "https://console.huaweicloud.com/lts/?region=cn-north-4"
+        "#/cts/logEventsLeftMenu/events?groupId=group-1&topicId=stream+2"
+    )
+    assert lts_log_stream_url("ap-southeast-1", "g", "s").startswith(
+        "https://console-intl.huaweicloud.com/lts/"
+    )
+
+
+@pytest.mark.usefixtures("fgs_connection")
+def test_every_task_links_to_its_functions_log_stream(emulator: FunctionGraphEmulator) -> None:
+    hook_module._function_configs.clear()
+    before = emulator.request_count("log_stream")
+    stream = FunctionGraphHook().function_log_stream("hello")
+    assert stream is not None
+    assert emulator.request_count("log_stream") == before + 1  # the config names none: the documented route
+    group_id, stream_id = stream
+    tasks = [
+        InvokeFunctionOperator(task_id="a", function_name="hello"),
+        InvokeFunctionAsyncOperator(task_id="b", function_name="hello"),
+        FunctionGraphAsyncInvocationSensor(task_id="c", function_name="hello", request_id="r"),
+    ]
+    expected = lts_log_stream_url(emulator.region, group_id, stream_id)
+    for task in tasks:
+        assert FunctionGraphLogLink().get_link(task, ti_key=NO_KEY) == expected
+    query = parse_qs(urlsplit(expected).fragment.split("?", 1)[1])
+    assert query == {"groupId": [group_id], "topicId": [stream_id]}
+
+
+def test_a_log_stream_named_in_the_config_needs_no_second_query() -> None:
+    config = parse_function_config(
+        200, {}, b'{"timeout": 3, "log_config": {"group_id": "g", "stream_id": "s"}}', function="f"
+    )
+    assert (config.timeout, config.log_group_id, config.log_stream_id) == (3.0, "g", "s")
+    flat = parse_function_config(200, {}, b'{"log_group_id": "g2", "log_stream_id": "s2"}', function="f")
+    assert (flat.timeout, flat.log_group_id, flat.log_stream_id) == (None, "g2", "s2")
+
+
+def test_no_link_when_the_function_cannot_be_resolved() -> None:
+    operator = InvokeFunctionOperator(task_id="a", function_name="hello", functiongraph_conn_id="missing")
+    assert FunctionGraphLogLink().get_link(operator, ti_key=NO_KEY) == ""
