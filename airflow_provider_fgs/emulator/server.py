@@ -22,7 +22,7 @@ from airflow_provider_fgs.emulator.defaults import (
 from airflow_provider_fgs.emulator.faults import Fault, FaultKind
 from airflow_provider_fgs.emulator.iam import TokenStore
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
-from airflow_provider_fgs.emulator.registry import FunctionRegistry
+from airflow_provider_fgs.emulator.deployments import ManagedRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
@@ -46,6 +46,7 @@ class FunctionGraphEmulator:
     :param token_ttl: IAM token lifetime in seconds.
     :param max_workers: most invocations running at once (each in its own worker process).
     :param prestart_workers: worker processes started up front.
+    :param seed: seed of the weighted split of alias calls between versions (reproducible tests).
     """
 
     def __init__(
@@ -61,6 +62,7 @@ class FunctionGraphEmulator:
         token_ttl: float = DEFAULT_TOKEN_TTL,
         max_workers: int = DEFAULT_MAX_WORKERS,
         prestart_workers: int = 2,
+        seed: int | None = None,
     ) -> None:
         dirs = [functions_dir] if isinstance(functions_dir, str | os.PathLike) else list(functions_dir)
         FunctionUrn(region=region, project_id=project_id, package="default", name="probe")  # validates both
@@ -69,7 +71,7 @@ class FunctionGraphEmulator:
         self.region = region
         self.project_id = project_id
         self.project_name = project_name or region
-        self._registry = FunctionRegistry(dirs)
+        self._registry = ManagedRegistry(dirs, seed=seed)
         self._users = users if users is not None else DEFAULT_USERS
         self._access_keys = access_keys if access_keys is not None else DEFAULT_ACCESS_KEYS
         self._token_ttl = token_ttl

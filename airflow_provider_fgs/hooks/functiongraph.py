@@ -23,6 +23,7 @@ from airflow_provider_fgs.auth import (
     uses_fetched_tokens,
 )
 from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
+from airflow_provider_fgs.hooks.management import FunctionManagementMixin
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphError,
@@ -82,7 +83,7 @@ def _raise_if_retryable(response: Response, what: str) -> Response:
     return response
 
 
-class FunctionGraphHook(BaseHook):
+class FunctionGraphHook(FunctionManagementMixin, BaseHook):
     """
     Calls Huawei Cloud FunctionGraph with the credentials of a ``functiongraph`` connection.
 
