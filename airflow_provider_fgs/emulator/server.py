@@ -19,10 +19,10 @@ from airflow_provider_fgs.emulator.defaults import (
     DEFAULT_TOKEN_TTL,
     DEFAULT_USERS,
 )
+from airflow_provider_fgs.emulator.deployments import ManagedRegistry
 from airflow_provider_fgs.emulator.faults import Fault, FaultKind
 from airflow_provider_fgs.emulator.iam import TokenStore
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
-from airflow_provider_fgs.emulator.deployments import ManagedRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
