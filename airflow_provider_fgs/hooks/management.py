@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from airflow_provider_fgs.protocol import functions as fn
 from airflow_provider_fgs.protocol.errors import FunctionGraphApiError, InvalidRequestError
@@ -22,8 +22,7 @@ from airflow_provider_fgs.protocol.urn import FunctionUrn
 if TYPE_CHECKING:
     from airflow_provider_fgs.auth import Response
     from airflow_provider_fgs.code_package import CodePackage
-    from airflow_provider_fgs.connection import FunctionGraphSettings
-    from airflow_provider_fgs.hooks.functiongraph import PreparedCall
+    from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook, PreparedCall
 
 T = TypeVar("T")
 Parser = Callable[..., T]
@@ -34,12 +33,12 @@ ALIAS_NOT_FOUND = "FSS.1053"
 class FunctionManagementMixin:
     """Management calls of :class:`~airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook`."""
 
-    if TYPE_CHECKING:
-        settings: FunctionGraphSettings
+    def _hook(self) -> FunctionGraphHook:
+        return cast("FunctionGraphHook", self)
 
-        def resolve_urn(self, function_urn: str | FunctionUrn | None = None, **parts: Any) -> FunctionUrn: ...
-
-        def _call(self, call: PreparedCall[T]) -> T: ...
+    @property
+    def _endpoint(self) -> str:
+        return self._hook().settings.endpoint
 
     def _managed(self, request: HttpRequest, parse: Parser[T], what: str, *, idempotent: bool) -> T:
         from airflow_provider_fgs.hooks.functiongraph import PreparedCall
@@ -47,10 +46,10 @@ class FunctionManagementMixin:
         def read(response: Response) -> T:
             return parse(*response, what=what)
 
-        return self._call(PreparedCall(request, read, what=what, idempotent=idempotent))
+        return self._hook()._call(PreparedCall(request, read, what=what, idempotent=idempotent))
 
     def _function(self, function: str | FunctionUrn) -> FunctionUrn:
-        return self.resolve_urn(function)
+        return self._hook().resolve_urn(function)
 
     # -- code and configuration ---------------------------------------------------------------------
 
@@ -75,7 +74,7 @@ class FunctionManagementMixin:
         package = code if isinstance(code, CodePackage) else load_code_package(code, handler=handler)
         urn = self._function(function)
         request = fn.build_update_code_request(
-            self.settings.endpoint,
+            self._endpoint,
             urn,
             package.data,
             code_filename=package.filename,
@@ -85,14 +84,25 @@ class FunctionManagementMixin:
 
     def get_function_config(self, function: str | FunctionUrn) -> fn.FunctionConfig:
         """The configuration of the function (or of the version its URN names)."""
+        return self._hook()._call(self._prepare_function_config(function))
+
+    def _prepare_function_config(self, function: str | FunctionUrn) -> PreparedCall[fn.FunctionConfig]:
+        """The configuration read of :meth:`get_function_config` (shared with the async hook)."""
+        from airflow_provider_fgs.hooks.functiongraph import PreparedCall
+
         urn = self._function(function)
-        request = fn.build_show_config_request(self.settings.endpoint, urn)
-        return self._managed(request, fn.parse_config, f"configuration read of {urn}", idempotent=True)
+        request = fn.build_show_config_request(self._endpoint, urn)
+        what = f"configuration read of {urn}"
+
+        def read(response: Response) -> fn.FunctionConfig:
+            return fn.parse_config(*response, what=what)
+
+        return PreparedCall(request, read, what=what, idempotent=True)
 
     def get_function_code(self, function: str | FunctionUrn) -> dict[str, Any]:
         """The code metadata of the function: ``digest``, ``code_size``, ``code_filename``, ..."""
         urn = self._function(function)
-        request = fn.build_show_code_request(self.settings.endpoint, urn)
+        request = fn.build_show_code_request(self._endpoint, urn)
         return self._managed(request, fn.parse_object, f"code read of {urn}", idempotent=True)
 
     def update_function_config(
@@ -126,7 +136,7 @@ class FunctionManagementMixin:
             raise InvalidRequestError(f"Nothing to change in the configuration of {function!s}")
         urn = self._function(function)
         current = self.get_function_config(FunctionUrn(urn.region, urn.project_id, urn.package, urn.name))
-        request = fn.build_update_config_request(self.settings.endpoint, urn, update, current)
+        request = fn.build_update_config_request(self._endpoint, urn, update, current)
         return self._managed(
             request, fn.parse_config, f"configuration update of {urn.unqualified}", idempotent=False
         )
@@ -163,7 +173,7 @@ class FunctionManagementMixin:
         """Like :meth:`publish_version`, returning the whole published configuration."""
         urn = self._function(function)
         request = fn.build_publish_version_request(
-            self.settings.endpoint, urn, version=version, description=description, digest=digest
+            self._endpoint, urn, version=version, description=description, digest=digest
         )
         return self._managed(
             request, fn.parse_config, f"version publish of {urn.unqualified}", idempotent=False
@@ -172,7 +182,7 @@ class FunctionManagementMixin:
     def list_versions(self, function: str | FunctionUrn) -> list[fn.FunctionConfig]:
         """The function's published versions (``latest`` included, as the platform lists it)."""
         urn = self._function(function)
-        request = fn.build_list_versions_request(self.settings.endpoint, urn)
+        request = fn.build_list_versions_request(self._endpoint, urn)
         return self._managed(
             request, fn.parse_versions, f"version list of {urn.unqualified}", idempotent=True
         )
@@ -180,7 +190,7 @@ class FunctionManagementMixin:
     def delete_function(self, function: str | FunctionUrn, *, version: str | None = None) -> None:
         """Delete the whole function, or only ``version`` of it (sent once)."""
         urn = self._function(function)
-        request = fn.build_delete_function_request(self.settings.endpoint, urn, version=version)
+        request = fn.build_delete_function_request(self._endpoint, urn, version=version)
         what = (
             f"deletion of version {version!r} of {urn.unqualified}"
             if version
@@ -202,7 +212,7 @@ class FunctionManagementMixin:
         """Create alias ``name`` on ``version``, with optional canary ``weights`` (sent once)."""
         urn = self._function(function)
         request = fn.build_create_alias_request(
-            self.settings.endpoint, urn, name, version, weights=weights, description=description
+            self._endpoint, urn, name, version, weights=weights, description=description
         )
         return self._managed(
             request, fn.parse_alias, f"creation of alias {name!r} of {urn.unqualified}", idempotent=False
@@ -220,7 +230,7 @@ class FunctionManagementMixin:
         """Point alias ``name`` at ``version`` with these ``weights`` (replacing the old ones; retried)."""
         urn = self._function(function)
         request = fn.build_update_alias_request(
-            self.settings.endpoint, urn, name, version, weights=weights, description=description
+            self._endpoint, urn, name, version, weights=weights, description=description
         )
         return self._managed(
             request, fn.parse_alias, f"update of alias {name!r} of {urn.unqualified}", idempotent=True
@@ -229,7 +239,7 @@ class FunctionManagementMixin:
     def get_alias(self, function: str | FunctionUrn, name: str) -> fn.AliasInfo | None:
         """Alias ``name``, or ``None`` when the function has no such alias."""
         urn = self._function(function)
-        request = fn.build_show_alias_request(self.settings.endpoint, urn, name)
+        request = fn.build_show_alias_request(self._endpoint, urn, name)
         try:
             return self._managed(
                 request, fn.parse_alias, f"read of alias {name!r} of {urn.unqualified}", idempotent=True
@@ -262,7 +272,7 @@ class FunctionManagementMixin:
     def delete_alias(self, function: str | FunctionUrn, name: str) -> None:
         """Delete alias ``name`` (sent once)."""
         urn = self._function(function)
-        request = fn.build_delete_alias_request(self.settings.endpoint, urn, name)
+        request = fn.build_delete_alias_request(self._endpoint, urn, name)
         self._managed(
             request, fn.parse_empty, f"deletion of alias {name!r} of {urn.unqualified}", idempotent=False
         )

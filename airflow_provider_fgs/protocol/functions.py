@@ -136,7 +136,8 @@ class ConfigUpdate:
             or not MIN_TIMEOUT_S <= self.timeout <= MAX_TIMEOUT_S
         ):
             raise InvalidRequestError(
-                f"Invalid timeout {self.timeout!r}: expected whole seconds in {MIN_TIMEOUT_S}..{MAX_TIMEOUT_S}"
+                f"Invalid timeout {self.timeout!r}: "
+                f"expected whole seconds in {MIN_TIMEOUT_S}..{MAX_TIMEOUT_S}"
             )
         if self.handler is not None:
             check_handler(self.handler)
@@ -363,6 +364,21 @@ def parse_empty(status: int, headers: Mapping[str, str], body: bytes, *, what: s
     """A delete answer: anything 2xx."""
     if status >= 400:
         raise platform_error(status, headers, body, what=what)
+
+
+def pending_reasons(
+    config: FunctionConfig, *, digest: str | None = None, expected: Mapping[str, Any] | None = None
+) -> list[str]:
+    """
+    Why ``config`` does not (yet) show a finished update: the code digest differs from ``digest``, or
+    a field differs from ``expected``. Empty when the update is complete.
+    """
+    reasons: list[str] = []
+    if digest and config.digest != digest:
+        reasons.append(f"code digest is {str(config.digest)[:16]}..., waiting for {digest[:16]}...")
+    for key, (want, have) in config.mismatches(expected or {}).items():
+        reasons.append(f"{key} is {have!r}, waiting for {want!r}")
+    return reasons
 
 
 # -- requests ---------------------------------------------------------------------------------------
