@@ -240,8 +240,9 @@ def test_release_is_triggered_from_the_params_form(
     api.wait_for_dag(RELEASE_DAG)
     api.unpause(RELEASE_DAG)
     page.goto(f"{deployment.airflow.url}/dags/{RELEASE_DAG}")
-    page.get_by_role("button", name="Trigger", exact=True).first.click()
+    page.locator("button", has_text=re.compile(r"^\s*Trigger\s*$")).first.click()
     dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
     version_field = dialog.locator('[name="element_version"]')
     if not version_field.is_visible():
         dialog.get_by_role("button", name="Run Parameters").click()
@@ -249,7 +250,7 @@ def test_release_is_triggered_from_the_params_form(
     version_field.fill("v2ui")
     dialog.locator('[name="element_canary_weight"]').fill("20")
     page.screenshot(path=str(artifacts_dir / "06-release-trigger-form.png"))
-    dialog.get_by_role("button", name="Trigger", exact=True).click()
+    dialog.locator("button", has_text=re.compile(r"^\s*Trigger\s*$")).last.click()
     expect(_toast(page, "Dag Run Triggered")).to_be_visible()
 
     listed = api.request("GET", f"/dags/{RELEASE_DAG}/dagRuns", params={"order_by": "-run_after"}).json()
