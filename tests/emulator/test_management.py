@@ -155,3 +155,100 @@ def test_official_sdk_deploys_publishes_and_splits_an_alias(
     with pytest.raises(ClientRequestException) as deleted:
         invoke(sdk, urn)
     assert deleted.value.error_code == "FSS.1051"
+
+
+def _zip_bytes(files: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_invalid_changes_are_refused_with_fss_errors(sdk: Any, release_emu: FunctionGraphEmulator) -> None:
+    from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
+    from huaweicloudsdkfunctiongraph.v2 import (
+        CreateFunctionVersionRequest,
+        CreateFunctionVersionRequestBody,
+        CreateVersionAliasRequest,
+        CreateVersionAliasRequestBody,
+        DeleteFunctionRequest,
+        FuncCode,
+        UpdateFunctionCodeRequest,
+        UpdateFunctionCodeRequestBody,
+        UpdateFunctionConfigRequest,
+        UpdateFunctionConfigRequestBody,
+    )
+
+    urn = release_emu.urn("greeter").removesuffix(":latest")
+
+    def refused(call: Any, request: Any) -> tuple[int, str, str]:
+        with pytest.raises(ClientRequestException) as error:
+            call(request)
+        return error.value.status_code, error.value.error_code, error.value.error_msg
+
+    def publish(version: str) -> Any:
+        body = CreateFunctionVersionRequestBody(version=version)
+        return CreateFunctionVersionRequest(function_urn=urn, body=body)
+
+    def upload(data: bytes) -> Any:
+        body = UpdateFunctionCodeRequestBody(
+            code_type="zip", code_filename="c.zip", func_code=FuncCode(file=base64.b64encode(data).decode())
+        )
+        return UpdateFunctionCodeRequest(function_urn=urn, body=body)
+
+    sdk.create_function_version(publish("v1"))
+    assert refused(sdk.create_function_version, publish("v1"))[:2] == (400, "FSS.0400")
+    for number in range(2, 11):
+        sdk.create_function_version(publish(f"v{number}"))
+    status, code, message = refused(sdk.create_function_version, publish("v11"))
+    assert (status, code) == (400, "FSS.0400")
+    assert "10 versions" in message
+
+    alias = CreateVersionAliasRequestBody(name="stable", version="v1", additional_version_weights={"v9": 5})
+    sdk.create_version_alias(CreateVersionAliasRequest(function_urn=urn, body=alias))
+    assert (
+        refused(sdk.create_version_alias, CreateVersionAliasRequest(function_urn=urn, body=alias))[1]
+        == "FSS.0400"
+    )
+    in_use = refused(sdk.delete_function, DeleteFunctionRequest(function_urn=f"{urn}:v9"))
+    assert in_use[1] == "FSS.0400"
+    assert "stable" in in_use[2]
+    too_heavy = CreateVersionAliasRequestBody(
+        name="c", version="v1", additional_version_weights={"v2": 60, "v3": 41}
+    )
+    assert (
+        "101"
+        in refused(sdk.create_version_alias, CreateVersionAliasRequest(function_urn=urn, body=too_heavy))[2]
+    )
+    missing = CreateVersionAliasRequestBody(name="c", version="v42")
+    assert refused(sdk.create_version_alias, CreateVersionAliasRequest(function_urn=urn, body=missing))[
+        :2
+    ] == (
+        404,
+        "FSS.1052",
+    )
+
+    assert "not a zip" in refused(sdk.update_function_code, upload(b"plain text"))[2]
+    assert "unsafe path" in refused(sdk.update_function_code, upload(_zip_bytes({"../evil.py": "x = 1"})))[2]
+    frozen = UpdateFunctionConfigRequestBody(
+        func_name="greeter", runtime="Python3.10", timeout=10, handler="index.handler", memory_size=128
+    )
+    assert (
+        "immutable"
+        in refused(
+            sdk.update_function_config, UpdateFunctionConfigRequest(function_urn=f"{urn}:v1", body=frozen)
+        )[2]
+    )
+    bad_memory = UpdateFunctionConfigRequestBody(
+        func_name="greeter", runtime="Python3.10", timeout=10, handler="index.handler", memory_size=100
+    )
+    assert (
+        "memory_size"
+        in refused(
+            sdk.update_function_config, UpdateFunctionConfigRequest(function_urn=urn, body=bad_memory)
+        )[2]
+    )
