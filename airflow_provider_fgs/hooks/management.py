@@ -4,8 +4,9 @@ Mixed into :class:`~airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook`;
 request with :mod:`airflow_provider_fgs.protocol.functions` and sends it through the hook's
 ``PreparedCall`` machinery (authentication, the one-time token refresh, the retry policy). Reads and
 alias updates to a given version are retried; a code upload, a configuration change, a version publish,
-an alias creation and deletes are sent once (a re-send after it may have arrived is not harmless: a
-second publish makes a second version, a second delete fails).
+an alias creation and deletes are re-sent only when they certainly did not arrive (no connection, 429,
+503), as a synchronous invoke: a re-send after one may have arrived is not harmless (a second publish
+makes a second version or fails, a second delete fails).
 """
 
 from __future__ import annotations
