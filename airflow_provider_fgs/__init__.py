@@ -38,19 +38,26 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": [
                     "airflow_provider_fgs.operators.functiongraph",
                     "airflow_provider_fgs.operators.async_invocation",
+                    "airflow_provider_fgs.operators.release",
                 ],
             }
         ],
         "sensors": [
             {
                 "integration-name": "Huawei Cloud FunctionGraph",
-                "python-modules": ["airflow_provider_fgs.sensors.functiongraph"],
+                "python-modules": [
+                    "airflow_provider_fgs.sensors.functiongraph",
+                    "airflow_provider_fgs.sensors.release",
+                ],
             }
         ],
         "triggers": [
             {
                 "integration-name": "Huawei Cloud FunctionGraph",
-                "python-modules": ["airflow_provider_fgs.triggers.functiongraph"],
+                "python-modules": [
+                    "airflow_provider_fgs.triggers.functiongraph",
+                    "airflow_provider_fgs.triggers.release",
+                ],
             }
         ],
         "extra-links": [

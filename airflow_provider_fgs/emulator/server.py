@@ -19,11 +19,11 @@ from airflow_provider_fgs.emulator.defaults import (
     DEFAULT_TOKEN_TTL,
     DEFAULT_USERS,
 )
+from airflow_provider_fgs.emulator.deployments import ManagedRegistry
 from airflow_provider_fgs.emulator.faults import Fault, FaultKind
 from airflow_provider_fgs.emulator.iam import TokenStore
 from airflow_provider_fgs.emulator.lockout import LockoutRules, Lockouts
 from airflow_provider_fgs.emulator.pool import DEFAULT_MAX_WORKERS, WorkerPool
-from airflow_provider_fgs.emulator.registry import FunctionRegistry
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.async_invoke import DEFAULT_QUERY_WINDOW_S
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
@@ -56,6 +56,7 @@ class FunctionGraphEmulator:
         (the function keeps running), 90 as on FunctionGraph.
     :param async_query_window: how far back an async status query without ``query_begin_time``
         looks, one hour as on FunctionGraph.
+    :param seed: seed of the weighted split of alias calls between versions (reproducible tests).
     """
 
     def __init__(
@@ -74,6 +75,7 @@ class FunctionGraphEmulator:
         lockout: LockoutRules | None = None,
         gateway_timeout: float = SYNC_GATEWAY_TIMEOUT_S,
         async_query_window: float = DEFAULT_QUERY_WINDOW_S,
+        seed: int | None = None,
     ) -> None:
         dirs = [functions_dir] if isinstance(functions_dir, str | os.PathLike) else list(functions_dir)
         FunctionUrn(region=region, project_id=project_id, package="default", name="probe")  # validates both
@@ -82,7 +84,7 @@ class FunctionGraphEmulator:
         self.region = region
         self.project_id = project_id
         self.project_name = project_name or region
-        self._registry = FunctionRegistry(dirs)
+        self._registry = ManagedRegistry(dirs, seed=seed)
         self._users = users if users is not None else DEFAULT_USERS
         self._access_keys = access_keys if access_keys is not None else DEFAULT_ACCESS_KEYS
         self._token_ttl = token_ttl

@@ -26,6 +26,7 @@ from airflow_provider_fgs.auth import (
 from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
 from airflow_provider_fgs.connection_form import legacy_field_behaviour, legacy_form_widgets
 from airflow_provider_fgs.cooldown import CredentialCoolDowns
+from airflow_provider_fgs.hooks.management import FunctionManagementMixin
 from airflow_provider_fgs.host_cache import HostStore, host_store
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
@@ -97,7 +98,7 @@ def _raise_if_retryable(response: Response, what: str) -> Response:
     return response
 
 
-class FunctionGraphHook(BaseHook):
+class FunctionGraphHook(FunctionManagementMixin, BaseHook):
     """
     Calls Huawei Cloud FunctionGraph with the credentials of a ``functiongraph`` connection.
 
@@ -399,7 +400,7 @@ class FunctionGraphHook(BaseHook):
         if known is not _UNKNOWN:
             return cast("FunctionConfig | None", known)
         try:
-            value = self._call(self._prepare_function_config(urn))
+            value = self._call(self._prepare_invoke_config(urn))
         except AuthenticationError:
             raise
         except FunctionGraphError as err:
@@ -438,7 +439,7 @@ class FunctionGraphHook(BaseHook):
             self._logger.warning("Could not read the LTS log stream of %s: %s", name, err)
             return None
 
-    def _prepare_function_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
+    def _prepare_invoke_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
         """The config query of :meth:`function_config` (shared with the async hook)."""
         from airflow_provider_fgs.protocol.function_config import (
             build_function_config_request,

@@ -184,7 +184,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         if known is not _UNKNOWN:
             return cast("FunctionConfig | None", known)
         try:
-            value = await self._acall(await to_thread(self._prepare_function_config, urn))
+            value = await self._acall(await to_thread(self._prepare_invoke_config, urn))
         except AuthenticationError:
             raise
         except FunctionGraphError as err:

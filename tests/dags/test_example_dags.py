@@ -115,3 +115,44 @@ def test_failing_function_fails_the_task_and_its_log_is_in_the_task_log(
     assert "ZeroDivisionError: division by zero" in lines[error_line]
     assert f"request id {request_id}" in lines[error_line]
     assert "Task failed with exception" in task_log
+
+
+def test_release_deploys_publishes_splits_and_promotes(example_dag_bag: Any, emulator: Any) -> None:
+    emulator.state.registry.seed(2024)  # the alias split is reproducible
+    run = run_dag(
+        example_dag_bag,
+        "functiongraph_release",
+        run_conf={"function_name": "greeter", "version": "v2", "stable_version": "v1", "canary_weight": 30},
+    )
+
+    assert str(run.state) == "success", states(run)
+    pushed = xcoms(run)
+    digest = pushed["deploy_code"]["digest"]
+    assert pushed["deploy_code"]["return_value"]["config"]["handler"] == "index.handler"
+    assert pushed["wait_for_update"]["return_value"]["digest"] == digest
+    assert pushed["publish_version"] == {
+        "return_value": "v2",
+        "digest": digest,
+        LINK_KEY: pushed["publish_version"][LINK_KEY],
+    }
+    assert pushed["canary"]["return_value"]["version"] == "v1"
+    assert pushed["canary"]["return_value"]["weights"] == {"v2": 30}
+    answers = [pushed[f"invoke_canary[{i}]"]["return_value"] for i in range(10)]
+    versions = [answer["version"] for answer in answers]
+    assert set(versions) == {"v1", "v2"}  # the seed makes both sides of the split appear
+    for answer in answers:  # each version runs its own code
+        assert answer["release"] == (2 if answer["version"] == "v2" else 1)
+    assert pushed["promote"]["return_value"]["version"] == "v2"
+    assert pushed["promote"]["return_value"]["weights"] == {}
+    assert pushed["invoke_promoted"]["return_value"] == {
+        "greeting": "Hello, everyone!",
+        "release": 2,
+        "version": "v2",
+    }
+    greeter = FunctionUrn(emulator.region, emulator.project_id, "default", "greeter")
+    assert pushed["deploy_code"][LINK_KEY] == function_console_url(greeter)
+
+    # Run again, as an ops engineer re-triggering the same release: the version is reused, not re-made.
+    again = run_dag(example_dag_bag, "functiongraph_release", run_conf={"version": "v2"})
+    assert str(again.state) == "success", states(again)
+    assert xcoms(again)["publish_version"]["return_value"] == "v2"

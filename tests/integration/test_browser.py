@@ -235,3 +235,41 @@ def test_task_pages_show_function_log_and_console_link(
     log_link = page.get_by_role("link", name=FunctionGraphLogLink.name, exact=True)
     expect(log_link).to_have_attribute("href", lts_log_stream_url(urn.region, *stream))
     page.screenshot(path=str(artifacts_dir / "05-task-extra-link.png"))
+
+
+RELEASE_DAG = "functiongraph_release"
+
+
+def test_release_is_triggered_from_the_params_form(
+    page: Page, deployment: Deployment, runs: Runs, artifacts_dir: Path
+) -> None:
+    """An ops engineer fills the release DAG's trigger form; the run deploys, splits and promotes."""
+    from playwright.sync_api import expect
+
+    api = deployment.api
+    api.wait_for_dag(RELEASE_DAG)
+    api.unpause(RELEASE_DAG)
+    page.goto(f"{deployment.airflow.url}/dags/{RELEASE_DAG}")
+    page.locator("button", has_text=re.compile(r"^\s*Trigger\s*$")).first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    version_field = dialog.locator('[name="element_version"]')
+    if not version_field.is_visible():
+        dialog.get_by_role("button", name="Run Parameters").click()
+    expect(dialog.locator('[name="element_function_name"]')).to_have_value("greeter")
+    version_field.fill("v2ui")
+    dialog.locator('[name="element_canary_weight"]').fill("20")
+    page.screenshot(path=str(artifacts_dir / "06-release-trigger-form.png"))
+    dialog.locator("button", has_text=re.compile(r"^\s*Trigger\s*$")).last.click()
+    expect(_toast(page, "Dag Run Triggered")).to_be_visible()
+
+    listed = api.request("GET", f"/dags/{RELEASE_DAG}/dagRuns", params={"order_by": "-run_after"}).json()
+    (run,) = [r for r in listed["dag_runs"] if r["conf"].get("version") == "v2ui"]
+    assert run["conf"]["function_name"] == "greeter"
+    assert run["conf"]["canary_weight"] == 20
+    assert api.wait_for_run(RELEASE_DAG, run["dag_run_id"], RUN_TIMEOUT) == "success"
+    assert api.xcom(RELEASE_DAG, run["dag_run_id"], "publish_version") == "v2ui"
+    canary = api.xcom(RELEASE_DAG, run["dag_run_id"], "canary")
+    assert (canary["version"], canary["weights"]) == ("v1", {"v2ui": 20})
+    promoted = api.xcom(RELEASE_DAG, run["dag_run_id"], "invoke_promoted")
+    assert (promoted["version"], promoted["release"]) == ("v2ui", 2)
