@@ -8,6 +8,7 @@ loudly instead of silently taking the other branch. ``docs/compatibility.md`` li
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,12 +20,14 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
+    "TaskDeferred",
     "allow_xcom_deserialization",
     "conf",
     "dag_bag",
     "deferred_task_left_deferral",
     "get_fernet",
     "require_airflow",
+    "store_dag",
     "to_thread",
 ]
 
@@ -89,6 +92,12 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
 else:
     from airflow.exceptions import AirflowFailException
 
+# What BaseOperator.defer() raises: in the Task SDK's exceptions from 3.2, in the core ones before.
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.exceptions import TaskDeferred
+else:
+    from airflow.exceptions import TaskDeferred
+
 
 def dag_bag(dag_folder: str) -> Any:
     """
@@ -103,6 +112,24 @@ def dag_bag(dag_folder: str) -> Any:
     else:
         from airflow.models.dagbag import DagBag
     return DagBag(dag_folder=dag_folder)
+
+
+def store_dag(dag: Any) -> None:
+    """
+    Write ``dag`` to the metadata DB as the DAG processor does, so ``dag.test()`` can run a DAG defined in a
+    test (for tests; never at runtime). ``sync_bag_to_db`` moved with ``DagBag`` in 3.2.
+    """
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+
+    if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+        from airflow.dag_processing.dagbag import sync_bag_to_db
+    else:
+        from airflow.models.dagbag import sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
+    bag = dag_bag(os.devnull)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
 
 
 def allow_xcom_deserialization(cls: type) -> None:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from collections import defaultdict
 from typing import Any
 
 
 def serialize(dag: Any) -> None:
     """Write a test-defined DAG to the metadata DB, as the DAG processor does (``dag.test()`` needs it)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow_provider_fgs.compat import store_dag
 
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=os.devnull)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    store_dag(dag)
 
 
 def run_dag(bag: Any, dag_id: str, **kwargs: Any) -> Any:

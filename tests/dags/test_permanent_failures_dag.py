@@ -64,19 +64,9 @@ def _run(dag_id: str, **invoke: Any) -> tuple[str, int]:
 
 def _register(dag: Any) -> None:
     """Write the DAG defined here to the metadata DB, as the dag-processor does for a DAG file."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow_provider_fgs.compat import store_dag
 
-    from airflow_provider_fgs.compat import AIRFLOW_V_3_2_PLUS, dag_bag
-
-    if AIRFLOW_V_3_2_PLUS:
-        from airflow.dag_processing.dagbag import sync_bag_to_db
-    else:
-        from airflow.models.dagbag import sync_bag_to_db  # type: ignore[no-redef]
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = dag_bag(str(Path(__file__).parent / "no-dag-files"))
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    store_dag(dag)
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from airflow.sdk import DAG
 
+from airflow_provider_fgs.compat import store_dag
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
@@ -27,13 +28,7 @@ def is_happy(result: Any) -> bool:
 
 def stored(dag: DAG) -> DAG:
     """``dag``, written to the metadata DB as the DAG processor would (``dag.test()`` needs it there)."""
-    from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
-
-    DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=__file__, collect_dags=False)
-    bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    store_dag(dag)
     return dag
 
 

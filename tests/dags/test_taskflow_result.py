@@ -15,8 +15,7 @@ pytestmark = pytest.mark.usefixtures("emulator_connection")
 
 
 def test_invocation_result_feeds_a_downstream_task(example_dag_bag: Any, emulator: Any) -> None:
-    from airflow.sdk import conf
-
+    from airflow_provider_fgs.compat import conf
     from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
     from airflow_provider_fgs.protocol.invoke import InvocationResult
 
