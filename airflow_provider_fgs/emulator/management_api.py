@@ -178,13 +178,10 @@ def _config_body(
         "version": version,
         "image_name": f"{spec.name}-{version}",
         "description": snapshot.description,
-        "version_description": snapshot.version_description,
         "last_modified": snapshot.last_modified,
         "type": "v2",
         "enable_dynamic_memory": False,
         "depend_version_list": [],
-        "versions": ["latest", *managed.versions],
-        "aliases": {name: record.version for name, record in managed.aliases.items()},
     }
 
 
@@ -345,7 +342,9 @@ async def _publish_version(state: EmulatorState, request: Request) -> Response:
             urn.name, None if version is None else str(version), description, digest
         )
     )
-    return json_response(200, _config_body(state, managed, snapshot, name))
+    # Only the publish answer carries the version's description (CreateFunctionVersionResponse).
+    body = _config_body(state, managed, snapshot, name)
+    return json_response(200, {**body, "version_description": snapshot.version_description})
 
 
 def _alias_request(body: dict[str, Any]) -> tuple[str, dict[str, int], str]:

@@ -45,6 +45,7 @@ def test_deploy_configure_publish_and_alias(
     assert hook.invoke("greeter").result == {"greeting": "hello v1", "version": "latest"}
     assert hook.publish_version("greeter", version="v1") == "v1"
 
+    timeout_before = hook.get_function_config("greeter").timeout
     answer = hook.update_function_code("greeter", code_dir(tmp_path, "hello v2"), handler="index.handler")
     config = hook.update_function_config(
         "greeter", handler="index.handler", memory_size=256, environment={"STAGE": "canary"}
@@ -54,7 +55,7 @@ def test_deploy_configure_publish_and_alias(
         256,
         {"STAGE": "canary"},
     )
-    assert config.timeout == 30  # kept: only what was given changes
+    assert config.timeout == timeout_before  # kept: only what was given changes
     assert hook.get_function_config("greeter").digest == answer["digest"]
     assert hook.get_function_code("greeter")["code_size"] == answer["code_size"]
     assert hook.invoke("greeter").result == {"greeting": "hello v2", "version": "latest"}
