@@ -89,34 +89,3 @@ def load_code_package(path: str | os.PathLike[str], *, handler: str | None = Non
                 f"(it holds {sorted(names)[:10]})"
             )
     return CodePackage(data=data, filename=filename, sha256=hashlib.sha256(data).hexdigest(), files=names)
-
-
-def check_code_source(path: str | os.PathLike[str], *, handler: str | None = None) -> None:
-    """
-    Cheap checks of a code source, for DAG parse time: it exists, a file is a zip, and the handler's
-    file is there (a directory is not zipped here).
-
-    :raises InvalidRequestError: naming the path or the missing handler file.
-    """
-    source = Path(os.fspath(path)).expanduser()
-    wanted = handler_file(handler) if handler is not None else None
-    if source.is_dir():
-        if wanted is not None and not (source / wanted).is_file():
-            raise InvalidRequestError(
-                f"Code directory {os.fspath(path)!r} has no {wanted!r} for handler {handler!r}"
-            )
-        return
-    if not source.is_file():
-        raise InvalidRequestError(
-            f"Code package {os.fspath(path)!r} does not exist (expected a directory or a .zip)"
-        )
-    try:
-        with zipfile.ZipFile(source) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        raise InvalidRequestError(f"Code package {os.fspath(path)!r} is not a zip file") from None
-    if wanted is not None and wanted not in names:
-        raise InvalidRequestError(
-            f"Code package {os.fspath(path)!r} has no {wanted!r} at its root for handler {handler!r} "
-            f"(it holds {sorted(names)[:10]})"
-        )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_fgs.code_package import check_code_source, load_code_package
+from airflow_provider_fgs.code_package import load_code_package
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
@@ -146,8 +146,6 @@ class UpdateFunctionCodeOperator(_FunctionReleaseOperator):
         self.timeout = timeout
         self.runtime = runtime
         self.environment = environment
-        if not any(is_template(v) for v in (code_path, handler)):
-            check_code_source(code_path, handler=handler)
         if not any(is_template(v) for v in (handler, memory_size, timeout, runtime, environment)):
             self._config_update()
 

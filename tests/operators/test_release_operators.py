@@ -17,9 +17,10 @@ from typing import Any, cast
 
 import pytest
 from airflow.sdk import Context
-from airflow.sdk.exceptions import TaskDeferred
 
+from airflow_provider_fgs.compat import TaskDeferred
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.release import (
     PublishFunctionVersionOperator,
     UpdateFunctionAliasOperator,
@@ -55,33 +56,8 @@ def _write(path: Path, text: str) -> Path:
     ("make", "named"),
     [
         (
-            lambda t: UpdateFunctionCodeOperator(task_id="d", function_name="f", code_path=str(t / "nope")),
-            "nope",
-        ),
-        (
             lambda t: UpdateFunctionCodeOperator(
-                task_id="d",
-                function_name="f",
-                code_path=str(_zip(t / "c.zip", {"main.py": ""})),
-                handler="index.handler",
-            ),
-            "'index.py'",
-        ),
-        (
-            lambda t: UpdateFunctionCodeOperator(
-                task_id="d", function_name="f", code_path=str(code_dir(t, "x")), handler="app.main"
-            ),
-            "'app.py'",
-        ),
-        (
-            lambda t: UpdateFunctionCodeOperator(
-                task_id="d", function_name="f", code_path=str(_write(t / "code.zip", "not a zip"))
-            ),
-            "is not a zip file",
-        ),
-        (
-            lambda t: UpdateFunctionCodeOperator(
-                task_id="d", function_name="f", code_path=str(code_dir(t, "y")), memory_size=100
+                task_id="d", function_name="greeter", code_path=str(code_dir(t, "y")), memory_size=100
             ),
             "100",
         ),
@@ -185,6 +161,51 @@ def release_emu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fun
             "AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT", os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"]
         )
         yield emu
+
+
+# The code is read when the task runs, on the worker: a DAG processor need not see the same files.
+@pytest.mark.parametrize(
+    ("make", "named"),
+    [
+        (
+            lambda t: UpdateFunctionCodeOperator(
+                task_id="d", function_name="greeter", code_path=str(t / "nope")
+            ),
+            "nope",
+        ),
+        (
+            lambda t: UpdateFunctionCodeOperator(
+                task_id="d",
+                function_name="f",
+                code_path=str(_zip(t / "c.zip", {"main.py": ""})),
+                handler="index.handler",
+            ),
+            "'index.py'",
+        ),
+        (
+            lambda t: UpdateFunctionCodeOperator(
+                task_id="d", function_name="greeter", code_path=str(code_dir(t, "x")), handler="app.main"
+            ),
+            "'app.py'",
+        ),
+        (
+            lambda t: UpdateFunctionCodeOperator(
+                task_id="d", function_name="greeter", code_path=str(_write(t / "code.zip", "not a zip"))
+            ),
+            "is not a zip file",
+        ),
+    ],
+)
+def test_bad_code_sources_fail_the_task_before_any_call(
+    release_emu: Any, tmp_path: Path, make: Any, named: str
+) -> None:
+    hook = FunctionGraphHook()
+    digest_before = hook.get_function_config("greeter").digest
+    operator = make(tmp_path)  # parsing never reads the code
+    with pytest.raises(InvalidRequestError) as refused:
+        operator.execute(make_context()[0])
+    assert named in str(refused.value)
+    assert hook.get_function_config("greeter").digest == digest_before
 
 
 def test_release_operators_deploy_publish_and_shift(release_emu: Any, tmp_path: Path) -> None:
