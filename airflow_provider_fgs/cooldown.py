@@ -82,8 +82,8 @@ class CredentialCoolDowns:
             return  # over, or recorded with a longer cool-down than this connection now asks for
         settings = self.settings
         raise CredentialCoolDownError(
-            f"Not sending requests with the credentials of {settings.principal} (connection "
-            f"{settings.conn_id!r}): they were rejected at {_iso(since)} ({record.get('reason')}). "
+            f"Not sending requests with the credentials of {settings.principal}: they were rejected at "
+            f"{_iso(since)} ({record.get('reason')}). "
             f"To keep retries and parallel tasks from getting them locked, this host does not use them "
             f"until {_iso(until)}. Correct the connection's credentials (new ones are used at once), or "
             f"set the connection extra 'credential_cooldown' (seconds, 0 turns this off).",

@@ -136,6 +136,9 @@ def _dags_folder(workdir: Path) -> Path:
     folder.mkdir()
     for source in [*EXAMPLE_DAGS.glob("example_*.py"), *INTEGRATION_DAGS.glob("*.py")]:
         shutil.copy(source, folder / source.name)
+    # What the example DAGs read beside them (the release's code), and what keeps it from being parsed.
+    shutil.copytree(EXAMPLE_DAGS / "functions" / "release", folder / "functions" / "release")
+    shutil.copy(EXAMPLE_DAGS / ".airflowignore", folder / ".airflowignore")
     return folder
 
 

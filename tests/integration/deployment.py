@@ -115,8 +115,21 @@ class AirflowDeployment:
                 "AIRFLOW__FUNCTIONGRAPH__HOST_CACHE_DIR": str(self.home / "fgs-host-cache"),
             }
         )
+        if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in extra_env:
+            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = self._sqlite_connect_args()
         env.update(extra_env)
         return env
+
+    def _sqlite_connect_args(self) -> str:
+        """
+        The import path of SQLite's connect arguments: a write waits up to 60 s for the database lock
+        (sqlite3's default, 5 s, fails API calls with "database is locked" on a busy 2-core machine).
+        Airflow puts ``$AIRFLOW_HOME/config`` on ``sys.path``.
+        """
+        config = self.home / "config"
+        config.mkdir(exist_ok=True)
+        (config / "fgs_sqlite_settings.py").write_text('CONNECT_ARGS = {"timeout": 60}\n', encoding="utf-8")
+        return "fgs_sqlite_settings.CONNECT_ARGS"
 
     def _airflow(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "airflow", *args]

@@ -99,8 +99,11 @@ def _toast(page: Page, title: str) -> Locator:
 
 
 def _without_request_id(message: str) -> str:
-    """The hook's verdict without the request id, which differs from call to call."""
-    return re.sub(r"\s*\(request id [^)]*\)", "", message)
+    """
+    The hook's verdict without what differs from call to call: the request id, and the connection id
+    (Airflow tests a transient copy of the connection under a random id).
+    """
+    return re.sub(r"\s*\((request id|connection) [^)]*\)", "", message)
 
 
 def _connection_row(page: Page, conn_id: str) -> Locator:
@@ -197,14 +200,15 @@ def test_test_button_reports_the_hook_verdict(
     _connection_row(page, UI_CONN_ID).get_by_role("button", name="Test Connection").click()
     success = _toast(page, "Test Connection Successful")
     expect(success).to_be_visible()
-    expect(success).to_contain_text(_without_request_id(accepted["message"]))
+    assert _without_request_id(accepted["message"]) in _without_request_id(success.inner_text())
     page.screenshot(path=str(artifacts_dir / "02-test-connection-success.png"))
 
     page.mouse.move(0, 0)  # the first button's tooltip would cover the second button
     _connection_row(page, BAD_CONN_ID).get_by_role("button", name="Test Connection").click()
     failure = _toast(page, "Test Connection Failed")
     expect(failure).to_be_visible()
-    expect(failure).to_contain_text(_without_request_id(refused["message"]))
+    # The hook's refusal, or (the API's test just had the key rejected) the cool-down that quotes it.
+    assert _without_request_id(refused["message"]) in _without_request_id(failure.inner_text())
     assert wrong["password"] not in failure.inner_text()
     page.screenshot(path=str(artifacts_dir / "03-test-connection-failure.png"))
 
