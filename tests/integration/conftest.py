@@ -41,6 +41,13 @@ EXAMPLE_DAGS = ROOT / "example_dags"
 EXAMPLE_FUNCTIONS = EXAMPLE_DAGS / "functions"
 INTEGRATION_DAGS = Path(__file__).resolve().parent / "dags"
 INTEGRATION_FUNCTIONS = Path(__file__).resolve().parent / "functions"
+# The unit tests' handlers too (counted_sleep, which counts its own runs, for the restart tests).
+TEST_FUNCTIONS = ROOT / "tests" / "functions"
+FAST_TRIGGERER_FAILOVER = {
+    # A triggerer whose heartbeat is older than this is dead: its triggers go to another one.
+    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+}
 ARTIFACTS = ROOT / "artifacts" / "integration"
 CONN_ID = "functiongraph_default"
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -99,7 +106,8 @@ class Deployment:
 
 
 def _start_emulator(
-    workdir: Path, function_dirs: tuple[Path, ...] = (EXAMPLE_FUNCTIONS, INTEGRATION_FUNCTIONS)
+    workdir: Path,
+    function_dirs: tuple[Path, ...] = (EXAMPLE_FUNCTIONS, INTEGRATION_FUNCTIONS, TEST_FUNCTIONS),
 ) -> EmulatorServer:
     process = ManagedProcess(
         "fgs-emulator",
@@ -153,9 +161,9 @@ def deployment(
     home = workdir / "airflow_home"
     home.mkdir()
     airflow = (
-        CeleryDeployment(home, _dags_folder(workdir))
+        CeleryDeployment(home, _dags_folder(workdir), extra_env=FAST_TRIGGERER_FAILOVER)
         if shape == PRODUCTION
-        else AirflowDeployment(home, _dags_folder(workdir))
+        else AirflowDeployment(home, _dags_folder(workdir), extra_env=FAST_TRIGGERER_FAILOVER)
     )
     try:
         airflow.start()
@@ -166,40 +174,6 @@ def deployment(
             on_timeout=lambda: airflow.logs(extra=[emulator.process]),
         )
         yield Deployment(airflow, api, emulator, shape)
-    finally:
-        try:
-            airflow.stop()
-        finally:
-            emulator.process.stop()
-
-
-TEST_FUNCTIONS = ROOT / "tests" / "functions"
-RESTART_DAGS = Path(__file__).resolve().parent / "dags"
-FAST_TRIGGERER_FAILOVER = {
-    # A triggerer whose heartbeat is older than this is dead: its triggers go to another one.
-    "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "6",
-    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
-}
-
-
-@pytest.fixture(scope="module")
-def restart_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """
-    A deployment for restart tests: ``tests/integration/dags``, the test handlers, fast triggerer failover,
-    and ``functiongraph_default`` created. Its triggerer can be stopped and replaced
-    (:meth:`AirflowDeployment.stop_component` / :meth:`AirflowDeployment.start_component`).
-    """
-    workdir = tmp_path_factory.mktemp("airflow-restarts")
-    emulator = _start_emulator(workdir, (EXAMPLE_FUNCTIONS, TEST_FUNCTIONS))
-    home = workdir / "airflow_home"
-    home.mkdir()
-    airflow = AirflowDeployment(home, RESTART_DAGS, extra_env=FAST_TRIGGERER_FAILOVER)
-    try:
-        airflow.start()
-        api = AirflowApi(airflow.url, ADMIN_USER, airflow.password, on_timeout=airflow.logs)
-        deployment = Deployment(airflow, api, emulator)
-        api.create_connection(deployment.connection_body())
-        yield deployment
     finally:
         try:
             airflow.stop()

@@ -213,6 +213,18 @@ class AirflowDeployment:
         self.processes.remove(process)
         self.stopped.append(process)
 
+    def start_copy(self, process: ManagedProcess) -> ManagedProcess:
+        """Start the command of a stopped ``process`` again in its place (same environment, same log)."""
+        new = ManagedProcess(process.name, process.argv, process.env, process.log_path, process.cwd)
+        self.processes.append(new)
+        new.start()
+        return new
+
+    def replace_component(self, process: ManagedProcess, sig: signal.Signals) -> ManagedProcess:
+        """Stop ``process`` with ``sig`` (see :meth:`stop_component`) and start its command in its place."""
+        self.stop_component(process, sig)
+        return self.start_copy(process)
+
     def stop(self) -> None:
         """Stop every component that was started; safe to call more than once."""
         stop_all(self.processes)

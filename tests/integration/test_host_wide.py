@@ -1,9 +1,9 @@
 """
 One IAM token per host, and a rejected credential reaches the platform once, in a real deployment.
 
-Written against the ``deployment`` fixture only, so any deployment shape (LocalExecutor here; others
-may provide the same fixture) runs them. The emulator counts token requests and rejected credentials
-(``/_emulator/stats``) and applies the platform's lockout rules (``--lockout``).
+They run on both deployment shapes: the local one (LocalExecutor), and the production one, where the
+task processes are spread over two Celery workers on the same host. The emulator counts token requests
+and rejected credentials (``/_emulator/stats``) and applies the platform's lockout rules (``--lockout``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ import requests
 from airflow_provider_fgs.emulator.app import STATS_PATH
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_USERS
 
-from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, Deployment
+from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, SHAPES, Deployment
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(INTEGRATION_TIMEOUT),
+    pytest.mark.parametrize("deployment", SHAPES, indirect=True),
+]
 
 FAN_OUT_DAG = "functiongraph_fan_out"
 FAN_OUT_CONN = "functiongraph_fan_out"

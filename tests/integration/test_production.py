@@ -134,6 +134,8 @@ def test_a_worker_started_again_rejoins_and_runs_tasks(deployment: Deployment) -
     airflow = _celery(deployment)
     api = deployment.api
 
+    api.wait_for_dag(CHAIN_DAG)
+    api.unpause(CHAIN_DAG)  # whether or not test_api.py ran first
     airflow.process("worker-b").stop()
     restarted = airflow.start_again("worker-b")
     wait_for("worker-b to answer a ping again", airflow.ready_workers, 90, airflow.watched())

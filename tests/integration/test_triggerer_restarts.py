@@ -5,8 +5,9 @@ Each test defers one 18 s invocation of ``counted_sleep`` (which appends one lin
 named in the run's conf), disturbs the triggerer while the function runs, and checks the handler's
 own count and the task's documented outcome (docs/delivery-semantics.md): the new trigger run finds
 the claim of the earlier one and fails the task with ``InvocationOutcomeUnknownError`` instead of
-invoking again. The tests take a deployment fixture (``restart_deployment``), so the same checks can
-run on another deployment shape.
+invoking again. They run on both deployment shapes: the local one (one triggerer) and the production
+one (PostgreSQL, Celery, two triggerers), each with fast triggerer failover; the module comes last in
+each shape, as it stops and replaces triggerers.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Deployment
+from .conftest import SHAPES, Deployment
 from .processes import ManagedProcess, wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(420),
+    pytest.mark.parametrize("deployment", SHAPES, indirect=True),
+    pytest.mark.usefixtures("functiongraph_connection"),
+]
 
 DAG_ID = "functiongraph_deferred_restart"
 SECONDS = 18
@@ -58,35 +64,32 @@ def _assert_ran_once_and_failed_safe(deployment: Deployment, run_id: str, count_
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_a_replaced_triggerer_does_not_invoke_again(
-    restart_deployment: Deployment, tmp_path: Path, sig: signal.Signals
+    deployment: Deployment, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    airflow = restart_deployment.airflow
+    airflow = deployment.airflow
     count_file = tmp_path / "runs.txt"
-    run_id = _start_deferred_invocation(restart_deployment, count_file)
+    run_id = _start_deferred_invocation(deployment, count_file)
 
-    airflow.stop_component(airflow.component("triggerer"), sig)
-    airflow.start_component("triggerer")
+    # A rolling deploy (SIGTERM) or a crash (SIGKILL) of the triggerer running the trigger.
+    airflow.replace_component(_trigger_owner(run_id, airflow.triggerers), sig)
 
-    _assert_ran_once_and_failed_safe(restart_deployment, run_id, count_file)
+    _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
 
 
-def test_two_triggerers_one_killed_does_not_invoke_again(
-    restart_deployment: Deployment, tmp_path: Path
-) -> None:
-    airflow = restart_deployment.airflow
-    second = airflow.start_component("triggerer", label="triggerer-2")
-    time.sleep(3)  # both heartbeat: the trigger goes to either of them
+def test_two_triggerers_one_killed_does_not_invoke_again(deployment: Deployment, tmp_path: Path) -> None:
+    airflow = deployment.airflow
+    if len(airflow.triggerers) < 2:  # the local shape has one
+        airflow.start_component("triggerer", label="triggerer-2")
+        time.sleep(3)  # both heartbeat: the trigger goes to either of them
     count_file = tmp_path / "runs.txt"
-    run_id = _start_deferred_invocation(restart_deployment, count_file)
+    run_id = _start_deferred_invocation(deployment, count_file)
 
     # Kill whichever triggerer runs the trigger: the other one takes it over.
-    owner = _trigger_owner(run_id, [airflow.component("triggerer"), second])
+    owner = _trigger_owner(run_id, airflow.triggerers)
     airflow.stop_component(owner, signal.SIGKILL)
 
-    _assert_ran_once_and_failed_safe(restart_deployment, run_id, count_file)
-    if owner is second:
-        return
-    airflow.start_component("triggerer")  # leave one triggerer named "triggerer" for later tests
+    _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
+    airflow.start_copy(owner)  # as many triggerers as before, for the tests that follow
 
 
 def _trigger_owner(run_id: str, triggerers: list[ManagedProcess]) -> ManagedProcess:
@@ -102,9 +105,9 @@ def _trigger_owner(run_id: str, triggerers: list[ManagedProcess]) -> ManagedProc
 
 
 def test_async_invocation_waited_for_in_the_triggerer_starts_once(
-    restart_deployment: Deployment, tmp_path: Path
+    deployment: Deployment, tmp_path: Path
 ) -> None:
-    api = restart_deployment.api
+    api = deployment.api
     dag_id = "functiongraph_async_deferred_wait"
     count_file = tmp_path / "runs.txt"
     api.wait_for_dag(dag_id)
@@ -121,11 +124,9 @@ def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     assert _runs(count_file) == 1
 
 
-def test_a_quick_deferrable_fan_out_runs_each_function_once(
-    restart_deployment: Deployment, tmp_path: Path
-) -> None:
+def test_a_quick_deferrable_fan_out_runs_each_function_once(deployment: Deployment, tmp_path: Path) -> None:
     """20 mapped quick deferred invocations (apache/airflow#67287 is a race of fast triggers)."""
-    api = restart_deployment.api
+    api = deployment.api
     dag_id = "functiongraph_deferred_fan_out"
     count_file = tmp_path / "runs.txt"
     api.wait_for_dag(dag_id)
@@ -140,6 +141,6 @@ def test_a_quick_deferrable_fan_out_runs_each_function_once(
         # Airflow 3.3.2's scheduler fails a resumed task whose worker exit after defer() it processes
         # late, once the task is queued again (apache/airflow#67287; its guard covers only `scheduled`).
         failed = states.count("failed")
-        scheduler_log = restart_deployment.airflow.component("scheduler").log_path.read_text()
+        scheduler_log = deployment.airflow.component("scheduler").log_path.read_text()
         assert scheduler_log.count("state attribute is queued") >= failed, states
         pytest.xfail(f"{failed} of 20 tasks lost Airflow's scheduler race apache/airflow#67287")

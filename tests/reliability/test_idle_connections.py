@@ -57,7 +57,7 @@ def client_socket_timers(server_port: int) -> list[int]:
 
 
 def timers_during_stall(emu: FunctionGraphEmulator, call: Callable[[], Any]) -> tuple[Any, list[int]]:
-    """Run ``call`` in a thread; half-way through the stall, read the timers of its socket(s)."""
+    """Run ``call`` in a thread; from half-way through the stall, read the timers of its socket(s)."""
     port = urlsplit(emu.url).port
     assert port is not None
     outcome: dict[str, Any] = {}
@@ -71,8 +71,12 @@ def timers_during_stall(emu: FunctionGraphEmulator, call: Callable[[], Any]) -> 
     thread = threading.Thread(target=run)
     started = time.monotonic()
     thread.start()
-    time.sleep(STALL_S / 2 + 0.5)
+    time.sleep(STALL_S / 2)
+    # A loaded machine may take longer to connect: look until a connection is open (or the call ended).
     timers = client_socket_timers(port)
+    while not timers and thread.is_alive():
+        time.sleep(0.05)
+        timers = client_socket_timers(port)
     thread.join(timeout=60)
     assert not thread.is_alive()
     if "error" in outcome:
