@@ -2,25 +2,41 @@
 
 A trigger handed to another triggerer (after SIGTERM/SIGKILL, a missed heartbeat, or while two
 triggerers briefly run it at once) starts again from the top of ``run()``. Before a trigger sends a
-request that must not be sent twice, it writes a claim into an XCom of its own task instance; after
-the response it writes the outcome (the event it is about to fire) into the same XCom. A run that
-finds a claim for the same try knows an earlier run may have sent the request, and resumes with the
-recorded outcome when there is one.
+request that must not be sent twice, it takes a claim in an XCom of its own task instance; while the
+request is in flight it refreshes the claim every :data:`CLAIM_HEARTBEAT_S`; after the response it
+writes the outcome (the event it is about to fire) into the same XCom. A run that finds a claim for the
+same try does not send: it fires the recorded outcome, waits for it while the claim is refreshed, and
+fails safe once the claim is stale (its sender is gone and may have sent).
 
-The XCom goes through the triggerer's supervisor to the Execution API (``GetXCom``/``SetXCom``, present
+Taking the claim must hold when two runs start at once, and XCom offers only reads and writes (no
+compare-and-set). :func:`take_claim` is therefore a splitter (Moir and Anderson, 1995) over two XComs:
+the run announces itself in the contender XCom, checks that no claim exists, writes its claim, then
+checks that it is still the last contender. Of any number of runs at most one gets through (the last to
+announce itself, if it also passed the check); a run alone always does; the others follow the claim.
+Two runs can both lose (then neither sends and, the claim going stale, the task fails safe).
+
+The XComs go through the triggerer's supervisor to the Execution API (``GetXCom``/``SetXCom``, present
 in the trigger runner of Airflow 3.1, 3.2 and 3.3), i.e. into the metadata database, which outlives
 any triggerer. Airflow clears a task's XComs when a new try starts, never when a deferred task
-resumes; the claim also records its try number, so a claim left by another try is ignored.
+resumes; every record also holds its try number, so a record left by another try is ignored. Claims
+are timed with the triggerers' clocks (``time.time()``), which are assumed to agree within seconds.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
 CLAIM_XCOM_KEY = "functiongraph_invoke_claim"
 """The XCom key of the claim, on the deferred task instance itself."""
+CONTENDER_XCOM_KEY = "functiongraph_invoke_contender"
+"""The XCom key where each run about to take the claim writes its nonce (the splitter's race register)."""
+CLAIM_HEARTBEAT_S = 5.0
+"""How often the run that sends refreshes its claim while the request is in flight."""
+CLAIM_STALE_AFTER_S = 20.0
+"""A claim not refreshed for this long, with no outcome, belongs to a run that is gone."""
 
 
 class ClaimStoreUnavailableError(RuntimeError):
@@ -86,13 +102,12 @@ async def _supervisor_request(message: Any) -> Any:
     return comms.send(message)  # dag.test()'s in-process supervisor: synchronous, no event loop of its own
 
 
-async def read_claim(task_try: TaskTry) -> dict[str, Any] | None:
-    """The claim recorded for ``task_try``, or ``None`` when none is (a claim of another try is ignored)."""
+async def _read(task_try: TaskTry, key: str) -> dict[str, Any] | None:
     from airflow.sdk.execution_time.comms import GetXCom
 
     response = await _supervisor_request(
         GetXCom(
-            key=CLAIM_XCOM_KEY,
+            key=key,
             dag_id=task_try.dag_id,
             run_id=task_try.run_id,
             task_id=task_try.task_id,
@@ -105,14 +120,13 @@ async def read_claim(task_try: TaskTry) -> dict[str, Any] | None:
     return value
 
 
-async def write_claim(task_try: TaskTry, **record: Any) -> None:
-    """Record ``record`` (JSON-serializable) as the claim of ``task_try``, replacing any earlier one."""
+async def _write(task_try: TaskTry, key: str, record: dict[str, Any]) -> None:
     from airflow.sdk.execution_time.comms import SetXCom
 
     value = {"try_number": task_try.try_number, "written_at": time.time(), **record}
     await _supervisor_request(
         SetXCom(
-            key=CLAIM_XCOM_KEY,
+            key=key,
             value=value,
             dag_id=task_try.dag_id,
             run_id=task_try.run_id,
@@ -120,3 +134,48 @@ async def write_claim(task_try: TaskTry, **record: Any) -> None:
             map_index=task_try.map_index,
         )
     )
+
+
+async def read_claim(task_try: TaskTry) -> dict[str, Any] | None:
+    """The claim recorded for ``task_try``, or ``None`` when none is (a claim of another try is ignored)."""
+    return await _read(task_try, CLAIM_XCOM_KEY)
+
+
+async def write_claim(task_try: TaskTry, **record: Any) -> None:
+    """Record ``record`` (JSON-serializable) as the claim of ``task_try``, replacing any earlier one."""
+    await _write(task_try, CLAIM_XCOM_KEY, record)
+
+
+def new_nonce() -> str:
+    """A value that tells this run's claim from any other run's."""
+    return uuid.uuid4().hex
+
+
+async def take_claim(task_try: TaskTry, nonce: str, **record: Any) -> dict[str, Any] | None:
+    """
+    Take the claim of ``task_try`` for the run identified by ``nonce`` (the splitter of the module doc).
+
+    :return: ``None`` when this run holds the claim and may send; otherwise the claim to follow (another
+        run holds it, or takes it at the same time).
+    """
+    await _write(task_try, CONTENDER_XCOM_KEY, {"nonce": nonce})
+    claim = await read_claim(task_try)
+    if claim is not None:
+        return claim
+    mine = {"state": "sent", "nonce": nonce, **record}
+    await write_claim(task_try, **mine)
+    contender = await _read(task_try, CONTENDER_XCOM_KEY)
+    if contender is not None and contender.get("nonce") == nonce:
+        return None
+    # Another run announced itself after this one: it may get through, so this one must not send.
+    return await read_claim(task_try) or {"try_number": task_try.try_number, **mine}
+
+
+def claim_is_live(claim: dict[str, Any], now: float | None = None) -> bool:
+    """Whether the run that holds ``claim`` still refreshes it (a claim with an outcome is never live)."""
+    if claim.get("state") != "sent" or not claim.get("nonce"):
+        return False
+    written_at = claim.get("written_at")
+    if not isinstance(written_at, int | float):
+        return False
+    return (time.time() if now is None else now) - written_at <= CLAIM_STALE_AFTER_S

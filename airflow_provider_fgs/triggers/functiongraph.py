@@ -7,6 +7,7 @@ deferred task; the triggerer reads the connection itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
@@ -22,9 +23,13 @@ from airflow_provider_fgs.protocol.errors import (
     error_to_event,
 )
 from airflow_provider_fgs.triggers.claims import (
+    CLAIM_HEARTBEAT_S,
     TaskTry,
+    claim_is_live,
     claim_store_available,
+    new_nonce,
     read_claim,
+    take_claim,
     write_claim,
 )
 
@@ -41,12 +46,14 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     the user's function is a success here: the operator decides), or ``{"status": "error",
     "error": error_to_event(...)}`` when the platform refused the call.
 
-    At most once per task try: immediately before sending, the trigger records a claim in an XCom of
-    its task instance (:mod:`~airflow_provider_fgs.triggers.claims`), and the event it fires once the
+    At most once per task try: immediately before sending, the trigger takes a claim in an XCom of its
+    task instance (:mod:`~airflow_provider_fgs.triggers.claims`; of runs starting at once, at most one
+    gets it), refreshes it while the request is in flight, and records the event it fires once the
     response is in. A run of the same trigger that starts again (a new triggerer, a failover, a
-    duplicate) reads that first: it fires the recorded event when there is one, and otherwise an
-    :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError` event instead of
-    sending again, unless the connection sets ``retry_sync_invoke`` (then it re-sends, and logs so).
+    duplicate) reads that first: it fires the recorded event, waits for it while the claim is refreshed,
+    and otherwise fires an :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError`
+    event instead of sending again, unless the connection sets ``retry_sync_invoke`` (then it re-sends,
+    and logs so).
 
     :param functiongraph_conn_id: the Airflow connection id.
     :param function_urn: the full URN of the function.
@@ -116,11 +123,16 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 self.function_urn,
             )
         async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
+            nonce = new_nonce()
+            resending = False
             if task_try is not None:
-                earlier = await self._earlier_outcome(hook, task_try)
-                if earlier is not None:
-                    yield TriggerEvent(earlier)
-                    return
+                claim = await read_claim(task_try)
+                if claim is not None:
+                    instead = await self._follow(hook, task_try, claim)
+                    if instead is not None:
+                        yield TriggerEvent(instead)
+                        return
+                    resending = True  # a stale claim, and the connection opted in to re-sending
             try:
                 call = await hook.aprepare_invoke(
                     self.function_urn,
@@ -131,39 +143,105 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                     timeout=self.read_timeout,
                     deserialize=False,
                 )
-                if task_try is not None:
-                    # The claim is the last step before sending: the connection, the request and the
-                    # token are ready, so only this trigger's cancellation can fall between the two.
-                    await write_claim(task_try, state="sent", function_urn=self.function_urn)
-                result = await hook.asend(call)
+            except FunctionGraphError as err:  # nothing was sent: no outcome to record
+                yield TriggerEvent({"status": "error", "error": error_to_event(err)})
+                return
+            if task_try is not None:
+                # The claim is taken last, once the connection, the request and the token are ready.
+                instead = await self._take_claim(hook, task_try, nonce, resending=resending)
+                if instead is not None:
+                    yield TriggerEvent(instead)
+                    return
+            try:
+                result = await self._send_claimed(hook, call, task_try, nonce)
             except FunctionGraphError as err:
                 event: dict[str, Any] = {"status": "error", "error": error_to_event(err)}
             else:
                 event = {"status": "success", "result": result.to_dict()}
         if task_try is not None:
-            await self._record_outcome(task_try, event)
+            await self._record_outcome(task_try, event, nonce)
         yield TriggerEvent(event)
 
-    async def _earlier_outcome(
-        self, hook: FunctionGraphAsyncHook, task_try: TaskTry
+    async def _take_claim(
+        self, hook: FunctionGraphAsyncHook, task_try: TaskTry, nonce: str, *, resending: bool
+    ) -> dict[str, Any] | None:
+        """Take the claim for this run; ``None`` when it may send, else the event to fire instead."""
+        if not resending:
+            taken = await take_claim(task_try, nonce, function_urn=self.function_urn)
+            if taken is None:
+                return None
+            instead = await self._follow(hook, task_try, taken, contended=True)
+            if instead is not None:
+                return instead
+        await write_claim(task_try, state="sent", nonce=nonce, function_urn=self.function_urn)
+        return None
+
+    async def _send_claimed(
+        self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry | None, nonce: str
+    ) -> Any:
+        """Send ``call``, refreshing this run's claim while the request is in flight."""
+        if task_try is None:
+            return await hook.asend(call)
+        done = asyncio.Event()
+
+        async def refresh() -> None:
+            while True:
+                try:
+                    await asyncio.wait_for(done.wait(), CLAIM_HEARTBEAT_S)
+                    return
+                except TimeoutError:
+                    pass
+                try:
+                    await write_claim(task_try, state="sent", nonce=nonce, function_urn=self.function_urn)
+                except Exception:  # a missed refresh may make a follower fail safe: never a second call
+                    self.log.warning("Could not refresh the claim of %s", task_try.describe(), exc_info=True)
+
+        refreshing = asyncio.create_task(refresh())
+        try:
+            return await hook.asend(call)
+        finally:
+            done.set()  # a refresh in flight completes before the outcome is written over it
+            with contextlib.suppress(Exception):
+                await refreshing
+
+    async def _follow(
+        self,
+        hook: FunctionGraphAsyncHook,
+        task_try: TaskTry,
+        claim: dict[str, Any],
+        *,
+        contended: bool = False,
     ) -> dict[str, Any] | None:
         """
-        The event to fire instead of invoking, when an earlier run of this trigger may have invoked.
+        The event to fire instead of invoking, when another run of this trigger holds the claim.
 
-        ``None`` means: go on and invoke (no claim, or the connection opted in to re-sending).
+        Fires the recorded outcome; waits for it while the claim is refreshed; once the claim is stale
+        (its run is gone and may have sent), fails safe. ``None`` means: send anyway (the claim is
+        stale and the connection opted in to re-sending).
         """
-        claim = await read_claim(task_try)
-        if claim is None:
-            return None
-        recorded = claim.get("event")
-        if isinstance(recorded, dict):
-            self.log.info(
-                "An earlier run of this trigger already invoked %s for %s; firing its recorded outcome "
-                "instead of invoking again",
-                self.function_urn,
-                task_try.describe(),
-            )
-            return recorded
+        waiting_logged = False
+        while True:
+            recorded = claim.get("event")
+            if isinstance(recorded, dict):
+                self.log.info(
+                    "Another run of this trigger already invoked %s for %s; firing its recorded outcome "
+                    "instead of invoking again",
+                    self.function_urn,
+                    task_try.describe(),
+                )
+                return recorded
+            if not claim_is_live(claim):
+                break
+            if not waiting_logged:
+                self.log.info(
+                    "Another run of this trigger is invoking %s for %s%s; waiting for its outcome",
+                    self.function_urn,
+                    task_try.describe(),
+                    " (both tried to claim it at once)" if contended else "",
+                )
+                waiting_logged = True
+            await asyncio.sleep(CLAIM_HEARTBEAT_S)
+            claim = await read_claim(task_try) or {}
         settings = await hook.asettings()
         if settings.retry.retry_sync_invoke:
             self.log.warning(
@@ -183,10 +261,12 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self.log.error("%s", error)
         return {"status": "error", "error": error_to_event(error)}
 
-    async def _record_outcome(self, task_try: TaskTry, event: dict[str, Any]) -> None:
+    async def _record_outcome(self, task_try: TaskTry, event: dict[str, Any], nonce: str) -> None:
         """Record the event about to fire, so that a run started again fires it too instead of guessing."""
         try:
-            await write_claim(task_try, state="done", function_urn=self.function_urn, event=event)
+            await write_claim(
+                task_try, state="done", nonce=nonce, function_urn=self.function_urn, event=event
+            )
         except Exception:  # the event still fires; a run started again would then fail safe instead
             self.log.warning(
                 "Could not record the outcome of the invocation of %s", self.function_urn, exc_info=True

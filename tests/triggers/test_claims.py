@@ -1,0 +1,164 @@
+"""
+The send claim when several runs of one trigger start at once (two triggerers running it during a
+failover or a partition).
+
+Such a race cannot be produced on demand in a real deployment (the restart tests of
+tests/integration meet it only by chance), so these tests run the real claim and trigger code against
+an in-memory stand-in for the triggerer's supervisor: it stores the XComs and lets every request of
+every run interleave at random with the others' requests. The invocations go to the emulator over
+loopback, whose handler counts its own runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from airflow_provider_fgs.protocol.errors import InvocationOutcomeUnknownError, error_from_event
+from airflow_provider_fgs.triggers import claims, functiongraph
+from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY, TaskTry, take_claim, write_claim
+from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
+
+pytestmark = pytest.mark.usefixtures("fgs_connection")
+
+TASK_TRY = TaskTry(dag_id="d", run_id="r", task_id="invoke", map_index=-1, try_number=1)
+
+
+class InterleavingSupervisor:
+    """Stores XComs like the Execution API; each request first yields to the other runs a random number of times."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.xcoms: dict[str, Any] = {}
+
+    async def asend(self, message: Any) -> Any:
+        for _ in range(self.rng.randint(0, 4)):
+            await asyncio.sleep(0)
+        if type(message).__name__ == "SetXCom":
+            self.xcoms[message.key] = message.value
+            return None
+        return SimpleNamespace(value=self.xcoms.get(message.key))
+
+
+@pytest.fixture
+def supervisor(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from airflow.sdk.execution_time import task_runner
+
+    def install(seed: int) -> InterleavingSupervisor:
+        fake = InterleavingSupervisor(seed)
+        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", fake, raising=False)
+        return fake
+
+    return install
+
+
+@pytest.fixture
+def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refresh claims every 20 ms and take them for stale after 0.5 s (5 s and 20 s in production)."""
+    for module in (claims, functiongraph):
+        monkeypatch.setattr(module, "CLAIM_HEARTBEAT_S", 0.02)
+    monkeypatch.setattr(claims, "CLAIM_STALE_AFTER_S", 0.5)
+
+
+@pytest.mark.parametrize("runs", [1, 2, 3])
+def test_at_most_one_of_concurrent_runs_takes_the_claim(supervisor: Any, runs: int) -> None:
+    outcomes = []
+    for seed in range(400):
+        supervisor(seed)
+
+        async def race() -> list[Any]:
+            nonces = [f"run-{i}" for i in range(runs)]
+            return await asyncio.gather(*(take_claim(TASK_TRY, nonce) for nonce in nonces))
+
+        taken = asyncio.run(race())
+        winners = [result for result in taken if result is None]
+        assert len(winners) <= 1, f"seed {seed}: {runs} runs, {len(winners)} took the claim"
+        outcomes.append(len(winners))
+    if runs == 1:
+        assert set(outcomes) == {1}  # a run alone always gets through
+    else:
+        assert 1 in outcomes  # the race usually has a winner: the test does exercise both branches
+
+
+def invoke_trigger(emulator: Any) -> FunctionGraphInvokeTrigger:
+    return FunctionGraphInvokeTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        function_urn=emulator.urn("square"),
+        payload=json.dumps({"x": 5}),
+        task_try=TASK_TRY.to_dict(),
+    )
+
+
+async def fire(trigger: FunctionGraphInvokeTrigger) -> dict[str, Any]:
+    events = [event.payload async for event in trigger.run()]
+    assert len(events) == 1
+    payload: dict[str, Any] = events[0]
+    return payload
+
+
+@pytest.mark.usefixtures("quick_claims")
+def test_two_runs_started_at_once_invoke_at_most_once_and_fire_one_outcome(
+    emulator: Any, supervisor: Any
+) -> None:
+    sent = 0
+    for seed in range(30):
+        store = supervisor(seed)
+        before = emulator.invocation_count("square")
+
+        async def both() -> list[dict[str, Any]]:
+            return await asyncio.gather(fire(invoke_trigger(emulator)), fire(invoke_trigger(emulator)))
+
+        events = asyncio.run(both())
+        invocations = emulator.invocation_count("square") - before
+        assert invocations <= 1, f"seed {seed}: the function ran {invocations} times"
+        if invocations == 1:  # the winner's outcome, fired by both runs
+            sent += 1
+            assert events[0] == events[1] == store.xcoms[CLAIM_XCOM_KEY]["event"]
+            assert events[0]["status"] == "success"
+        else:  # both lost the race: neither sent, both fail safe
+            for event in events:
+                assert isinstance(error_from_event(event["error"]), InvocationOutcomeUnknownError)
+    assert sent > 0
+
+
+@pytest.mark.usefixtures("quick_claims")
+def test_a_follower_fires_the_outcome_the_sender_records_later(emulator: Any, supervisor: Any) -> None:
+    supervisor(0)
+    recorded = {"status": "success", "result": {"request_id": "from-the-other-run"}}
+    before = emulator.invocation_count("square")
+
+    async def scenario() -> dict[str, Any]:
+        await write_claim(TASK_TRY, state="sent", nonce="other-run")
+        follower = asyncio.ensure_future(fire(invoke_trigger(emulator)))
+        for _ in range(10):  # the other run refreshes its claim while its request is in flight
+            await asyncio.sleep(0.05)
+            await write_claim(TASK_TRY, state="sent", nonce="other-run")
+        assert not follower.done()
+        await write_claim(TASK_TRY, state="done", nonce="other-run", event=recorded)
+        return await follower
+
+    assert asyncio.run(scenario()) == recorded
+    assert emulator.invocation_count("square") == before
+
+
+@pytest.mark.usefixtures("quick_claims")
+def test_a_claim_no_longer_refreshed_fails_safe_without_invoking(emulator: Any, supervisor: Any) -> None:
+    supervisor(0)
+    before = emulator.invocation_count("square")
+
+    async def scenario() -> tuple[dict[str, Any], float]:
+        await write_claim(TASK_TRY, state="sent", nonce="gone-run")
+        started = time.monotonic()
+        event = await fire(invoke_trigger(emulator))
+        return event, time.monotonic() - started
+
+    event, waited = asyncio.run(scenario())
+    assert isinstance(error_from_event(event["error"]), InvocationOutcomeUnknownError)
+    assert waited >= 0.4  # it waited for the live claim to go stale
+    assert emulator.invocation_count("square") == before
