@@ -31,7 +31,7 @@ TASK_TRY = TaskTry(dag_id="d", run_id="r", task_id="invoke", map_index=-1, try_n
 
 
 class InterleavingSupervisor:
-    """Stores XComs like the Execution API; each request first yields to the other runs a random number of times."""
+    """Stores XComs as the Execution API does; before each request, the other runs may go a few steps."""
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
