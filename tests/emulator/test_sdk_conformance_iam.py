@@ -12,13 +12,17 @@ The agency token: IAM's docs require the caller's token in ``X-Auth-Token``, for
 model has no field, so a request handler of the SDK adds it.
 
 IAM's refusals have no SDK model: the SDK's exception handler reads the code and message from the body.
-The checks here are that it finds them in the Keystone ``{"error": {...}}`` body, not that it falls back
-to the raw text.
+The checks here are that it finds them in the Keystone ``{"error": {...}}`` body (not that it falls back
+to the raw text), and that the provider's own parser reads the same code and message from the same
+answer. The provider's parser also reads every token answer here, and the fullest shapes the SDK's
+models allow (domain scope, ``assumed_by``, catalog endpoints, unset fields as ``null``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +31,7 @@ import requests
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_USERS
 from airflow_provider_fgs.emulator.lockout import LockoutRules
+from airflow_provider_fgs.protocol.errors import AuthenticationError
 from airflow_provider_fgs.protocol.iam import parse_token_response
 from tests.conftest import FUNCTION_DIRS
 from tests.emulator.conftest import function_url
@@ -36,11 +41,18 @@ from huaweicloudsdkcore.auth.credentials import GlobalCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkiam.v3 import (
+    AgencyAssumedby,
+    AgencyAssumedbyUser,
+    AgencyAssumedbyUserDomain,
     AgencyTokenAssumerole,
     AgencyTokenAuth,
+    AgencyTokenDomain,
     AgencyTokenIdentity,
+    AgencyTokenResult,
     AgencyTokenScope,
     AgencyTokenScopeProject,
+    AgencyTokenUser,
+    AgencyTokenUserDomain,
     AuthScope,
     AuthScopeProject,
     IamClient,
@@ -53,6 +65,13 @@ from huaweicloudsdkiam.v3 import (
     PwdPassword,
     PwdPasswordUser,
     PwdPasswordUserDomain,
+    TokenCatalog,
+    TokenCatalogEndpoint,
+    TokenDomainResult,
+    TokenResult,
+    TokenRole,
+    TokenUserDomainResult,
+    TokenUserResult,
 )
 from huaweicloudsdkiam.v3 import model as iam_models
 
@@ -77,6 +96,16 @@ def iam_emulator() -> Iterator[FunctionGraphEmulator]:
         yield emu
 
 
+class _Answers:
+    """The raw answers an SDK client received (its response handler), newest last."""
+
+    def __init__(self) -> None:
+        self.received: list[requests.Response] = []
+
+    def record(self, response: requests.Response, **_: Any) -> None:
+        self.received.append(response)
+
+
 def _client(emu: FunctionGraphEmulator, handler: HttpHandler | None = None) -> Any:
     builder = (
         IamClient.new_builder()
@@ -89,8 +118,13 @@ def _client(emu: FunctionGraphEmulator, handler: HttpHandler | None = None) -> A
 
 
 @pytest.fixture(scope="module")
-def iam(iam_emulator: FunctionGraphEmulator) -> Any:
-    return _client(iam_emulator)
+def answers() -> _Answers:
+    return _Answers()
+
+
+@pytest.fixture(scope="module")
+def iam(iam_emulator: FunctionGraphEmulator, answers: _Answers) -> Any:
+    return _client(iam_emulator, HttpHandler().add_response_handler(answers.record))
 
 
 def _password_request(
@@ -170,45 +204,108 @@ def test_agency_token(iam: Any, iam_emulator: FunctionGraphEmulator) -> None:
     assert _token_works(iam_emulator, response.x_subject_token)
 
 
-def _refusal(call: Callable[[], Any]) -> ClientRequestException:
+def _refusal(call: Callable[[], Any], answers: _Answers) -> ClientRequestException:
+    """The SDK's exception for a refused call; the provider's parser reads the same answer alike."""
     with pytest.raises(ClientRequestException) as caught:
         call()
-    return caught.value
+    error = caught.value
+    answer = answers.received[-1]
+    assert "X-Subject-Token" not in answer.headers
+    with pytest.raises(AuthenticationError) as provider:
+        parse_token_response(answer.status_code, answer.headers, answer.content)
+    assert provider.value.http_status == error.status_code
+    assert (provider.value.error_code, provider.value.error_msg) == (str(error.error_code), error.error_msg)
+    return error
 
 
-def test_agency_token_without_the_callers_token_is_401(iam: Any, iam_emulator: FunctionGraphEmulator) -> None:
-    error = _refusal(lambda: iam.keystone_create_agency_token(_agency_request(iam_emulator, "fgs_agency")))
+def test_agency_token_without_the_callers_token_is_401(
+    iam: Any, iam_emulator: FunctionGraphEmulator, answers: _Answers
+) -> None:
+    error = _refusal(
+        lambda: iam.keystone_create_agency_token(_agency_request(iam_emulator, "fgs_agency")), answers
+    )
     assert (error.status_code, error.error_code) == (401, 401)
     assert error.error_msg == "The request you have made requires authentication."
 
 
-def test_wrong_password_is_401(iam: Any, iam_emulator: FunctionGraphEmulator) -> None:
+def test_wrong_password_is_401(iam: Any, iam_emulator: FunctionGraphEmulator, answers: _Answers) -> None:
     request = _password_request(password="wrong", project_id=iam_emulator.project_id)
-    error = _refusal(lambda: iam.keystone_create_user_token_by_password(request))
+    error = _refusal(lambda: iam.keystone_create_user_token_by_password(request), answers)
     assert (error.status_code, error.error_code) == (401, 401)
     assert error.error_msg == "The username or password is wrong."
 
 
 def test_locked_user_is_401_even_with_the_right_password(
-    iam: Any, iam_emulator: FunctionGraphEmulator
+    iam: Any, iam_emulator: FunctionGraphEmulator, answers: _Answers
 ) -> None:
     project = {"project_id": iam_emulator.project_id}
     for _ in range(MAX_FAILURES):
         wrong = _password_request(LOCKED_USER, "wrong", **project)
-        error = _refusal(lambda request=wrong: iam.keystone_create_user_token_by_password(request))
+        error = _refusal(lambda request=wrong: iam.keystone_create_user_token_by_password(request), answers)
         assert error.error_msg == "The username or password is wrong."
     right = _password_request(LOCKED_USER, LOCKED_PASSWORD, **project)
-    error = _refusal(lambda: iam.keystone_create_user_token_by_password(right))
+    error = _refusal(lambda: iam.keystone_create_user_token_by_password(right), answers)
     assert (error.status_code, error.error_code) == (401, 401)
     assert error.error_msg == "The account is locked. Try again later."
     assert iam_emulator.locks_triggered >= 1
 
 
-def test_other_project_scope_is_401(iam: Any) -> None:
+def test_other_project_scope_is_401(iam: Any, answers: _Answers) -> None:
     request = _password_request(project_id="0" * 32)
-    error = _refusal(lambda: iam.keystone_create_user_token_by_password(request))
+    error = _refusal(lambda: iam.keystone_create_user_token_by_password(request), answers)
     assert (error.status_code, error.error_code) == (401, 401)
     assert "0" * 32 in error.error_msg
+
+
+_EXPIRES = "2030-01-04T09:05:22.701000Z"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        TokenResult(  # domain scoped: no project at all
+            catalog=[
+                TokenCatalog(
+                    type="identity",
+                    id="c1",
+                    name="iam",
+                    endpoints=[
+                        TokenCatalogEndpoint(url="https://iam", region="*", interface="public", id="e1")
+                    ],
+                )
+            ],
+            domain=TokenDomainResult(name=DOMAIN, id="d1"),
+            expires_at=_EXPIRES,
+            methods=["password"],
+            roles=[TokenRole(name="te_admin", id="r1")],
+            user=TokenUserResult(
+                name=USER, id="u1", password_expires_at="", domain=TokenUserDomainResult(name=DOMAIN, id="d1")
+            ),
+        ),
+        AgencyTokenResult(
+            methods=["assume_role"],
+            expires_at=_EXPIRES,
+            issued_at="2030-01-03T09:05:22.701000Z",
+            assumed_by=AgencyAssumedby(
+                user=AgencyAssumedbyUser(
+                    name=USER, id="u1", domain=AgencyAssumedbyUserDomain(name=DOMAIN, id="d1")
+                )
+            ),
+            domain=AgencyTokenDomain(name=DOMAIN, id="d1"),
+            user=AgencyTokenUser(
+                name=f"{DOMAIN}/agency", id="a1", domain=AgencyTokenUserDomain(name=DOMAIN, id="d1")
+            ),
+        ),
+    ],
+    ids=["domain-scoped", "agency"],
+)
+def test_the_providers_parser_reads_the_sdks_shapes(token: Any) -> None:
+    """Every field the SDK's models allow, unset ones as JSON null, as the SDK itself serialises them."""
+    body = json.dumps({"token": token.to_dict()}).encode()
+    parsed = parse_token_response(201, {"x-subject-token": "MIIabc"}, body)
+    assert parsed.value == "MIIabc"
+    assert parsed.expires_at == datetime(2030, 1, 4, 9, 5, 22, 701000, tzinfo=UTC)
+    assert parsed.project_id is None
 
 
 @pytest.mark.parametrize(
