@@ -152,6 +152,7 @@ def issue_token(
     auth = _obj(_obj(body, "the body").get("auth"), "auth")
     identity = _obj(auth.get("identity"), "auth.identity")
     methods = identity.get("methods")
+    assumed_by: TokenInfo | None = None  # the caller of an assume_role request
     if methods == ["password"]:
         user = _obj(_obj(identity.get("password"), "identity.password").get("user"), "password.user")
         domain = _obj(user.get("domain"), "password.user.domain").get("name")
@@ -173,6 +174,7 @@ def issue_token(
         caller = store.validate(caller_token)
         if caller is None:
             raise IamError(401, "The request you have made requires authentication.")
+        assumed_by = caller
         role = _obj(identity.get("assume_role"), "identity.assume_role")
         agency, agency_domain = role.get("agency_name"), role.get("domain_name", role.get("domain_id"))
         if not (isinstance(agency, str) and agency and isinstance(agency_domain, str) and agency_domain):
@@ -188,16 +190,35 @@ def issue_token(
         project_name=settings.project_name,
         methods=tuple(methods),
     )
-    domain_ref = {"id": _id_of(settings.domain_id_seed, domain_name), "name": domain_name}
-    response = {
-        "token": {
-            "methods": list(methods),
-            "expires_at": format_time(info.expires_at),
-            "issued_at": format_time(info.issued_at),
-            "user": {"id": _id_of(domain_name, user_name), "name": user_name, "domain": domain_ref},
-            "project": {"id": settings.project_id, "name": settings.project_name, "domain": domain_ref},
-            "roles": [{"id": _id_of("role", "te_admin"), "name": "te_admin"}],
-            "catalog": [],
-        }
+    domain_ref = _domain_ref(settings, domain_name)
+    token_body: dict[str, Any] = {
+        "methods": list(methods),
+        "expires_at": format_time(info.expires_at),
+        "issued_at": format_time(info.issued_at),
+        "user": _user_ref(settings, domain_name, user_name, has_password=methods == ["password"]),
+        "project": {"id": settings.project_id, "name": settings.project_name, "domain": domain_ref},
+        "roles": [{"id": _id_of("role", "te_admin"), "name": "te_admin"}],
+        "catalog": [],
     }
-    return token, response
+    if assumed_by is not None:
+        # The delegated party, as in IAM's agency token (AgencyTokenResult.assumed_by).
+        token_body["assumed_by"] = {"user": _user_ref(settings, assumed_by.domain, assumed_by.user)}
+    return token, {"token": token_body}
+
+
+def _domain_ref(settings: IamSettings, domain_name: str) -> dict[str, str]:
+    return {"id": _id_of(settings.domain_id_seed, domain_name), "name": domain_name}
+
+
+def _user_ref(
+    settings: IamSettings, domain_name: str, user_name: str, *, has_password: bool = True
+) -> dict[str, Any]:
+    """
+    A token's user; a user with a password has ``password_expires_at`` (``""``: it never expires),
+    an agency (the user of an agency token) has none.
+    """
+    user: dict[str, Any] = {"id": _id_of(domain_name, user_name), "name": user_name}
+    if has_password:
+        user["password_expires_at"] = ""
+    user["domain"] = _domain_ref(settings, domain_name)
+    return user

@@ -4,11 +4,13 @@ AK/SK, field by field: each JSON key must be one the SDK's response model knows,
 have the model's type (``int`` fields are integers, ``datetime`` fields parse). The SDK itself only
 warns on an unparsable datetime and silently drops unknown keys, so both are checked here.
 
-Not covered: the IAM token answer (its model lives in ``huaweicloudsdkiam``, not a test dependency).
+The IAM token answers are read through ``huaweicloudsdkiam`` in ``test_sdk_conformance_iam.py``, with
+the same checks.
 """
 
 from __future__ import annotations
 
+import importlib
 import time
 import warnings
 from collections.abc import Iterator
@@ -47,20 +49,24 @@ _PRIMITIVES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def assert_conforms(raw: Any, model_type: str, where: str = "body") -> None:
-    """``raw`` (decoded JSON) has only keys the SDK type ``model_type`` knows, each of its type."""
+def assert_conforms(raw: Any, model_type: str, where: str = "body", models: Any = sdk_models) -> None:
+    """
+    ``raw`` (decoded JSON) has only keys the SDK type ``model_type`` knows, each of its type.
+
+    :param models: the SDK's model package that defines ``model_type`` and the types it refers to.
+    """
     if raw is None:
         return
     if model_type.startswith("list["):
         assert isinstance(raw, list), f"{where}: expected a list, got {raw!r}"
         for index, item in enumerate(raw):
-            assert_conforms(item, model_type[5:-1], f"{where}[{index}]")
+            assert_conforms(item, model_type[5:-1], f"{where}[{index}]", models)
         return
     if model_type.startswith("dict("):
         assert isinstance(raw, dict), f"{where}: expected an object, got {raw!r}"
         value_type = model_type[5:-1].split(",", 1)[1].strip()
         for key, value in raw.items():
-            assert_conforms(value, value_type, f"{where}.{key}")
+            assert_conforms(value, value_type, f"{where}.{key}", models)
         return
     if model_type == "datetime":
         assert isinstance(raw, str), f"{where}: expected a date-time string, got {raw!r}"
@@ -76,34 +82,39 @@ def assert_conforms(raw: Any, model_type: str, where: str = "body") -> None:
         else:
             assert isinstance(raw, expected), f"{where}: expected {model_type}, got {raw!r}"
         return
-    model = getattr(sdk_models, model_type)
+    model = getattr(models, model_type)
     assert isinstance(raw, dict), f"{where}: expected an object for {model_type}, got {raw!r}"
     by_json_key = {json_key: attr for attr, json_key in model.attribute_map.items()}
     unknown = sorted(set(raw) - set(by_json_key))
     assert not unknown, f"{where}: keys {unknown} are not in the SDK's {model_type}"
     for key, value in raw.items():
-        assert_conforms(value, model.openapi_types[by_json_key[key]], f"{where}.{key}")
+        assert_conforms(value, model.openapi_types[by_json_key[key]], f"{where}.{key}", models)
 
 
 def conforms(response: Any) -> Any:
-    """Check a deserialized SDK response against its raw JSON body; returns the response."""
+    """
+    Check a deserialized SDK response against its raw JSON body; returns the response.
+
+    The model's header fields (JSON names ``X-...``) are not body keys: each must have been sent.
+    """
+    response_type = type(response)
     raw = response.to_json_object()
-    model_name = type(response).__name__
-    if not type(response).openapi_types:  # a model with no fields: the body is JSON null
+    model_name = response_type.__name__
+    models = importlib.import_module(response_type.__module__.rsplit(".", 1)[0])
+    headers = [attr for attr, json_key in response_type.attribute_map.items() if json_key.startswith("X-")]
+    for attr in headers:
+        assert getattr(response, attr), f"{model_name}: header {response_type.attribute_map[attr]} missing"
+    body_fields = {attr: t for attr, t in response_type.openapi_types.items() if attr not in headers}
+    if not body_fields:  # a model with no fields: the body is JSON null
         assert raw is None, f"{model_name}: expected a null body, got {raw!r}"
         assert response.raw_content == b"null"
         return response
-    body_fields = {
-        attr: t
-        for attr, t in type(response).openapi_types.items()
-        if attr != "x_cff_request_id"  # a header, not a body field
-    }
     assert isinstance(raw, dict), f"{model_name}: expected an object, got {raw!r}"
-    by_json_key = {type(response).attribute_map[attr]: attr for attr in body_fields}
+    by_json_key = {response_type.attribute_map[attr]: attr for attr in body_fields}
     unknown = sorted(set(raw) - set(by_json_key))
     assert not unknown, f"{model_name}: keys {unknown} are not in the SDK's model"
     for key, value in raw.items():
-        assert_conforms(value, body_fields[by_json_key[key]], f"{model_name}.{key}")
+        assert_conforms(value, body_fields[by_json_key[key]], f"{model_name}.{key}", models)
     return response
 
 

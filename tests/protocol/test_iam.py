@@ -114,3 +114,12 @@ def test_parse_timestamp_variants() -> None:
     assert parse_timestamp("2024-01-01T00:00:00") == datetime(2024, 1, 1, tzinfo=UTC)
     assert parse_timestamp("garbage") is None
     assert parse_timestamp(None) is None
+
+
+def test_huawei_style_refusals_keep_their_code_and_message() -> None:
+    """IAM's docs also show ``{"error_msg", "error_code"}`` bodies (e.g. ``IAM.0011``)."""
+    body = b'{"error_msg": "Request body is invalid.", "error_code": "IAM.0011"}'
+    with pytest.raises(AuthenticationError) as info:
+        parse_token_response(400, {}, body, who="IAM user 'bob'")
+    assert (info.value.error_code, info.value.error_msg) == ("IAM.0011", "Request body is invalid.")
+    assert "HTTP 400 IAM.0011: Request body is invalid." in str(info.value)
