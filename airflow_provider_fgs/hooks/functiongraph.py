@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus, AsyncStatusPage
-    from airflow_provider_fgs.protocol.function_config import FunctionConfig
+    from airflow_provider_fgs.protocol.functions import FunctionConfig
 
 T = TypeVar("T")
 _log = logging.getLogger(__name__)
@@ -388,8 +388,9 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
 
     def function_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
         """
-        The function's config (ShowFunctionConfig): timeout, LTS log group and stream; ``None`` when
-        it cannot be read.
+        The function's config (ShowFunctionConfig) as invocations use it (timeout, LTS log group and
+        stream): cached, and ``None`` when it cannot be read. :meth:`get_function_config` reads it
+        afresh and raises on errors.
 
         Read once per process and function, and trusted for :data:`FUNCTION_CONFIG_TTL_S`. A refused or
         failed read is logged and remembered as ``None`` too (a sync call then waits the connection's
@@ -441,17 +442,15 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
 
     def _prepare_invoke_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
         """The config query of :meth:`function_config` (shared with the async hook)."""
-        from airflow_provider_fgs.protocol.function_config import (
-            build_function_config_request,
-            parse_function_config,
-        )
+        from airflow_provider_fgs.protocol.function_config import parse_function_config
+        from airflow_provider_fgs.protocol.functions import build_show_config_request
 
         name = str(urn)
 
         def parse(response: Response) -> FunctionConfig:
             return parse_function_config(*response, function=name)
 
-        request = build_function_config_request(self.settings.endpoint, urn)
+        request = build_show_config_request(self.settings.endpoint, urn)
         return PreparedCall(request, parse, what=f"config query of {name}", idempotent=True)
 
     def _cached_function_config(self, urn: FunctionUrn) -> Any:

@@ -17,7 +17,7 @@ from airflow_provider_fgs.hooks.functiongraph import _UNKNOWN, USER_AGENT, Funct
 from airflow_provider_fgs.keepalive import keepalive_socket_options
 from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
 from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
-from airflow_provider_fgs.protocol.function_config import FunctionConfig
+from airflow_provider_fgs.protocol.functions import FunctionConfig
 from airflow_provider_fgs.protocol.http import HttpRequest, is_token_rejected
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn

@@ -1,4 +1,4 @@
-"""A function's configuration (``GET .../{urn}/config``), read for its timeout and its log stream.
+"""What an invocation reads of its function: the timeout (``GET .../{urn}/config``) and the log stream.
 
 The default read timeout of a synchronous invocation follows the function's own timeout: the answer
 cannot come later than the function may run (plus start-up and network time), and never after the
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from airflow_provider_fgs.protocol.functions import FunctionConfig
 from airflow_provider_fgs.protocol.http import HttpRequest, functions_url, platform_error
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S
 from airflow_provider_fgs.protocol.urn import FunctionUrn
@@ -19,38 +19,12 @@ SYNC_READ_MARGIN_S = 10
 """Seconds added to the function's timeout for a cold start, the platform and the network."""
 
 
-def build_function_config_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
-    """Build ``GET /v2/{project_id}/fgs/functions/{urn}/config`` (ShowFunctionConfig)."""
-    return HttpRequest(
-        method="GET",
-        url=functions_url(endpoint, urn.project_id, str(urn), "config"),
-        headers={"X-Project-Id": urn.project_id},
-    )
-
-
-@dataclass(frozen=True)
-class FunctionConfig:
-    """
-    What the provider reads from a function's config.
-
-    :param timeout: the function's timeout in seconds, ``None`` when absent.
-    :param log_group_id: the LTS log group of the function's logs, when reported.
-    :param log_stream_id: the LTS log stream of the function's logs, when reported.
-    """
-
-    timeout: float | None = None
-    log_group_id: str | None = None
-    log_stream_id: str | None = None
-
-
 def parse_function_config(
     status_code: int, headers: Mapping[str, str], body: bytes, *, function: str
 ) -> FunctionConfig:
     """
-    A ShowFunctionConfig answer; missing or odd fields are ``None``.
-
-    The log group and stream come from ``log_config`` (``group_id``/``stream_id``), else from the flat
-    ``log_group_id``/``log_stream_id`` of a function with a custom log configuration.
+    A ShowFunctionConfig answer, read leniently: a body that is not a JSON object gives a config whose
+    fields are all ``None`` (the invocation then waits the connection's read timeout).
     """
     if status_code >= 400:
         raise platform_error(status_code, headers, body, what=f"config query of {function}")
@@ -58,19 +32,7 @@ def parse_function_config(
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         data = None
-    if not isinstance(data, dict):
-        return FunctionConfig()
-    timeout = data.get("timeout")
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
-        timeout = None
-    log_config = data.get("log_config")
-    if not isinstance(log_config, dict):
-        log_config = {}
-    return FunctionConfig(
-        timeout=None if timeout is None else float(timeout),
-        log_group_id=_text(log_config.get("group_id")) or _text(data.get("log_group_id")),
-        log_stream_id=_text(log_config.get("stream_id")) or _text(data.get("log_stream_id")),
-    )
+    return FunctionConfig.from_dict(data if isinstance(data, dict) else {})
 
 
 def build_log_stream_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:

@@ -204,6 +204,8 @@ class FunctionConfig:
     """
     A function's (or version's) configuration, as ``ShowFunctionConfig`` answers it.
 
+    Missing or odd fields are ``None`` (a timeout that is not a positive number too).
+
     :param raw: the whole answer, for fields not named here.
     """
 
@@ -241,7 +243,7 @@ class FunctionConfig:
             runtime=_opt_str(data.get("runtime")),
             handler=_opt_str(data.get("handler")),
             memory_size=_opt_int(data.get("memory_size")),
-            timeout=_opt_int(data.get("timeout")),
+            timeout=_positive_int(data.get("timeout")),
             digest=_opt_str(data.get("digest")),
             code_size=_opt_int(data.get("code_size")),
             last_modified=_opt_str(data.get("last_modified")),
@@ -249,6 +251,16 @@ class FunctionConfig:
             description=_opt_str(data.get("description")),
             raw=dict(data),
         )
+
+    @property
+    def log_group_id(self) -> str | None:
+        """The LTS log group of the function's logs: ``log_config.group_id``, else ``log_group_id``."""
+        return _log_setting(self.raw, "group_id")
+
+    @property
+    def log_stream_id(self) -> str | None:
+        """The LTS log stream of the function's logs: ``log_config.stream_id``, else ``log_stream_id``."""
+        return _log_setting(self.raw, "stream_id")
 
     def mismatches(self, expected: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
         """``{field: (expected, actual)}`` for each expected field that does not hold."""
@@ -312,6 +324,21 @@ class AliasInfo:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _positive_int(value: Any) -> int | None:
+    number = _opt_int(value)
+    return number if number is not None and number > 0 else None
+
+
+def _log_setting(data: Mapping[str, Any], name: str) -> str | None:
+    log_config = data.get("log_config")
+    nested = log_config.get(name) if isinstance(log_config, dict) else None
+    flat = data.get(f"log_{name}")
+    for value in (nested, flat):
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _opt_int(value: Any) -> int | None:

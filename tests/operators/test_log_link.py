@@ -62,3 +62,11 @@ def test_a_log_stream_named_in_the_config_needs_no_second_query() -> None:
 def test_no_link_when_the_function_cannot_be_resolved() -> None:
     operator = InvokeFunctionOperator(task_id="a", function_name="hello", functiongraph_conn_id="missing")
     assert FunctionGraphLogLink().get_link(operator, ti_key=NO_KEY) == ""
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"timeout": 0}', b'{"timeout": -5}', b'{"timeout": "soon"}', b"[1, 2]", b"<html>"]
+)
+def test_an_odd_config_answer_leaves_the_timeout_unknown(body: bytes) -> None:
+    config = parse_function_config(200, {}, body, function="f")
+    assert (config.timeout, config.log_group_id, config.log_stream_id) == (None, None, None)
