@@ -89,7 +89,7 @@ def test_two_triggerers_one_killed_does_not_invoke_again(deployment: Deployment,
     airflow.stop_component(owner, signal.SIGKILL)
 
     _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
-    airflow.start_copy(owner)  # as many triggerers as before, for the tests that follow
+    airflow.start_copy(owner)  # the tests that follow run with two triggerers, in both shapes
 
 
 def _trigger_owner(run_id: str, triggerers: list[ManagedProcess]) -> ManagedProcess:
