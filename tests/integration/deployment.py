@@ -234,10 +234,8 @@ class AirflowDeployment:
         old = self.process(name)
         if old.exit_code() is None:
             raise DeploymentError(f"{name} is still running (pid {old.pid}); stop it first")
-        new = ManagedProcess(old.name, old.argv, old.env, old.log_path, old.cwd)
-        self.processes[self.processes.index(old)] = new
-        new.start()
-        return new
+        self.processes.remove(old)
+        return self.start_copy(old)
 
     def __enter__(self) -> AirflowDeployment:
         try:
