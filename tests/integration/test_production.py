@@ -129,7 +129,9 @@ def test_the_async_invocation_dag_returns_the_status_records(
     assert waited_request != started_request
 
 
-def test_a_worker_started_again_rejoins_and_runs_tasks(deployment: Deployment) -> None:
+def test_a_worker_started_again_rejoins_and_runs_tasks(
+    deployment: Deployment, functiongraph_connection: dict[str, Any]
+) -> None:
     """A rolling restart of one worker: it stops (SIGTERM), starts again, answers, and runs tasks."""
     airflow = _celery(deployment)
     api = deployment.api
