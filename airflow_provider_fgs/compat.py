@@ -28,7 +28,9 @@ __all__ = [
     "get_fernet",
     "require_airflow",
     "store_dag",
+    "task_listeners_registered",
     "to_thread",
+    "uses_default_xcom_backend",
 ]
 
 
@@ -195,3 +197,26 @@ async def deferred_task_left_deferral(trigger: Any) -> bool:
     except Exception:
         return False
     return state is not None and str(state) != "deferred"
+
+
+def task_listeners_registered() -> bool:
+    """
+    Whether listeners (plugins, OpenLineage) are registered in this task process: a task that ends in
+    the triggerer never reaches their task hooks. The Task SDK has its own listener manager from 3.2.
+    """
+    if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+        from airflow.sdk.listener import get_listener_manager
+    else:
+        from airflow.listeners.listener import get_listener_manager
+    return bool(get_listener_manager().has_listeners)
+
+
+def uses_default_xcom_backend() -> bool:
+    """
+    Whether ``[core] xcom_backend`` is Airflow's own: XComs pushed from the triggerer are written to the
+    metadata database directly, past any custom backend.
+    """
+    from airflow.sdk.bases.xcom import BaseXCom
+    from airflow.sdk.execution_time.xcom import resolve_xcom_backend
+
+    return resolve_xcom_backend() is BaseXCom  # type: ignore[no-untyped-call]

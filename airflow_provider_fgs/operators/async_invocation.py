@@ -13,9 +13,9 @@ from airflow.sdk import BaseOperator
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
-from airflow_provider_fgs.operators.functiongraph import XCOM_REQUEST_ID
 from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,

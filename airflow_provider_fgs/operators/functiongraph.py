@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_fgs.compat import conf
+from airflow_provider_fgs.compat import conf, task_listeners_registered, uses_default_xcom_backend
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invoke import (
-    LOG_TAIL_BYTES,
     SYNC_GATEWAY_TIMEOUT_S,
     InvocationResult,
     encode_payload,
@@ -27,11 +26,6 @@ from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigg
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-XCOM_REQUEST_ID = "request_id"
-XCOM_LOG = "log"
-XCOM_SUMMARY = "summary"
-XCOM_BILLING_DURATION_MS = "billing_duration_ms"
 
 
 class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
@@ -82,6 +76,16 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         ``(json_path, expected)`` such as ``("$.status", "ok")``. Evaluated in the worker (after a
         deferral too), after the XComs are pushed; a failed check raises
         :class:`~airflow_provider_fgs.operators.result_check.ResultCheckError` naming the check.
+    :param end_from_trigger: on the deferrable path, end the task in the triggerer when the function
+        succeeds (its log written to the task log and its XComs pushed from there) instead of resuming
+        it on a worker: no worker slot for the resume, and Airflow's scheduler cannot fail the task in
+        the race of quick triggers (apache/airflow#67287, see docs/delivery-semantics.md). ``None``
+        (the default) does so unless something needs a worker: a ``result_check``,
+        ``multiple_outputs``, a mapped task downstream of the result, a custom XCom backend, or
+        listeners registered in the worker. ``True`` fails at construction when ``result_check`` or
+        ``multiple_outputs`` is set (and Airflow refuses it when listeners are registered); ``False``
+        always resumes on a worker. A function error and a refused call always resume on a worker,
+        which raises the typed error.
     """
 
     template_fields: Sequence[str] = (
@@ -113,6 +117,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         invoke_timeout: float | None = None,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         result_check: ResultCheckSpec | None = None,
+        end_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,6 +148,13 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             )
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
+        if end_from_trigger and (result_check is not None or self.multiple_outputs):
+            needs = "result_check" if result_check is not None else "multiple_outputs"
+            raise ValueError(
+                f"{type(self).__name__} {self.task_id!r}: end_from_trigger=True cannot be combined with "
+                f"{needs}, which runs on a worker; leave end_from_trigger unset to resume on a worker"
+            )
+        self.end_from_trigger = end_from_trigger
 
     def execute(self, context: Context) -> Any:
         """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
@@ -164,6 +176,9 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
                     instance_memory=memory,
                     read_timeout=self.invoke_timeout,
                     task_try=TaskTry.of(context["ti"]).to_dict(),
+                    end_from_trigger=self._may_end_in_triggerer(),
+                    push_xcoms=self.do_xcom_push,
+                    deserialize_result=self.deserialize_result,
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,
@@ -180,6 +195,27 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             deserialize=self.deserialize_result,
         )
         return self.process_result(context, result)
+
+    def _may_end_in_triggerer(self) -> bool:
+        """Whether the trigger may end the task on success (nothing needs a worker to resume on)."""
+        if self.end_from_trigger is False:
+            return False
+        needs_worker = [
+            reason
+            for reason, applies in (
+                ("a result_check", self._result_check is not None),
+                ("multiple_outputs", bool(self.multiple_outputs)),
+                ("a mapped task downstream", next(self.iter_mapped_dependants(), None) is not None),
+                ("a custom XCom backend", not uses_default_xcom_backend()),
+                ("listeners registered in the worker", task_listeners_registered()),
+            )
+            if applies
+        ]
+        if needs_worker:
+            log = self.log.warning if self.end_from_trigger else self.log.info
+            log("The task resumes on a worker after the invocation: it has %s", " and ".join(needs_worker))
+            return False
+        return True
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the invoke trigger fired: the same handling as the synchronous path."""
@@ -199,10 +235,8 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         self._log_invocation(function, result)
         if self.do_xcom_push:
             ti = context["ti"]
-            ti.xcom_push(key=XCOM_REQUEST_ID, value=result.request_id)
-            ti.xcom_push(key=XCOM_LOG, value=result.log)
-            ti.xcom_push(key=XCOM_SUMMARY, value=result.summary)
-            ti.xcom_push(key=XCOM_BILLING_DURATION_MS, value=result.billing_duration_ms)
+            for key, value in invocation_xcoms(result).items():
+                ti.xcom_push(key=key, value=value)
         result.raise_for_function_error(function)
         if self._result_check is not None:
             self._result_check.verify(result.result, function=function, request_id=result.request_id)
@@ -210,66 +244,4 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         return result.result
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:
-        request_id = result.request_id or "unknown"
-        if result.log_undecodable:
-            self.log.warning(
-                "The function log of request %s could not be decoded (the X-Cff-Function-Log header is "
-                "not valid base64); it is not shown here",
-                request_id,
-            )
-        elif result.log:
-            size = result.log_bytes if result.log_bytes is not None else len(result.log.encode("utf-8"))
-            if result.log_truncated:
-                self.log.info(
-                    "Function log of request %s, truncated: showing the last %d bytes (the platform "
-                    "returns at most %d):",
-                    request_id,
-                    size,
-                    LOG_TAIL_BYTES,
-                )
-            else:
-                self.log.info("Function log of request %s (%d bytes, complete):", request_id, size)
-            for line in result.log.splitlines():
-                self.log.info("| %s", line)
-        elif self.log_type == "tail":
-            self.log.info("No function log was returned for request %s", request_id)
-        if result.is_function_error:
-            trace = _stack_trace(result.result)
-            if trace:
-                self.log.info("Function stack trace of request %s:", request_id)
-                for line in trace:
-                    self.log.info("| %s", line)
-        outcome = "failed" if result.is_function_error else "succeeded"
-        self.log.info("Invocation of %s %s: %s", function, outcome, _describe(result))
-
-
-def _stack_trace(payload: Any) -> list[str]:
-    """The lines of the ``stackTrace`` of a function's error payload (a list of lines or one string)."""
-    if isinstance(payload, str):  # deserialize_result=False keeps the error payload as text
-        try:
-            payload = json.loads(payload)
-        except ValueError:
-            return []
-    trace = payload.get("stackTrace") if isinstance(payload, dict) else None
-    if isinstance(trace, str):
-        return trace.splitlines()
-    if isinstance(trace, list):
-        return [line for item in trace for line in str(item).splitlines()]
-    return []
-
-
-def _describe(result: InvocationResult) -> str:
-    """Request id, duration, billing and memory of an invocation, as far as they were reported."""
-    parts = [f"request id {result.request_id or 'unknown'}"]
-    if result.duration_ms is not None:
-        parts.append(f"duration {result.duration_ms:g} ms")
-    if result.billing_duration_ms is not None:
-        parts.append(f"billed duration {result.billing_duration_ms} ms")
-    used, size = result.summary.get("memoryUsed"), result.summary.get("memorySize")
-    if isinstance(used, int | float) and isinstance(size, int | float):
-        parts.append(f"memory used {used:g} of {size:g} MB")
-    elif isinstance(size, int | float):
-        parts.append(f"memory {size:g} MB")
-    if result.function_error_code not in (None, "", "0"):
-        parts.append(f"function error code {result.function_error_code}")
-    return ", ".join(parts)
+        log_invocation(self.log, function=function, result=result, log_type=self.log_type)

@@ -26,8 +26,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import asdict, dataclass
 from typing import Any
+
+from airflow_provider_fgs.triggers.task_xcom import TaskTry, get_task_xcom, set_task_xcom
+
+__all__ = [
+    "CLAIM_HEARTBEAT_S",
+    "CLAIM_STALE_AFTER_S",
+    "CLAIM_XCOM_KEY",
+    "CONTENDER_XCOM_KEY",
+    "TaskTry",
+    "claim_is_live",
+    "new_nonce",
+    "read_claim",
+    "take_claim",
+    "write_claim",
+]
 
 CLAIM_XCOM_KEY = "functiongraph_invoke_claim"
 """The XCom key of the claim, on the deferred task instance itself."""
@@ -39,101 +53,16 @@ CLAIM_STALE_AFTER_S = 20.0
 """A claim not refreshed for this long, with no outcome, belongs to a run that is gone."""
 
 
-class ClaimStoreUnavailableError(RuntimeError):
-    """The trigger runs without an Airflow supervisor, so no claim can be read or written."""
-
-
-@dataclass(frozen=True)
-class TaskTry:
-    """
-    One try of one task instance: where a claim is stored, and which try it is for.
-
-    :param dag_id: the DAG id.
-    :param run_id: the DAG run id.
-    :param task_id: the task id.
-    :param map_index: the map index (``-1`` when not mapped).
-    :param try_number: the try number.
-    """
-
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
-    try_number: int
-
-    @classmethod
-    def of(cls, ti: Any) -> TaskTry:
-        """The try of a task instance (runtime TI, DTO or ORM object)."""
-        return cls(
-            dag_id=str(ti.dag_id),
-            run_id=str(ti.run_id),
-            task_id=str(ti.task_id),
-            map_index=int(ti.map_index if ti.map_index is not None else -1),
-            try_number=int(ti.try_number),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        mapped = f"[{self.map_index}]" if self.map_index >= 0 else ""
-        return f"{self.dag_id}.{self.task_id}{mapped} of run {self.run_id}, try {self.try_number}"
-
-
-def _supervisor_comms() -> Any:
-    from airflow.sdk.execution_time import task_runner
-
-    return getattr(task_runner, "SUPERVISOR_COMMS", None)
-
-
-def claim_store_available() -> bool:
-    """Whether this trigger runs under an Airflow supervisor (the triggerer, or ``dag.test()``)."""
-    return _supervisor_comms() is not None
-
-
-async def _supervisor_request(message: Any) -> Any:
-    """Send one request to the supervisor of this trigger (triggerer, or ``dag.test()``'s in-process one)."""
-    comms = _supervisor_comms()
-    if comms is None:
-        raise ClaimStoreUnavailableError("no Airflow supervisor is reachable from this trigger")
-    asend = getattr(comms, "asend", None)
-    if asend is not None:  # the triggerer's trigger runner
-        return await asend(message)
-    return comms.send(message)  # dag.test()'s in-process supervisor: synchronous, no event loop of its own
-
-
 async def _read(task_try: TaskTry, key: str) -> dict[str, Any] | None:
-    from airflow.sdk.execution_time.comms import GetXCom
-
-    response = await _supervisor_request(
-        GetXCom(
-            key=key,
-            dag_id=task_try.dag_id,
-            run_id=task_try.run_id,
-            task_id=task_try.task_id,
-            map_index=task_try.map_index,
-        )
-    )
-    value = getattr(response, "value", None)
+    value = await get_task_xcom(task_try, key)
     if not isinstance(value, dict) or value.get("try_number") != task_try.try_number:
         return None
     return value
 
 
 async def _write(task_try: TaskTry, key: str, record: dict[str, Any]) -> None:
-    from airflow.sdk.execution_time.comms import SetXCom
-
     value = {"try_number": task_try.try_number, "written_at": time.time(), **record}
-    await _supervisor_request(
-        SetXCom(
-            key=key,
-            value=value,
-            dag_id=task_try.dag_id,
-            run_id=task_try.run_id,
-            task_id=task_try.task_id,
-            map_index=task_try.map_index,
-        )
-    )
+    await set_task_xcom(task_try, key, value)
 
 
 async def read_claim(task_try: TaskTry) -> dict[str, Any] | None:

@@ -12,26 +12,27 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS, deferred_task_left_deferral
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
 from airflow_provider_fgs.protocol.async_invoke import DEFAULT_MISSING_RECORD_TIMEOUT_S, MissingRecordGuard
 from airflow_provider_fgs.protocol.errors import (
     FunctionGraphError,
     InvocationOutcomeUnknownError,
     error_to_event,
 )
+from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.triggers.claims import (
     CLAIM_HEARTBEAT_S,
-    TaskTry,
     claim_is_live,
-    claim_store_available,
     new_nonce,
     read_claim,
     take_claim,
     write_claim,
 )
+from airflow_provider_fgs.triggers.task_xcom import TaskTry, set_task_xcom, supervisor_available
 
 _MODULE = __name__
 POLL_BACKOFF = 1.5
@@ -65,6 +66,12 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     :param task_try: the deferring task's try (:meth:`TaskTry.to_dict`), where the claim is kept when
         the triggerer does not hand the trigger its task instance (``dag.test()``); ``None`` and no
         task instance means no claim (a warning is logged).
+    :param end_from_trigger: when the function succeeds, write its log here and end the task with a
+        ``TaskSuccessEvent`` carrying its XComs, instead of resuming it on a worker. Only where a
+        triggerer runs the trigger (it hands over the task instance); ``dag.test()`` resumes as usual.
+    :param push_xcoms: with ``end_from_trigger``: push the result and the invocation's XComs.
+    :param deserialize_result: with ``end_from_trigger``: JSON-decode the result pushed as
+        ``return_value``.
     """
 
     def __init__(
@@ -78,6 +85,9 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         instance_memory: int | None = None,
         read_timeout: float | None = None,
         task_try: dict[str, Any] | None = None,
+        end_from_trigger: bool = False,
+        push_xcoms: bool = True,
+        deserialize_result: bool = True,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
@@ -88,6 +98,9 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self.instance_memory = instance_memory
         self.read_timeout = read_timeout
         self.task_try = task_try
+        self.end_from_trigger = end_from_trigger
+        self.push_xcoms = push_xcoms
+        self.deserialize_result = deserialize_result
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -101,6 +114,9 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 "instance_memory": self.instance_memory,
                 "read_timeout": self.read_timeout,
                 "task_try": self.task_try,
+                "end_from_trigger": self.end_from_trigger,
+                "push_xcoms": self.push_xcoms,
+                "deserialize_result": self.deserialize_result,
             },
         )
 
@@ -114,7 +130,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         task_try = self._claimed_try()
-        if task_try is not None and not claim_store_available():
+        if task_try is not None and not supervisor_available():
             task_try = None
         if task_try is None:
             self.log.warning(
@@ -130,7 +146,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 if claim is not None:
                     instead = await self._follow(hook, task_try, claim)
                     if instead is not None:
-                        yield TriggerEvent(instead)
+                        yield await self._final_event(instead)
                         return
                     resending = True  # a stale claim, and the connection opted in to re-sending
             try:
@@ -144,13 +160,13 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                     deserialize=False,
                 )
             except FunctionGraphError as err:  # nothing was sent: no outcome to record
-                yield TriggerEvent({"status": "error", "error": error_to_event(err)})
+                yield await self._final_event({"status": "error", "error": error_to_event(err)})
                 return
             if task_try is not None:
                 # The claim is taken last, once the connection, the request and the token are ready.
                 instead = await self._take_claim(hook, task_try, nonce, resending=resending)
                 if instead is not None:
-                    yield TriggerEvent(instead)
+                    yield await self._final_event(instead)
                     return
             try:
                 result = await self._send_claimed(hook, call, task_try, nonce)
@@ -160,7 +176,44 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 event = {"status": "success", "result": result.to_dict()}
         if task_try is not None:
             await self._record_outcome(task_try, event, nonce)
-        yield TriggerEvent(event)
+        yield await self._final_event(event)
+
+    async def _final_event(self, event: dict[str, Any]) -> TriggerEvent:
+        """
+        The event to fire for ``event``: the task's end when this run may end it here, else ``event``
+        itself for the worker to resume with (a refused call, a function error, ``dag.test()``).
+
+        Ending here leaves no resume for Airflow's scheduler to fail in the race of quick triggers
+        (apache/airflow#67287): the task goes from deferred to success. The XComs are pushed first, as
+        a worker pushes them (:mod:`~airflow_provider_fgs.triggers.task_xcom`); if that fails, the task
+        resumes on a worker, which pushes them again.
+        """
+        task_instance = self.task_instance
+        if not self.end_from_trigger or task_instance is None or event.get("status") != "success":
+            return TriggerEvent(event)
+        result = InvocationResult.from_dict(event["result"], deserialize=self.deserialize_result)
+        if result.is_function_error:
+            return TriggerEvent(event)
+        if self.push_xcoms:
+            xcoms = invocation_xcoms(result)
+            if result.result is not None:
+                xcoms["return_value"] = result.result
+            task_try = TaskTry.of(task_instance)
+            try:
+                for key, value in xcoms.items():
+                    await set_task_xcom(task_try, key, value)
+            except Exception:
+                self.log.warning(
+                    "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
+                    task_try.describe(),
+                    exc_info=True,
+                )
+                return TriggerEvent(event)
+        log_invocation(
+            self.log, function=result.function or self.function_urn, result=result, log_type=self.log_type
+        )
+        self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
+        return TaskSuccessEvent()
 
     async def _take_claim(
         self, hook: FunctionGraphAsyncHook, task_try: TaskTry, nonce: str, *, resending: bool

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,34 +26,6 @@ from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigg
 pytestmark = pytest.mark.usefixtures("fgs_connection")
 
 TASK_TRY = TaskTry(dag_id="d", run_id="r", task_id="invoke", map_index=-1, try_number=1)
-
-
-class InterleavingSupervisor:
-    """Stores XComs as the Execution API does; before each request, the other runs may go a few steps."""
-
-    def __init__(self, seed: int) -> None:
-        self.rng = random.Random(seed)
-        self.xcoms: dict[str, Any] = {}
-
-    async def asend(self, message: Any) -> Any:
-        for _ in range(self.rng.randint(0, 4)):
-            await asyncio.sleep(0)
-        if type(message).__name__ == "SetXCom":
-            self.xcoms[message.key] = message.value
-            return None
-        return SimpleNamespace(value=self.xcoms.get(message.key))
-
-
-@pytest.fixture
-def supervisor(monkeypatch: pytest.MonkeyPatch) -> Any:
-    from airflow.sdk.execution_time import task_runner
-
-    def install(seed: int) -> InterleavingSupervisor:
-        fake = InterleavingSupervisor(seed)
-        monkeypatch.setattr(task_runner, "SUPERVISOR_COMMS", fake, raising=False)
-        return fake
-
-    return install
 
 
 @pytest.fixture

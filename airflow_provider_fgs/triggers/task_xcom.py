@@ -1,0 +1,107 @@
+"""A trigger's access to the XComs of its own task instance, through the triggerer's supervisor.
+
+The requests are the Task SDK's ``GetXCom``/``SetXCom``, which the trigger runner of Airflow 3.1, 3.2
+and 3.3 forwards to the Execution API: the values land in the metadata database exactly as a worker's
+``xcom_push`` puts them there (Airflow's own ``TaskSuccessEvent(xcoms=...)`` does not: it stores them
+JSON-encoded, and a downstream task then pulls a string).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+class SupervisorUnavailableError(RuntimeError):
+    """The trigger runs without an Airflow supervisor, so its task's XComs cannot be read or written."""
+
+
+@dataclass(frozen=True)
+class TaskTry:
+    """
+    One try of one task instance: whose XComs a trigger reads and writes, and which try it is for.
+
+    :param dag_id: the DAG id.
+    :param run_id: the DAG run id.
+    :param task_id: the task id.
+    :param map_index: the map index (``-1`` when not mapped).
+    :param try_number: the try number.
+    """
+
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    try_number: int
+
+    @classmethod
+    def of(cls, ti: Any) -> TaskTry:
+        """The try of a task instance (runtime TI, DTO or ORM object)."""
+        return cls(
+            dag_id=str(ti.dag_id),
+            run_id=str(ti.run_id),
+            task_id=str(ti.task_id),
+            map_index=int(ti.map_index if ti.map_index is not None else -1),
+            try_number=int(ti.try_number),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        mapped = f"[{self.map_index}]" if self.map_index >= 0 else ""
+        return f"{self.dag_id}.{self.task_id}{mapped} of run {self.run_id}, try {self.try_number}"
+
+
+def _supervisor_comms() -> Any:
+    from airflow.sdk.execution_time import task_runner
+
+    return getattr(task_runner, "SUPERVISOR_COMMS", None)
+
+
+def supervisor_available() -> bool:
+    """Whether this trigger runs under an Airflow supervisor (the triggerer, or ``dag.test()``)."""
+    return _supervisor_comms() is not None
+
+
+async def _supervisor_request(message: Any) -> Any:
+    """Send one request to the supervisor of this trigger (triggerer, or ``dag.test()``'s in-process one)."""
+    comms = _supervisor_comms()
+    if comms is None:
+        raise SupervisorUnavailableError("no Airflow supervisor is reachable from this trigger")
+    asend = getattr(comms, "asend", None)
+    if asend is not None:  # the triggerer's trigger runner
+        return await asend(message)
+    return comms.send(message)  # dag.test()'s in-process supervisor: synchronous, no event loop of its own
+
+
+async def get_task_xcom(task_try: TaskTry, key: str) -> Any:
+    """The XCom ``key`` of the task instance of ``task_try`` (``None`` when there is none)."""
+    from airflow.sdk.execution_time.comms import GetXCom
+
+    response = await _supervisor_request(
+        GetXCom(
+            key=key,
+            dag_id=task_try.dag_id,
+            run_id=task_try.run_id,
+            task_id=task_try.task_id,
+            map_index=task_try.map_index,
+        )
+    )
+    return getattr(response, "value", None)
+
+
+async def set_task_xcom(task_try: TaskTry, key: str, value: Any) -> None:
+    """Write ``value`` (JSON-native) as the XCom ``key`` of the task instance of ``task_try``."""
+    from airflow.sdk.execution_time.comms import SetXCom
+
+    await _supervisor_request(
+        SetXCom(
+            key=key,
+            value=value,
+            dag_id=task_try.dag_id,
+            run_id=task_try.run_id,
+            task_id=task_try.task_id,
+            map_index=task_try.map_index,
+        )
+    )
