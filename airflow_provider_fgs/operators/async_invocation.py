@@ -15,6 +15,7 @@ from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
+from airflow_provider_fgs.operators.end_from_trigger import check_end_from_trigger, may_end_in_triggerer
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -117,6 +118,12 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     :param cancel_on_kill: cancel the invocation this task started when the task is killed, marked
         failed or success, or cleared before it ended (also while deferred: Airflow 3.3 calls the
         trigger's ``on_kill``; a triggerer restart never cancels). A failed cancel is logged as a warning.
+    :param end_from_trigger: with ``wait_for_completion`` and ``deferrable``: end the task in the triggerer
+        when the invocation ends SUCCESS (its status record pushed from there) instead of resuming it on
+        a worker, out of the reach of Airflow's scheduler race of quick triggers (apache/airflow#67287).
+        ``None`` (the default) does so unless a ``result_check``, ``multiple_outputs``, a mapped
+        downstream task, a custom XCom backend or worker listeners need a worker; ``False`` always
+        resumes on a worker; ``True`` refuses ``result_check`` and ``multiple_outputs``.
     """
 
     template_fields: Sequence[str] = ("function_urn", "function_name", "qualifier", "alias", "payload")
@@ -141,6 +148,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
         result_check: ResultCheckSpec | None = None,
         cancel_on_kill: bool = True,
+        end_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -166,6 +174,8 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
         self.cancel_on_kill = cancel_on_kill
+        check_end_from_trigger(self, end_from_trigger, result_check=result_check)
+        self.end_from_trigger = end_from_trigger
         self._running: tuple[str, str] | None = None  # (function, request id) while it may run
 
     def execute(self, context: Context) -> Any:
@@ -191,6 +201,10 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
                     query_begin_time=query_begin_time,
                     missing_record_timeout=self.missing_record_timeout,
                     cancel_on_kill=self.cancel_on_kill,
+                    end_from_trigger=may_end_in_triggerer(
+                        self, self.end_from_trigger, result_check=self._result_check
+                    ),
+                    push_xcoms=self.do_xcom_push,
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,

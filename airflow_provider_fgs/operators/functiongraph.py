@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_fgs.compat import conf, task_listeners_registered, uses_default_xcom_backend
+from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
+from airflow_provider_fgs.operators.end_from_trigger import check_end_from_trigger, may_end_in_triggerer
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.errors import error_from_event
@@ -148,12 +149,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             )
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
-        if end_from_trigger and (result_check is not None or self.multiple_outputs):
-            needs = "result_check" if result_check is not None else "multiple_outputs"
-            raise ValueError(
-                f"{type(self).__name__} {self.task_id!r}: end_from_trigger=True cannot be combined with "
-                f"{needs}, which runs on a worker; leave end_from_trigger unset to resume on a worker"
-            )
+        check_end_from_trigger(self, end_from_trigger, result_check=result_check)
         self.end_from_trigger = end_from_trigger
 
     def execute(self, context: Context) -> Any:
@@ -176,7 +172,9 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
                     instance_memory=memory,
                     read_timeout=self.invoke_timeout,
                     task_try=TaskTry.of(context["ti"]).to_dict(),
-                    end_from_trigger=self._may_end_in_triggerer(),
+                    end_from_trigger=may_end_in_triggerer(
+                        self, self.end_from_trigger, result_check=self._result_check
+                    ),
                     push_xcoms=self.do_xcom_push,
                     deserialize_result=self.deserialize_result,
                 ),
@@ -195,27 +193,6 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             deserialize=self.deserialize_result,
         )
         return self.process_result(context, result)
-
-    def _may_end_in_triggerer(self) -> bool:
-        """Whether the trigger may end the task on success (nothing needs a worker to resume on)."""
-        if self.end_from_trigger is False:
-            return False
-        needs_worker = [
-            reason
-            for reason, applies in (
-                ("a result_check", self._result_check is not None),
-                ("multiple_outputs", bool(self.multiple_outputs)),
-                ("a mapped task downstream", next(self.iter_mapped_dependants(), None) is not None),
-                ("a custom XCom backend", not uses_default_xcom_backend()),
-                ("listeners registered in the worker", task_listeners_registered()),
-            )
-            if applies
-        ]
-        if needs_worker:
-            log = self.log.warning if self.end_from_trigger else self.log.info
-            log("The task resumes on a worker after the invocation: it has %s", " and ".join(needs_worker))
-            return False
-        return True
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the invoke trigger fired: the same handling as the synchronous path."""

@@ -16,6 +16,7 @@ from airflow_provider_fgs.operators.async_invocation import (
     finished_status,
     status_from_event,
 )
+from airflow_provider_fgs.operators.end_from_trigger import check_end_from_trigger, may_end_in_triggerer
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -61,6 +62,12 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     :param cancel_on_kill: cancel the invocation when this sensor is killed, marked failed or success,
         or cleared while waiting (also while deferred). Off by default: the invocation was started by
         another task, and a retry of this sensor would find it DISCARD.
+    :param end_from_trigger: with ``deferrable``: end the task in the triggerer when the invocation
+        ends SUCCESS (its status record pushed from there) instead of resuming it on a worker, out of
+        the reach of Airflow's scheduler race of quick triggers (apache/airflow#67287). ``None`` (the
+        default) does so unless a ``result_check``, ``multiple_outputs``, a mapped downstream task, a
+        custom XCom backend or worker listeners need a worker; ``False`` always resumes on a worker;
+        ``True`` refuses ``result_check`` and ``multiple_outputs``.
     """
 
     template_fields: Sequence[str] = (
@@ -90,6 +97,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
         result_check: ResultCheckSpec | None = None,
         cancel_on_kill: bool = False,
+        end_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,6 +118,8 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
         self.cancel_on_kill = cancel_on_kill
+        check_end_from_trigger(self, end_from_trigger, result_check=result_check)
+        self.end_from_trigger = end_from_trigger
         self._waiting = False
 
     def _query_begin_time(self, context: Context) -> str | None:
@@ -153,6 +163,10 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 query_begin_time=self._query_begin_time(context),
                 missing_record_timeout=self.missing_record_timeout,
                 cancel_on_kill=self.cancel_on_kill,
+                end_from_trigger=may_end_in_triggerer(
+                    self, self.end_from_trigger, result_check=self._result_check
+                ),
+                push_xcoms=self.do_xcom_push,
             ),
             method_name="execute_complete",
             timeout=self.timeout,

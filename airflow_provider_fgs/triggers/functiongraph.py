@@ -17,7 +17,11 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS, deferred_task_left_deferral
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
-from airflow_provider_fgs.protocol.async_invoke import DEFAULT_MISSING_RECORD_TIMEOUT_S, MissingRecordGuard
+from airflow_provider_fgs.protocol.async_invoke import (
+    DEFAULT_MISSING_RECORD_TIMEOUT_S,
+    AsyncInvocationStatus,
+    MissingRecordGuard,
+)
 from airflow_provider_fgs.protocol.errors import (
     FunctionGraphError,
     InvocationOutcomeUnknownError,
@@ -348,6 +352,10 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
     :param missing_record_timeout: seconds without any record of the request id before failing.
     :param cancel_on_kill: cancel the invocation when a user marks the deferred task failed or success,
         or clears it (never when the triggerer restarts or hands the trigger to another triggerer).
+    :param end_from_trigger: when the invocation ends SUCCESS, push its status record as the task's
+        ``return_value`` and end the task with a ``TaskSuccessEvent`` instead of resuming it on a worker
+        (only where a triggerer runs the trigger; see :class:`FunctionGraphInvokeTrigger`).
+    :param push_xcoms: with ``end_from_trigger``: push the status record.
     """
 
     def __init__(
@@ -362,6 +370,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         query_begin_time: str | None = None,
         missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
         cancel_on_kill: bool = False,
+        end_from_trigger: bool = False,
+        push_xcoms: bool = True,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
@@ -373,6 +383,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         self.query_begin_time = query_begin_time
         self.missing_record_timeout = missing_record_timeout
         self.cancel_on_kill = cancel_on_kill
+        self.end_from_trigger = end_from_trigger
+        self.push_xcoms = push_xcoms
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -387,6 +399,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 "query_begin_time": self.query_begin_time,
                 "missing_record_timeout": self.missing_record_timeout,
                 "cancel_on_kill": self.cancel_on_kill,
+                "end_from_trigger": self.end_from_trigger,
+                "push_xcoms": self.push_xcoms,
             },
         )
 
@@ -447,6 +461,26 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 )
                 await asyncio.sleep(interval)
                 interval = min(self.max_poll_interval, interval * self.backoff)
-        yield TriggerEvent(
-            {"status": "done", "invocation": asdict(status), "function_urn": self.function_urn}
-        )
+        yield await self._final_event(status)
+
+    async def _final_event(self, status: AsyncInvocationStatus) -> TriggerEvent:
+        """The task's end for a SUCCESS this run may end here, else the event to resume the task with."""
+        record = asdict(status)
+        event = TriggerEvent({"status": "done", "invocation": record, "function_urn": self.function_urn})
+        task_instance = self.task_instance
+        if not self.end_from_trigger or task_instance is None or not status.is_success:
+            return event
+        if self.push_xcoms:
+            task_try = TaskTry.of(task_instance)
+            try:
+                await set_task_xcom(task_try, "return_value", record)
+            except Exception:
+                self.log.warning(
+                    "Could not push the status record of %s from the triggerer; the task resumes on a worker",
+                    task_try.describe(),
+                    exc_info=True,
+                )
+                return event
+        self.log.info("Async invocation %s of %s ended SUCCESS", self.request_id, self.function_urn)
+        self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
+        return TaskSuccessEvent()

@@ -121,6 +121,7 @@ def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     record = api.xcom(dag_id, run_id, "start_and_wait")
     assert record["status"] == "SUCCESS"
     assert record["request_id"] == api.xcom(dag_id, run_id, "start_and_wait", key="request_id")
+    assert "Ending the task here, in the triggerer" in log  # no resume for apache/airflow#67287 to fail
     assert _runs(count_file) == 1
 
 

@@ -1,5 +1,5 @@
 """
-A successful deferred invocation ends its task in the triggerer (apache/airflow#67287 cannot fail it).
+A deferred wait that ends well ends its task in the triggerer (apache/airflow#67287 cannot fail it).
 
 The trigger runs against the emulator over loopback; the triggerer's supervisor is the in-memory
 stand-in of ``conftest.py`` and its task instance a record of the try, since the triggerer itself is
@@ -18,8 +18,15 @@ import pytest
 from airflow.sdk import DAG, task
 from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
+from airflow_provider_fgs.operators.end_from_trigger import may_end_in_triggerer
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
-from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
+from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
+from airflow_provider_fgs.triggers.functiongraph import (
+    FunctionGraphAsyncInvocationTrigger,
+    FunctionGraphInvokeTrigger,
+)
 from tests.triggering import first_event
 
 pytestmark = pytest.mark.usefixtures("fgs_connection")
@@ -127,6 +134,39 @@ def test_a_run_started_again_ends_the_task_with_the_recorded_outcome(emulator: A
     assert emulator.invocation_count("hello") == count
 
 
+def waited(emulator: Any, name: str, payload: Any, **kwargs: Any) -> Any:
+    """Start ``name`` asynchronously: the first event of its wait, its request id."""
+    with FunctionGraphHook() as hook:
+        request_id = hook.invoke_async(emulator.urn(name), payload)
+    trigger = FunctionGraphAsyncInvocationTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        function_urn=emulator.urn(name),
+        request_id=request_id,
+        poll_interval=0.05,
+        max_poll_interval=0.2,
+        **kwargs,
+    )
+    trigger.task_instance = SimpleNamespace(**TRY)  # type: ignore[assignment]
+    return asyncio.run(first_event(trigger)), request_id
+
+
+def test_an_async_invocation_that_succeeds_ends_the_task_with_its_status_record(
+    emulator: Any, store: Any
+) -> None:
+    event, request_id = waited(emulator, "square", {"x": 5}, end_from_trigger=True)
+    assert isinstance(event, TaskSuccessEvent)
+    record = store.xcoms["return_value"]
+    assert record["request_id"] == request_id
+    assert record["status"] == "SUCCESS"
+
+
+def test_an_async_invocation_that_fails_resumes_on_a_worker(emulator: Any, store: Any) -> None:
+    event, _ = waited(emulator, "divide", {"numerator": 1, "denominator": 0}, end_from_trigger=True)
+    assert type(event) is TriggerEvent
+    assert event.payload["invocation"]["status"] == "FAIL"
+    assert "return_value" not in store.xcoms
+
+
 def resolve(*, mapped_downstream: bool = False, **kwargs: Any) -> bool:
     with DAG("end_from_trigger", schedule=None):
         operator = InvokeFunctionOperator(task_id="invoke", function_name="hello", **kwargs)
@@ -137,7 +177,7 @@ def resolve(*, mapped_downstream: bool = False, **kwargs: Any) -> bool:
                 return item
 
             each.expand(item=operator.output)
-    return operator._may_end_in_triggerer()
+    return may_end_in_triggerer(operator, operator.end_from_trigger, result_check=operator._result_check)
 
 
 def test_the_operator_ends_in_the_triggerer_unless_something_needs_a_worker() -> None:
@@ -154,3 +194,11 @@ def test_end_from_trigger_true_with_what_needs_a_worker_fails_at_construction(ne
     expected = f"end_from_trigger=True cannot be combined with {next(iter(needs))}"
     with pytest.raises(ValueError, match=expected):
         InvokeFunctionOperator(task_id="invoke", function_name="hello", end_from_trigger=True, **needs)
+    with pytest.raises(ValueError, match=expected):
+        InvokeFunctionAsyncOperator(
+            task_id="start", function_name="hello", wait_for_completion=True, end_from_trigger=True, **needs
+        )
+    with pytest.raises(ValueError, match=expected):
+        FunctionGraphAsyncInvocationSensor(
+            task_id="wait", function_name="hello", request_id="r", end_from_trigger=True, **needs
+        )
