@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -60,7 +59,7 @@ def cancel_invocation(task: FunctionTargetMixin, function: str, request_id: str)
     own, with the task hook's already-read settings, touches neither that call's session nor Airflow's
     connection API.
     """
-    log = logging.getLogger(type(task).__module__)
+    log = task.log  # type: ignore[attr-defined]  # the task logger: module loggers may not reach the task log
     try:
         hook = FunctionGraphHook(task.functiongraph_conn_id)
         hook.__dict__["settings"] = task.hook.settings  # the cached_property, already read by execute()
