@@ -24,7 +24,6 @@ __all__ = [
     "allow_xcom_deserialization",
     "conf",
     "dag_bag",
-    "deferred_task_left_deferral",
     "get_fernet",
     "require_airflow",
     "store_dag",
@@ -170,33 +169,6 @@ def get_fernet() -> Any | None:
         return None
     fernet = airflow_get_fernet()
     return fernet if getattr(fernet, "is_encrypted", False) else None
-
-
-async def deferred_task_left_deferral(trigger: Any) -> bool:
-    """
-    Before 3.3 (no ``BaseTrigger.on_kill``): whether the task of a cancelled ``trigger`` has left the
-    deferred state, i.e. a user marked it failed or success or cleared it.
-
-    A triggerer shutting down or handing the trigger to another triggerer leaves the task deferred: the
-    answer is then ``False``, as it is whenever the state cannot be read (never act on a guess).
-    """
-    ti = getattr(trigger, "task_instance", None)
-    if ti is None:
-        return False
-    try:
-        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
-
-        states = await to_thread(
-            RuntimeTaskInstance.get_task_states,
-            dag_id=ti.dag_id,
-            task_ids=[ti.task_id],
-            run_ids=[ti.run_id],
-            map_index=ti.map_index,
-        )
-        state = states[ti.run_id][ti.task_id]
-    except Exception:
-        return False
-    return state is not None and str(state) != "deferred"
 
 
 def task_listeners_registered() -> bool:

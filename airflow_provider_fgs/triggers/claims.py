@@ -28,7 +28,7 @@ import time
 import uuid
 from typing import Any
 
-from airflow_provider_fgs.triggers.task_xcom import TaskTry, get_task_xcom, set_task_xcom
+from airflow_provider_fgs.triggers.supervisor import TaskTry, get_task_xcom, set_task_xcom
 
 __all__ = [
     "CLAIM_HEARTBEAT_S",

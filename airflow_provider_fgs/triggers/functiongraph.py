@@ -14,7 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS, deferred_task_left_deferral
+from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -36,7 +36,7 @@ from airflow_provider_fgs.triggers.claims import (
     take_claim,
     write_claim,
 )
-from airflow_provider_fgs.triggers.task_xcom import TaskTry, set_task_xcom, supervisor_available
+from airflow_provider_fgs.triggers.supervisor import TaskTry, set_task_xcom, supervisor_available, task_state
 
 _MODULE = __name__
 POLL_BACKOFF = 1.5
@@ -189,7 +189,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
         Ending here leaves no resume for Airflow's scheduler to fail in the race of quick triggers
         (apache/airflow#67287): the task goes from deferred to success. The XComs are pushed first, as
-        a worker pushes them (:mod:`~airflow_provider_fgs.triggers.task_xcom`); if that fails, the task
+        a worker pushes them (:mod:`~airflow_provider_fgs.triggers.supervisor`); if that fails, the task
         resumes on a worker, which pushes them again.
         """
         task_instance = self.task_instance
@@ -411,9 +411,23 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         except asyncio.CancelledError:
             # Before Airflow 3.3 there is no on_kill(): tell a user's action from a triggerer shutdown
             # by the task's state (still deferred after a shutdown).
-            if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS and await deferred_task_left_deferral(self):
+            if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS and await self._task_left_deferral():
                 await self._cancel_invocation()
             raise
+
+    async def _task_left_deferral(self) -> bool:
+        """
+        Before 3.3 (no ``on_kill``): whether this cancelled trigger's task has left the deferred state,
+        i.e. a user marked it failed or success or cleared it. A triggerer shutting down or handing the
+        trigger to another triggerer leaves it deferred; ``False`` too whenever the state cannot be read.
+        """
+        if self.task_instance is None:
+            return False
+        try:
+            state = await task_state(TaskTry.of(self.task_instance))
+        except Exception:
+            return False
+        return state is not None and state != "deferred"
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: a user marked the deferred task failed or success, or cleared it."""

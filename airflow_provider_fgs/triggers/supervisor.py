@@ -1,13 +1,19 @@
-"""A trigger's access to the XComs of its own task instance, through the triggerer's supervisor.
+"""A trigger's requests about its own task instance (XComs, state), through the triggerer's supervisor.
 
-The requests are the Task SDK's ``GetXCom``/``SetXCom``, which the trigger runner of Airflow 3.1, 3.2
-and 3.3 forwards to the Execution API: the values land in the metadata database exactly as a worker's
-``xcom_push`` puts them there (Airflow's own ``TaskSuccessEvent(xcoms=...)`` does not: it stores them
-JSON-encoded, and a downstream task then pulls a string).
+The requests are the Task SDK's ``GetXCom``/``SetXCom``/``GetTaskStates``, which the trigger runner of
+Airflow 3.1, 3.2 and 3.3 forwards to the Execution API. XComs land in the metadata database exactly as a
+worker's ``xcom_push`` puts them there (Airflow's own ``TaskSuccessEvent(xcoms=...)`` does not: it stores
+them JSON-encoded, and a downstream task then pulls a string).
+
+Each request is shielded from the trigger's cancellation: the runner's channel to its supervisor is one
+stream of numbered request/response frames, and a request abandoned between sending and reading its
+response leaves that response to the next reader, which then fails ("Response read out of order") and
+takes the whole trigger runner down (seen on Airflow 3.1 when a user marked a deferred task failed).
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -71,7 +77,7 @@ async def _supervisor_request(message: Any) -> Any:
         raise SupervisorUnavailableError("no Airflow supervisor is reachable from this trigger")
     asend = getattr(comms, "asend", None)
     if asend is not None:  # the triggerer's trigger runner
-        return await asend(message)
+        return await asyncio.shield(asend(message))
     return comms.send(message)  # dag.test()'s in-process supervisor: synchronous, no event loop of its own
 
 
@@ -105,3 +111,20 @@ async def set_task_xcom(task_try: TaskTry, key: str, value: Any) -> None:
             map_index=task_try.map_index,
         )
     )
+
+
+async def task_state(task_try: TaskTry) -> str | None:
+    """The current state of the task instance of ``task_try`` (``None`` when it has none)."""
+    from airflow.sdk.execution_time.comms import GetTaskStates
+
+    response = await _supervisor_request(
+        GetTaskStates(
+            dag_id=task_try.dag_id,
+            task_ids=[task_try.task_id],
+            run_ids=[task_try.run_id],
+            map_index=task_try.map_index,
+        )
+    )
+    states = getattr(response, "task_states", None) or {}
+    state = states.get(task_try.run_id, {}).get(task_try.task_id)
+    return None if state is None else str(state)
