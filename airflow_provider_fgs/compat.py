@@ -80,10 +80,14 @@ else:
 if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from asyncio import to_thread
 else:
+    import asyncio
+
     from asgiref.sync import sync_to_async
 
     async def to_thread(func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
-        return await sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
+        # Shielded: asgiref passes a cancellation on to the supervisor request the call may be making,
+        # which would leave its response unread on the runner's one channel and kill the runner.
+        return await asyncio.shield(sync_to_async(func, thread_sensitive=False)(*args, **kwargs))
 
 
 # The exception that fails a task without its retries: in the Task SDK's exceptions from 3.2 (the

@@ -405,15 +405,18 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        try:
-            async for event in self._poll_until_ended():
-                yield event
-        except asyncio.CancelledError:
-            # Before Airflow 3.3 there is no on_kill(): tell a user's action from a triggerer shutdown
-            # by the task's state (still deferred after a shutdown).
-            if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS and await self._task_left_deferral():
-                await self._cancel_invocation()
-            raise
+        async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
+            try:
+                async for event in self._poll_until_ended(hook):
+                    yield event
+            except asyncio.CancelledError:
+                # Before Airflow 3.3 there is no on_kill(): tell a user's action from a triggerer shutdown
+                # by the task's state (still deferred after a shutdown). The polling hook cancels: its
+                # connection is read already, and a cancelled trigger must make no sync supervisor call
+                # (3.1's trigger runner died of one: "Response read out of order").
+                if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS and await self._task_left_deferral():
+                    await self._cancel_invocation(hook)
+                raise
 
     async def _task_left_deferral(self) -> bool:
         """
@@ -434,11 +437,14 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         if self.cancel_on_kill:
             await self._cancel_invocation()
 
-    async def _cancel_invocation(self) -> None:
-        """Cancel the invocation; a failure is logged as a warning, never raised."""
+    async def _cancel_invocation(self, hook: FunctionGraphAsyncHook | None = None) -> None:
+        """Cancel the invocation (with ``hook``, else a hook of its own); a failure is only logged."""
         try:
-            async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
+            if hook is not None:
                 await hook.acancel_async_invocation(self.function_urn, self.request_id)
+            else:
+                async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as own_hook:
+                    await own_hook.acancel_async_invocation(self.function_urn, self.request_id)
         except Exception as err:
             self.log.warning(
                 "Could not cancel async invocation %s of %s: %s", self.request_id, self.function_urn, err
@@ -446,7 +452,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
             return
         self.log.info("Cancelled async invocation %s of %s", self.request_id, self.function_urn)
 
-    async def _poll_until_ended(self) -> AsyncIterator[TriggerEvent]:
+    async def _poll_until_ended(self, hook: FunctionGraphAsyncHook) -> AsyncIterator[TriggerEvent]:
         interval = self.poll_interval
         guard = MissingRecordGuard(
             request_id=self.request_id,
@@ -454,27 +460,26 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
             timeout=self.missing_record_timeout,
             query_begin_time=self.query_begin_time,
         )
-        async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
-            while True:
-                try:
-                    status = await hook.aget_async_invocation(
-                        self.function_urn, self.request_id, query_begin_time=self.query_begin_time
-                    )
-                    guard.check(status)
-                except FunctionGraphError as err:
-                    yield TriggerEvent({"status": "error", "error": error_to_event(err)})
-                    return
-                if status is not None and not status.is_pending:
-                    break
-                self.log.info(
-                    "Async invocation %s of %s is %s; next check in %.1f s",
-                    self.request_id,
-                    self.function_urn,
-                    status.status if status else "not recorded yet",
-                    interval,
+        while True:
+            try:
+                status = await hook.aget_async_invocation(
+                    self.function_urn, self.request_id, query_begin_time=self.query_begin_time
                 )
-                await asyncio.sleep(interval)
-                interval = min(self.max_poll_interval, interval * self.backoff)
+                guard.check(status)
+            except FunctionGraphError as err:
+                yield TriggerEvent({"status": "error", "error": error_to_event(err)})
+                return
+            if status is not None and not status.is_pending:
+                break
+            self.log.info(
+                "Async invocation %s of %s is %s; next check in %.1f s",
+                self.request_id,
+                self.function_urn,
+                status.status if status else "not recorded yet",
+                interval,
+            )
+            await asyncio.sleep(interval)
+            interval = min(self.max_poll_interval, interval * self.backoff)
         yield await self._final_event(status)
 
     async def _final_event(self, status: AsyncInvocationStatus) -> TriggerEvent:
