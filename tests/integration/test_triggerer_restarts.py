@@ -62,7 +62,13 @@ def _assert_ran_once_and_failed_safe(deployment: Deployment, run_id: str, count_
     assert "clear the task" in log
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+@pytest.mark.parametrize(
+    "sig",
+    [
+        pytest.param(signal.SIGTERM, id="sigterm", marks=pytest.mark.every_line),
+        pytest.param(signal.SIGKILL, id="sigkill"),
+    ],
+)
 def test_a_replaced_triggerer_does_not_invoke_again(
     deployment: Deployment, tmp_path: Path, sig: signal.Signals
 ) -> None:
@@ -125,6 +131,7 @@ def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     assert _runs(count_file) == 1
 
 
+@pytest.mark.every_line
 def test_a_quick_deferrable_fan_out_all_succeeds_and_runs_each_function_once(
     deployment: Deployment, tmp_path: Path
 ) -> None:
