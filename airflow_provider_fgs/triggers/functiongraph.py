@@ -49,7 +49,8 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
     Fires one event: ``{"status": "success", "result": InvocationResult.to_dict()}`` (a failure of
     the user's function is a success here: the operator decides), or ``{"status": "error",
-    "error": error_to_event(...)}`` when the platform refused the call.
+    "error": error_to_event(...)}`` when the platform refused the call. With ``end_from_trigger``, a
+    function that succeeded ends the task instead (``TaskSuccessEvent``, its XComs pushed first).
 
     At most once per task try: immediately before sending, the trigger takes a claim in an XCom of its
     task instance (:mod:`~airflow_provider_fgs.triggers.claims`; of runs starting at once, at most one
@@ -70,9 +71,10 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     :param task_try: the deferring task's try (:meth:`TaskTry.to_dict`), where the claim is kept when
         the triggerer does not hand the trigger its task instance (``dag.test()``); ``None`` and no
         task instance means no claim (a warning is logged).
-    :param end_from_trigger: when the function succeeds, write its log here and end the task with a
-        ``TaskSuccessEvent`` carrying its XComs, instead of resuming it on a worker. Only where a
-        triggerer runs the trigger (it hands over the task instance); ``dag.test()`` resumes as usual.
+    :param end_from_trigger: when the function succeeds, write its log here, push its XComs through
+        the triggerer's supervisor, and end the task with a ``TaskSuccessEvent`` instead of resuming it
+        on a worker. Only where a triggerer runs the trigger (it hands over the task instance);
+        ``dag.test()`` resumes as usual.
     :param push_xcoms: with ``end_from_trigger``: push the result and the invocation's XComs.
     :param deserialize_result: with ``end_from_trigger``: JSON-decode the result pushed as
         ``return_value``.
