@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 
 from airflow_provider_fgs.protocol.invoke import LOG_TAIL_BYTES, InvocationResult
@@ -24,9 +23,7 @@ def invocation_xcoms(result: InvocationResult) -> dict[str, Any]:
     }
 
 
-def log_invocation(
-    log: logging.Logger | Any, *, function: str, result: InvocationResult, log_type: str | None
-) -> None:
+def log_invocation(log: Any, *, function: str, result: InvocationResult, log_type: str | None) -> None:
     """
     Write the function's log tail line by line, its stack trace on a function error, and one summary line.
 

@@ -43,6 +43,25 @@ POLL_BACKOFF = 1.5
 """Factor applied to the interval between two status queries of an async invocation."""
 
 
+async def _push_task_xcoms(trigger: BaseTrigger, task_instance: Any, xcoms: dict[str, Any]) -> bool:
+    """
+    Push ``xcoms`` to the trigger's task instance, as a worker would, before the trigger ends the task;
+    ``False`` (logged) when they could not all be pushed: the task then resumes on a worker instead.
+    """
+    task_try = TaskTry.of(task_instance)
+    try:
+        for key, value in xcoms.items():
+            await set_task_xcom(task_try, key, value)
+    except Exception:
+        trigger.log.warning(
+            "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
+            task_try.describe(),
+            exc_info=True,
+        )
+        return False
+    return True
+
+
 class FunctionGraphInvokeTrigger(BaseTrigger):
     """
     Make one synchronous invocation from the triggerer.
@@ -204,16 +223,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             xcoms = invocation_xcoms(result)
             if result.result is not None:
                 xcoms["return_value"] = result.result
-            task_try = TaskTry.of(task_instance)
-            try:
-                for key, value in xcoms.items():
-                    await set_task_xcom(task_try, key, value)
-            except Exception:
-                self.log.warning(
-                    "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
-                    task_try.describe(),
-                    exc_info=True,
-                )
+            if not await _push_task_xcoms(self, task_instance, xcoms):
                 return TriggerEvent(event)
         log_invocation(
             self.log, function=result.function or self.function_urn, result=result, log_type=self.log_type
@@ -491,17 +501,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         task_instance = self.task_instance
         if not self.end_from_trigger or task_instance is None or not status.is_success:
             return event
-        if self.push_xcoms:
-            task_try = TaskTry.of(task_instance)
-            try:
-                await set_task_xcom(task_try, "return_value", record)
-            except Exception:
-                self.log.warning(
-                    "Could not push the status record of %s from the triggerer; the task resumes on a worker",
-                    task_try.describe(),
-                    exc_info=True,
-                )
-                return event
+        if self.push_xcoms and not await _push_task_xcoms(self, task_instance, {"return_value": record}):
+            return event
         self.log.info("Async invocation %s of %s ended SUCCESS", self.request_id, self.function_urn)
         self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
         return TaskSuccessEvent()
