@@ -53,6 +53,15 @@ def test_marking_tasks_failed_cancels_their_invocations(
         return probe_hook.get_async_invocation(FUNCTIONS[task], request_ids[task])
 
     _wait("both invocations to run", lambda: all((s := status(t)) and s.status == "RUNNING" for t in TASKS))
+    # A deferred task is "deferred" before a triggerer picks its trigger up; only a running trigger can
+    # cancel (marked failed earlier, nothing runs that could): wait for the triggerer's "starting" line.
+    _wait(
+        "the triggerer to start the deferred task's trigger",
+        lambda: (
+            "wait_in_triggerer/-1/1" in (log := api.task_log(CANCEL_DAG, run_id, "wait_in_triggerer"))
+            and " starting" in log
+        ),
+    )
 
     for task in TASKS:
         api.set_task_state(CANCEL_DAG, run_id, task, "failed")
