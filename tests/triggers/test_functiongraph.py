@@ -168,8 +168,9 @@ def test_cancelling_the_invoke_trigger_closes_its_client(
 
 
 def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
-    emulator: Any, monkeypatch: pytest.MonkeyPatch
+    emu: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    emulator = emu  # no token cached by an earlier test: this one fetches the first
     monkeypatch.setenv("AIRFLOW_CONN_FGS_PASSWORD_TRIGGER", password_connection(emulator, "demo-password"))
     tokens_before = emulator.request_count("token")
 
