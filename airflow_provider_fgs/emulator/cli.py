@@ -29,7 +29,8 @@ Every handler file DIR/<name>.py with `def handler(event, context)` is the funct
 `default`, URN urn:fss:{region}:{project_id}:function:default:<name>:latest, invoked with
 POST {url}/v2/{project_id}/fgs/functions/{urn}/invocations (the URN raw or percent-encoded).
 An optional DIR/<name>.json sets handler, timeout (default 3), memory_size, user_data, environment,
-versions, aliases, async_status_persistence and dynamic_memory (both off by default, as on FunctionGraph).
+versions, aliases, async_status_persistence and dynamic_memory (both off by default, as on FunctionGraph)
+and max_requests_per_instance (default 1).
 IAM tokens: POST {url}/v3/auth/tokens. Defaults: user demo-domain/demo-user/demo-password,
 access key DEMOACCESSKEY / secret demo-secret-key.
 

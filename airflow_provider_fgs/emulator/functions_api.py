@@ -290,8 +290,13 @@ CANCEL_TYPES = ("recursive", "force")
 async def cancel(state: EmulatorState, request: Request) -> Response:
     """
     ``POST .../cancel`` with ``{"request_id": ..., "type": "recursive"|"force"}``: stop a pending or
-    running async invocation; answers 200 ``null``. ``force`` also stops the function's other running
-    async invocations (the API reference warns that a cancel may stop them).
+    running async invocation; answers 200 ``null``.
+
+    The API reference (CancelAsyncInvocation) says that with 1:N functions (one instance serving N
+    requests at once) the other requests running in the same instance are stopped too. The emulator
+    runs every request in a process of its own and does not track which would share an instance, so
+    for a function with ``max_requests_per_instance`` above 1 a ``force`` cancel stops all of its other
+    running async invocations (the worst case); with the default of 1 it stops only the one named.
     """
     call = await prepare(state, request, 64 * 1024)
     try:
@@ -315,7 +320,7 @@ async def cancel(state: EmulatorState, request: Request) -> Response:
         raise ApiRefusal(
             400, "FSS.0400", f"The async invocation already finished with status {record.status}"
         )
-    if kind == "force":
+    if kind == "force" and call.function.spec.max_requests_per_instance > 1:
         for other in state.async_records.running_of(call.function.spec.name):
             state.async_records.cancel(other)
     return json_response(200, None)

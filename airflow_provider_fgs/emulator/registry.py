@@ -6,11 +6,12 @@ beside it sets, all optional::
     {"handler": "handler", "timeout": 3, "memory_size": 128, "package": "default",
      "user_data": {"KEY": "value"}, "environment": {"VAR": "value"},
      "versions": ["1", "2"], "aliases": {"prod": "1"},
-     "async_status_persistence": false, "dynamic_memory": false}
+     "async_status_persistence": false, "dynamic_memory": false, "max_requests_per_instance": 1}
 
 As on FunctionGraph, the timeout defaults to 3 s, async status records are kept only for functions
-with ``async_status_persistence`` on, and ``X-Cff-Instance-Memory`` applies only with
-``dynamic_memory`` on (otherwise the configured memory is used, silently).
+with ``async_status_persistence`` on, ``X-Cff-Instance-Memory`` applies only with ``dynamic_memory``
+on (otherwise the configured memory is used, silently), and an instance serves one request at a time
+unless ``max_requests_per_instance`` (single-instance multi-concurrency) is above 1.
 
 Every version runs the same file (the emulator keeps no code history); the version and alias are what
 ``context.getVersion()`` / ``getAlias()`` report. Files are looked up on every call, so functions added
@@ -66,6 +67,7 @@ class FunctionSpec:
     aliases: dict[str, str] = field(default_factory=dict)
     async_status_persistence: bool = False
     dynamic_memory: bool = False
+    max_requests_per_instance: int = 1
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,12 @@ def load_spec(name: str, path: Path, config_path: Path) -> FunctionSpec:
         raise FunctionConfigError(f"{config_path.name}: bad timeout or memory_size ({err})") from None
     if timeout <= 0:
         raise FunctionConfigError(f"{config_path.name}: timeout must be positive")
+    per_instance = settings.get("max_requests_per_instance", 1)
+    if isinstance(per_instance, bool) or not isinstance(per_instance, int) or not 1 <= per_instance <= 1000:
+        raise FunctionConfigError(
+            f"{config_path.name}: max_requests_per_instance must be an integer from 1 to 1000, "
+            f"got {per_instance!r}"
+        )
     if memory not in ALLOWED_MEMORY_SIZES:
         raise FunctionConfigError(f"{config_path.name}: memory_size must be one of {ALLOWED_MEMORY_SIZES}")
     versions = settings.get("versions") or []
@@ -135,6 +143,7 @@ def load_spec(name: str, path: Path, config_path: Path) -> FunctionSpec:
         aliases=aliases,
         async_status_persistence=_flag(settings, "async_status_persistence", config_path.name),
         dynamic_memory=_flag(settings, "dynamic_memory", config_path.name),
+        max_requests_per_instance=per_instance,
     )
 
 

@@ -11,12 +11,14 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.emulator.cli import build_parser
 from airflow_provider_fgs.emulator.faults import parse_fault_spec
+from airflow_provider_fgs.emulator.registry import FunctionConfigError, load_spec
 from airflow_provider_fgs.protocol.async_invoke import (
     parse_async_status_page,
     query_begin_time_for,
@@ -154,14 +156,40 @@ def test_cancel_answers_null_and_checks_its_type(fresh_client: Client) -> None:
     assert wait_for(fresh_client, "sleep", request_id, {"DISCARD"}).status == "DISCARD"
 
 
-def test_force_cancel_stops_the_functions_other_running_requests(fresh_client: Client) -> None:
+def test_force_cancel_stops_only_its_request_when_an_instance_serves_one_at_a_time(
+    fresh_client: Client,
+) -> None:
     first = start(fresh_client, "sleep", {"seconds": 10})
-    second = start(fresh_client, "sleep", {"seconds": 10})
+    second = start(fresh_client, "sleep", {"seconds": 3})
     for request_id in (first, second):
         wait_for(fresh_client, "sleep", request_id, {"RUNNING"})
     url = function_url(fresh_client.emu, "sleep", "cancel")
     assert fresh_client.post(url, {"request_id": first, "type": "force"}).status_code == 200
-    assert wait_for(fresh_client, "sleep", second, {"DISCARD"}).status == "DISCARD"
+    assert wait_for(fresh_client, "sleep", first, {"DISCARD"}).status == "DISCARD"
+    assert wait_for(fresh_client, "sleep", second, {"SUCCESS", "DISCARD"}).status == "SUCCESS"
+
+
+def test_force_cancel_stops_the_other_running_requests_of_a_multi_concurrency_function(
+    fresh_client: Client,
+) -> None:
+    # CancelAsyncInvocation: with 1:N functions, the instance's other running requests stop too.
+    first = start(fresh_client, "sleep_shared", {"seconds": 10})
+    second = start(fresh_client, "sleep_shared", {"seconds": 10})
+    for request_id in (first, second):
+        wait_for(fresh_client, "sleep_shared", request_id, {"RUNNING"})
+    url = function_url(fresh_client.emu, "sleep_shared", "cancel")
+    assert fresh_client.post(url, {"request_id": first, "type": "force"}).status_code == 200
+    assert wait_for(fresh_client, "sleep_shared", second, {"DISCARD"}).status == "DISCARD"
+
+
+@pytest.mark.parametrize("value", [0, 1001, 2.5, True, "4"])
+def test_max_requests_per_instance_must_be_an_integer_from_1_to_1000(tmp_path: Path, value: Any) -> None:
+    handler = tmp_path / "f.py"
+    handler.write_text("def handler(event, context):\n    return None\n")
+    config = tmp_path / "f.json"
+    config.write_text(json.dumps({"max_requests_per_instance": value}))
+    with pytest.raises(FunctionConfigError, match=f"max_requests_per_instance .* got {value!r}"):
+        load_spec("f", handler, config)
 
 
 @pytest.mark.parametrize(

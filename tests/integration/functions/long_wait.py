@@ -1,7 +1,7 @@
 """Integration handler: waits ``seconds`` (default 300) in one-second steps, long enough to be cancelled.
 
-A second long function beside ``long_job``: a ``force`` cancel stops every running async invocation of
-its function, so the cancel test gives each of its two tasks a function of its own.
+A second long function beside ``long_job``, so that each task of the cancel test has a function and a
+status record of its own.
 """
 
 import time
