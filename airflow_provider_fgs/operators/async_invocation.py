@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
@@ -51,7 +52,9 @@ def finished_status(
     return record
 
 
-def cancel_invocation(task: FunctionTargetMixin, function: str, request_id: str) -> None:
+def cancel_invocation(
+    task: FunctionTargetMixin, function: str, request_id: str, reason: str = "the task was killed"
+) -> None:
     """
     Cancel an async invocation when ``task`` is killed; a failure is logged as a warning, never raised.
 
@@ -68,7 +71,7 @@ def cancel_invocation(task: FunctionTargetMixin, function: str, request_id: str)
     except Exception as err:
         log.warning("Could not cancel async invocation %s of %s: %s", request_id, function, err)
         return
-    log.info("Cancelled async invocation %s of %s (the task was killed)", request_id, function)
+    log.info("Cancelled async invocation %s of %s (%s)", request_id, function, reason)
 
 
 def status_from_event(event: dict[str, Any]) -> AsyncInvocationStatus:
@@ -116,7 +119,8 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         the function's result.
     :param cancel_on_kill: cancel the invocation this task started when the task is killed, marked
         failed or success, or cleared before it ended (also while deferred: Airflow 3.3 calls the
-        trigger's ``on_kill``; a triggerer restart never cancels). A failed cancel is logged as a warning.
+        trigger's ``on_kill``; a triggerer restart never cancels), and when its ``execution_timeout``
+        passes, in the worker or while deferred. A failed cancel is logged as a warning.
     :param end_from_trigger: with ``wait_for_completion`` and ``deferrable``: end the task in the triggerer
         when the invocation ends SUCCESS (its status record pushed from there) instead of resuming it on
         a worker, out of the reach of Airflow's scheduler race of quick triggers (apache/airflow#67287).
@@ -216,6 +220,40 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         """Cancel the invocation this task started and is waiting for (unless ``cancel_on_kill=False``)."""
         if self.cancel_on_kill and self._running is not None:
             cancel_invocation(self, *self._running)
+
+    def resume_execution(self, next_method: str, next_kwargs: dict[str, Any] | None, context: Context) -> Any:
+        """
+        Resume after the deferred wait; when the deferral itself failed, cancel the invocation first.
+
+        Airflow resumes a task whose deferral failed (``execution_timeout`` reached while deferred, or a
+        trigger that crashed) only to raise. Its trigger is stopped without ``on_kill`` then, so nothing
+        else would cancel the invocation, and a retry would start a second one beside it.
+        """
+        if next_method == TRIGGER_FAIL_REPR and self.cancel_on_kill:
+            self._cancel_abandoned_invocation(context)
+        return super().resume_execution(next_method, next_kwargs, context)
+
+    def _cancel_abandoned_invocation(self, context: Context) -> None:
+        ti = context["ti"]
+        pushed = {
+            key: ti.xcom_pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
+            for key in (XCOM_REQUEST_ID, XCOM_QUERY_BEGIN_TIME)
+        }
+        request_id = pushed[XCOM_REQUEST_ID]
+        if not request_id:
+            return
+        function = str(self.resolve_function_urn())
+        try:
+            status = self.hook.get_async_invocation(
+                function, request_id, query_begin_time=pushed[XCOM_QUERY_BEGIN_TIME]
+            )
+        except Exception as err:  # still try to cancel: the status query is only for a clear log
+            self.log.warning("Could not read the status of async invocation %s: %s", request_id, err)
+            status = None
+        if status is not None and not status.is_pending:
+            self.log.info("Async invocation %s of %s already ended %s", request_id, function, status.status)
+            return
+        cancel_invocation(self, function, request_id, reason="the deferred wait failed")
 
     def _poll(self, function: str, request_id: str, query_begin_time: str | None) -> AsyncInvocationStatus:
         interval = self.poll_interval

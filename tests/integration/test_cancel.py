@@ -2,7 +2,8 @@
 Cancel on kill, in a real deployment: a user marks tasks failed through the REST API while the async
 invocations they started are still running, one waited for in the worker (``on_kill`` in the task
 process) and one in the triggerer (``BaseTrigger.on_kill`` on Airflow 3.3). Each invocation must end
-DISCARD in the emulator, long before the function's 300 s of work.
+DISCARD in the emulator, long before the function's 300 s of work. So must the invocation of a deferred
+wait whose ``execution_timeout`` passes (Airflow stops that trigger without ``on_kill``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
 
 from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, Deployment
 
-# every_line: before Airflow 3.3 the trigger tells a user's action by the task's state (no on_kill).
-pytestmark = [pytest.mark.integration, pytest.mark.every_line, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(INTEGRATION_TIMEOUT)]
 CANCEL_DAG = "functiongraph_cancel"
+TIMEOUT_DAG = "functiongraph_deferral_timeout"
 TASKS = {"wait_in_worker": "running", "wait_in_triggerer": "deferred"}
 FUNCTIONS = {"wait_in_worker": "long_job", "wait_in_triggerer": "long_wait"}
 
@@ -34,6 +35,8 @@ def _wait(what: str, probe: Any, timeout: float = RUN_TIMEOUT) -> Any:
     raise AssertionError(f"Timed out waiting for {what}")
 
 
+# every_line: before Airflow 3.3 the trigger tells a user's action by the task's state (no on_kill).
+@pytest.mark.every_line
 def test_marking_tasks_failed_cancels_their_invocations(
     deployment: Deployment, functiongraph_connection: dict[str, Any], probe_hook: FunctionGraphHook
 ) -> None:
@@ -76,3 +79,24 @@ def test_marking_tasks_failed_cancels_their_invocations(
     assert api.task_states(CANCEL_DAG, run_id) == dict.fromkeys(TASKS, "failed")
     for task in TASKS:  # each side cancelled its own invocation (on_kill in the worker, the trigger)
         assert "Cancelled async invocation" in api.task_log(CANCEL_DAG, run_id, task), task
+
+
+def test_a_deferred_wait_past_its_execution_timeout_cancels_its_invocation(
+    deployment: Deployment, functiongraph_connection: dict[str, Any], probe_hook: FunctionGraphHook
+) -> None:
+    api = deployment.api
+    api.wait_for_dag(TIMEOUT_DAG)
+    api.unpause(TIMEOUT_DAG)
+    run_id = api.trigger(TIMEOUT_DAG)
+
+    assert api.wait_for_run(TIMEOUT_DAG, run_id) == "failed"
+    request_id = api.xcom(TIMEOUT_DAG, run_id, "wait_too_long", key="request_id")
+    record = _wait(
+        "the invocation to end",
+        lambda: (s := probe_hook.get_async_invocation("long_wait", request_id)) and not s.is_pending and s,
+        timeout=30,
+    )
+    assert record.status == "DISCARD"  # ended by the cancel, long before the function's 300 s
+    log = api.task_log(TIMEOUT_DAG, run_id, "wait_too_long")
+    assert "the deferred wait failed" in log
+    assert "TaskDeferralTimeout" in log

@@ -10,9 +10,11 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from airflow.sdk import Context
+from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR, TriggerFailureReason
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS, TaskDeferred
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
@@ -139,6 +141,78 @@ def test_the_deferred_operator_hands_cancel_on_kill_to_its_trigger(emulator: Fun
             operator.execute(make_context()[0])
         _, kwargs = deferred.value.trigger.serialize()
         assert kwargs["cancel_on_kill"] is flag
+
+
+class ResumingTaskInstance:
+    """What a resumed task's ``ti`` offers here: the XComs its first part pushed in the same try."""
+
+    task_id = "long"
+    map_index = -1
+
+    def __init__(self) -> None:
+        self.xcoms: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcoms[key] = value
+
+    def xcom_pull(self, *, task_ids: str, key: str, map_indexes: int) -> Any:
+        assert (task_ids, map_indexes) == (self.task_id, self.map_index)
+        return self.xcoms.get(key)
+
+
+def deferred_with_a_running_invocation(
+    emulator: FunctionGraphEmulator, **kwargs: Any
+) -> tuple[InvokeFunctionAsyncOperator, Context, str]:
+    operator = waiting_operator(deferrable=True, **kwargs)
+    ti = ResumingTaskInstance()
+    context = cast("Context", {"ti": ti})
+    with pytest.raises(TaskDeferred):
+        operator.execute(context)
+    request_id = ti.xcoms["request_id"]
+    wait_until("the invocation to run", lambda: record_status(emulator, request_id) == "RUNNING")
+    return operator, context, request_id
+
+
+def resume_after_failed_deferral(operator: Any, context: Context, reason: TriggerFailureReason) -> None:
+    """Resume the task as Airflow does after a failed deferral (the reason as read back from the DB)."""
+    operator.resume_execution(TRIGGER_FAIL_REPR, {"error": reason.value}, context)
+
+
+def test_a_deferral_that_timed_out_cancels_the_invocation_before_failing(
+    emulator: FunctionGraphEmulator,
+) -> None:
+    # execution_timeout passed while deferred: Airflow stops the trigger without on_kill and resumes the
+    # task with "__fail__" only to raise; the invocation would otherwise run on beside the next try's.
+    operator, context, request_id = deferred_with_a_running_invocation(emulator)
+    with pytest.raises(Exception, match="Trigger timeout") as raised:
+        resume_after_failed_deferral(operator, context, TriggerFailureReason.TRIGGER_TIMEOUT)
+    assert type(raised.value).__name__ == "TaskDeferralTimeout"  # Airflow's own error still fails the task
+    wait_until("the invocation to end", lambda: record_status(emulator, request_id) == "DISCARD")
+
+
+def test_a_failed_deferral_leaves_the_invocation_running_with_cancel_on_kill_false(
+    emulator: FunctionGraphEmulator,
+) -> None:
+    operator, context, request_id = deferred_with_a_running_invocation(emulator, cancel_on_kill=False)
+    with pytest.raises(Exception, match="Trigger failure"):
+        resume_after_failed_deferral(operator, context, TriggerFailureReason.TRIGGER_FAILURE)
+    time.sleep(0.3)
+    assert record_status(emulator, request_id) == "RUNNING"
+    FunctionGraphHook().cancel_async_invocation("sleep", request_id)
+
+
+def test_a_failed_deferral_of_an_ended_invocation_cancels_nothing(
+    emulator: FunctionGraphEmulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    operator, context, request_id = deferred_with_a_running_invocation(emulator)
+    FunctionGraphHook().cancel_async_invocation("sleep", request_id)
+    wait_until("the invocation to end", lambda: record_status(emulator, request_id) == "DISCARD")
+    with pytest.raises(Exception, match="Trigger failure"):
+        resume_after_failed_deferral(operator, context, TriggerFailureReason.TRIGGER_FAILURE)
+    logged = caplog.text + capsys.readouterr().out
+    assert f"Async invocation {request_id}" in logged
+    assert "already ended DISCARD" in logged
+    assert "Could not cancel" not in logged
 
 
 def trigger_for(emulator: FunctionGraphEmulator, request_id: str, **kwargs: Any) -> Any:
