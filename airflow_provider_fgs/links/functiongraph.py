@@ -1,12 +1,13 @@
-"""Extra link from a task to its function in the Huawei Cloud FunctionGraph console."""
+"""Extra links from a task to its function in the FunctionGraph console and to its log in LTS."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
+from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.protocol.urn import LATEST, FunctionUrn
 
 if TYPE_CHECKING:
@@ -47,26 +48,33 @@ def function_console_url(urn: FunctionUrn) -> str:
     )
 
 
-def lts_log_stream_url(region: str, log_group_id: str, log_stream_id: str) -> str:
-    """The LTS console's log search page of one log stream."""
+def lts_log_stream_url(
+    region: str, log_group_id: str, log_stream_id: str, request_id: str | None = None
+) -> str:
+    """The LTS console's log search page of one log stream, searching for ``request_id`` when given."""
     # Huawei's LTS docs, "Embedding Huawei Cloud services: URL rules" (华为云服务内嵌: URL拼接规则,
     # https://huaweicloud.com/guide/productsdesc-bms_bfbd3a37a0aa038388d2ef48200e6dd2support0): the log
     # query page is /lts/?region={regionId}#/cts/logEventsLeftMenu/events?groupId={groupId}&topicId={topicId}
-    # (topicId is the log stream id). The cfModuleHide parameter of that page only serves iframes.
-    query = urlencode({"groupId": log_group_id, "topicId": log_stream_id})
-    return (
-        f"{console_base_url(region)}/lts/?region={quote(region, safe='')}"
-        f"#/cts/logEventsLeftMenu/events?{query}"
-    )
+    # (topicId is the log stream id) &condition={key:value;...}, special characters %-encoded. The
+    # cfModuleHide parameter of that page only serves iframes. LTS's search syntax ("Using Search
+    # Syntax", lts_05_0111) names "content" the built-in field of the raw log text, and a function's log
+    # lines carry their request id: content:<request id> finds one invocation's lines.
+    query = f"groupId={quote(log_group_id, safe='')}&topicId={quote(log_stream_id, safe='')}"
+    if request_id:
+        query += f"&condition=content:{quote(request_id, safe='')}"
+    page = f"{console_base_url(region)}/lts/?region={quote(region, safe='')}#/cts/logEventsLeftMenu/events"
+    return f"{page}?{query}"
 
 
 class FunctionGraphLogLink(BaseOperatorLink):
     """
-    Link from a task to its function's full log in LTS (Log Tank Service), beyond the 2 KB tail.
+    Link from a task to its invocation's full log in LTS (Log Tank Service), beyond the 2 KB tail.
 
     The log group and stream come from the function's config, else from FunctionGraph's "Querying the
-    Log Group and Stream of a Function" (``lts-log-detail``); without them there is no link. Search the
-    page for the invocation's request id, which the task logs and pushes to XCom (key ``request_id``).
+    Log Group and Stream of a Function" (``lts-log-detail``); without them there is no link. The page
+    searches the stream for the invocation's request id (the task's XCom ``request_id``, or the
+    sensor's ``request_id``); a task that has none yet, such as a deferred synchronous invocation whose
+    trigger has not sent it, links to the whole stream.
     """
 
     name = "FunctionGraph Log (LTS)"
@@ -81,7 +89,23 @@ class FunctionGraphLogLink(BaseOperatorLink):
             stream = hook.function_log_stream(urn)
         except Exception:  # an unreachable connection or refused credentials: no link
             return ""
-        return "" if stream is None else lts_log_stream_url(urn.region, *stream)
+        if stream is None:
+            return ""
+        return lts_log_stream_url(urn.region, *stream, request_id=_invocation_request_id(operator, ti_key))
+
+
+def _invocation_request_id(operator: BaseOperator, ti_key: TaskInstanceKey) -> str | None:
+    """The request id the task pushed to XCom, else a (rendered) ``request_id`` field, else ``None``."""
+    try:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        pushed = XCom.get_value(ti_key=ti_key, key=XCOM_REQUEST_ID)
+    except Exception:  # outside a task run (no supervisor), or the XCom cannot be read: no request id
+        pushed = None
+    if isinstance(pushed, str) and pushed:
+        return pushed
+    field = getattr(operator, "request_id", None)
+    return field if isinstance(field, str) and field and "{{" not in field else None
 
 
 def _task_function(operator: BaseOperator) -> FunctionUrn | None:

@@ -15,13 +15,20 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, function_console_url
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from airflow_provider_fgs.links.functiongraph import (
+    FunctionGraphConsoleLink,
+    FunctionGraphLogLink,
+    function_console_url,
+    lts_log_stream_url,
+)
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 from tests.dags.dagrun import rendered_fields, run_dag, states, xcoms
 
 pytestmark = pytest.mark.usefixtures("emulator_connection")
 
 LINK_KEY = FunctionGraphConsoleLink().xcom_key
+LOG_LINK_KEY = FunctionGraphLogLink().xcom_key
 
 
 def assert_invocation_details(pushed: dict[str, Any], *, log_line: str) -> None:
@@ -43,6 +50,10 @@ def test_single_invoke(example_dag_bag: Any, emulator: Any) -> None:
     assert_invocation_details(pushed, log_line="greeting Grace")
     hello = FunctionUrn(emulator.region, emulator.project_id, "default", "hello")
     assert pushed[LINK_KEY] == function_console_url(hello)
+    # The LTS link searches the function's log stream for this invocation's request id.
+    stream = FunctionGraphHook().function_log_stream(hello)
+    assert stream is not None
+    assert pushed[LOG_LINK_KEY] == lts_log_stream_url(hello.region, *stream, request_id=pushed["request_id"])
 
     rendered = rendered_fields(run, "invoke_hello")
     assert rendered["payload"] == {"name": "Grace", "run_id": run.run_id}

@@ -103,9 +103,12 @@ def test_chain_dag_tasks_link_to_the_console(deployment: Deployment, runs: Runs)
     links = api.extra_links(CHAIN_DAG, runs.chain, "count_words")
 
     assert links["FunctionGraph Console"] == function_console_url(_urn(deployment, "count_words"))
-    assert (links["FunctionGraph Log (LTS)"] or "").startswith(
+    log_link = links["FunctionGraph Log (LTS)"] or ""
+    assert log_link.startswith(
         "https://console-intl.huaweicloud.com/lts/?region=ap-southeast-1#/cts/logEventsLeftMenu/events?groupId="
     )
+    request_id = api.xcom(CHAIN_DAG, runs.chain, "count_words", key="request_id")
+    assert log_link.endswith(f"&condition=content:{request_id}")  # the invocation's own log lines
 
 
 def test_deferrable_dag_completes_in_the_triggerer(deployment: Deployment, runs: Runs) -> None:

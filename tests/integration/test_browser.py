@@ -236,8 +236,9 @@ def test_task_pages_show_function_log_and_console_link(
     expect(link).to_have_attribute("href", function_console_url(urn))
     stream = probe_hook.function_log_stream(urn)
     assert stream is not None
+    request_id = api.xcom(CHAIN_DAG, runs.chain, "count_words", key="request_id")
     log_link = page.get_by_role("link", name=FunctionGraphLogLink.name, exact=True)
-    expect(log_link).to_have_attribute("href", lts_log_stream_url(urn.region, *stream))
+    expect(log_link).to_have_attribute("href", lts_log_stream_url(urn.region, *stream, request_id=request_id))
     page.screenshot(path=str(artifacts_dir / "05-task-extra-link.png"))
 
 

@@ -23,7 +23,12 @@ def test_the_lts_page_follows_huaweis_url_rules() -> None:
     url = lts_log_stream_url("cn-north-4", "group-1", "stream 2")
     assert url == (
         "https://console.huaweicloud.com/lts/?region=cn-north-4"
-        "#/cts/logEventsLeftMenu/events?groupId=group-1&topicId=stream+2"
+        "#/cts/logEventsLeftMenu/events?groupId=group-1&topicId=stream%202"
+    )
+    # condition: key:value, LTS's built-in field of the raw log text searched for the request id.
+    assert lts_log_stream_url("cn-north-4", "g", "s", request_id="4c70bf0e-6ea8-49") == (
+        "https://console.huaweicloud.com/lts/?region=cn-north-4"
+        "#/cts/logEventsLeftMenu/events?groupId=g&topicId=s&condition=content:4c70bf0e-6ea8-49"
     )
     assert lts_log_stream_url("ap-southeast-1", "g", "s").startswith(
         "https://console-intl.huaweicloud.com/lts/"
@@ -38,16 +43,22 @@ def test_every_task_links_to_its_functions_log_stream(emulator: FunctionGraphEmu
     assert stream is not None
     assert emulator.request_count("log_stream") == before + 1  # the config names none: the documented route
     group_id, stream_id = stream
-    tasks = [
+    tasks = [  # outside a task run no request id is pushed: the link opens the whole stream
         InvokeFunctionOperator(task_id="a", function_name="hello"),
         InvokeFunctionAsyncOperator(task_id="b", function_name="hello"),
-        FunctionGraphAsyncInvocationSensor(task_id="c", function_name="hello", request_id="r"),
     ]
     expected = lts_log_stream_url(emulator.region, group_id, stream_id)
     for task in tasks:
         assert FunctionGraphLogLink().get_link(task, ti_key=NO_KEY) == expected
     query = parse_qs(urlsplit(expected).fragment.split("?", 1)[1])
     assert query == {"groupId": [group_id], "topicId": [stream_id]}
+    # The sensor names its request id; an unrendered template is no request id.
+    sensor = FunctionGraphAsyncInvocationSensor(task_id="c", function_name="hello", request_id="r-1")
+    assert FunctionGraphLogLink().get_link(sensor, ti_key=NO_KEY) == lts_log_stream_url(
+        emulator.region, group_id, stream_id, request_id="r-1"
+    )
+    sensor.request_id = "{{ ti.xcom_pull(task_ids='start') }}"
+    assert FunctionGraphLogLink().get_link(sensor, ti_key=NO_KEY) == expected
 
 
 def test_a_log_stream_named_in_the_config_needs_no_second_query() -> None:
