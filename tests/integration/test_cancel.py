@@ -81,6 +81,9 @@ def test_marking_tasks_failed_cancels_their_invocations(
         assert "Cancelled async invocation" in api.task_log(CANCEL_DAG, run_id, task), task
 
 
+# every_line: before 3.3 the cancelled trigger cancels too (the task left the deferred state), and the
+# resumed task then finds the invocation ended.
+@pytest.mark.every_line
 def test_a_deferred_wait_past_its_execution_timeout_cancels_its_invocation(
     deployment: Deployment, functiongraph_connection: dict[str, Any], probe_hook: FunctionGraphHook
 ) -> None:

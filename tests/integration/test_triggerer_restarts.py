@@ -62,7 +62,14 @@ def _assert_ran_once_and_failed_safe(deployment: Deployment, run_id: str, count_
     assert "clear the task" in log
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+# every_line (SIGTERM only, for time): the claim is read and written through each line's supervisor.
+@pytest.mark.parametrize(
+    "sig",
+    [
+        pytest.param(signal.SIGTERM, id="sigterm", marks=pytest.mark.every_line),
+        pytest.param(signal.SIGKILL, id="sigkill"),
+    ],
+)
 def test_a_replaced_triggerer_does_not_invoke_again(
     deployment: Deployment, tmp_path: Path, sig: signal.Signals
 ) -> None:
