@@ -91,7 +91,8 @@ class FunctionGraphLogLink(BaseOperatorLink):
             return ""
         if stream is None:
             return ""
-        return lts_log_stream_url(urn.region, *stream, request_id=_invocation_request_id(operator, ti_key))
+        group_id, stream_id = stream
+        return lts_log_stream_url(urn.region, group_id, stream_id, _invocation_request_id(operator, ti_key))
 
 
 def _invocation_request_id(operator: BaseOperator, ti_key: TaskInstanceKey) -> str | None:

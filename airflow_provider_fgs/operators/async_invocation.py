@@ -56,7 +56,7 @@ def cancel_invocation(
     task: FunctionTargetMixin, function: str, request_id: str, reason: str = "the task was killed"
 ) -> None:
     """
-    Cancel an async invocation when ``task`` is killed; a failure is logged as a warning, never raised.
+    Cancel an async invocation ``task`` started; a failure is logged as a warning, never raised.
 
     Runs in ``on_kill`` (a signal handler, while the task's own call may be in flight): a hook of its
     own, with the task hook's already-read settings, touches neither that call's session nor Airflow's
@@ -230,7 +230,10 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         else would cancel the invocation, and a retry would start a second one beside it.
         """
         if next_method == TRIGGER_FAIL_REPR and self.cancel_on_kill:
-            self._cancel_abandoned_invocation(context)
+            try:
+                self._cancel_abandoned_invocation(context)
+            except Exception as err:  # never in place of Airflow's own error about the deferral
+                self.log.warning("Could not cancel the async invocation of this try: %s", err)
         return super().resume_execution(next_method, next_kwargs, context)
 
     def _cancel_abandoned_invocation(self, context: Context) -> None:

@@ -201,6 +201,22 @@ def test_a_failed_deferral_leaves_the_invocation_running_with_cancel_on_kill_fal
     FunctionGraphHook().cancel_async_invocation("sleep", request_id)
 
 
+def test_a_cancel_that_cannot_be_attempted_never_replaces_airflows_error(
+    emulator: FunctionGraphEmulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    operator, context, request_id = deferred_with_a_running_invocation(emulator)
+
+    def unreadable(**kwargs: Any) -> Any:
+        raise RuntimeError("the XCom API is down")
+
+    context["ti"].xcom_pull = unreadable  # type: ignore[attr-defined]
+    with pytest.raises(Exception, match="Trigger timeout"):
+        resume_after_failed_deferral(operator, context, TriggerFailureReason.TRIGGER_TIMEOUT)
+    logged = caplog.text + capsys.readouterr().out
+    assert "Could not cancel the async invocation of this try: the XCom API is down" in logged
+    FunctionGraphHook().cancel_async_invocation("sleep", request_id)
+
+
 def test_a_failed_deferral_of_an_ended_invocation_cancels_nothing(
     emulator: FunctionGraphEmulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
