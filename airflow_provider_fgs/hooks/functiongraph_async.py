@@ -180,6 +180,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
     async def afunction_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
         """The function's config; see :meth:`function_config`."""
         urn = await to_thread(self.resolve_urn, function_urn)
+        await self.asettings()  # the cache is keyed by endpoint: never read the connection on the loop
         known = self._cached_function_config(urn)
         if known is not _UNKNOWN:
             return cast("FunctionConfig | None", known)
@@ -191,6 +192,18 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             self._config_unreadable(urn, err)
             value = None
         return self._remember_function_config(urn, value)
+
+    async def afunction_log_stream(self, function_urn: str | FunctionUrn) -> tuple[str, str] | None:
+        """The function's LTS log group and stream; see :meth:`function_log_stream`."""
+        urn = await to_thread(self.resolve_urn, function_urn)
+        config = await self.afunction_config(urn)
+        if config is not None and config.log_group_id and config.log_stream_id:
+            return config.log_group_id, config.log_stream_id
+        try:
+            return await self._acall(await to_thread(self._prepare_log_stream, urn))
+        except FunctionGraphError as err:
+            self._logger.warning("Could not read the LTS log stream of %s: %s", urn, err)
+            return None
 
     async def aget_async_invocation(
         self,

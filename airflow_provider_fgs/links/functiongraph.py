@@ -73,8 +73,8 @@ class FunctionGraphLogLink(BaseOperatorLink):
     The log group and stream come from the function's config, else from FunctionGraph's "Querying the
     Log Group and Stream of a Function" (``lts-log-detail``); without them there is no link. The page
     searches the stream for the invocation's request id (the task's XCom ``request_id``, or the
-    sensor's ``request_id``); a task that has none yet, such as a deferred synchronous invocation whose
-    trigger has not sent it, links to the whole stream.
+    sensor's ``request_id``); a task that has none links to the whole stream. (A deferred invocation
+    has none yet when Airflow stores the link; its trigger updates the link when it ends the task.)
     """
 
     name = "FunctionGraph Log (LTS)"
