@@ -69,7 +69,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         self.close()
 
     async def asettings(self) -> FunctionGraphSettings:
-        """The parsed connection, read in a worker thread (Airflow's connection API is sync)."""
+        """The parsed connection; read in a worker thread the first time (the connection API is sync)."""
+        if "settings" in self.__dict__:  # the cached_property is already filled: no thread hop
+            return self.settings
         return await to_thread(lambda: self.settings)
 
     def _async_client(self, settings: FunctionGraphSettings) -> httpx.AsyncClient:
