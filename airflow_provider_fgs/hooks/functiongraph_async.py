@@ -195,18 +195,6 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             value = None
         return self._remember_function_config(urn, value)
 
-    async def afunction_log_stream(self, function_urn: str | FunctionUrn) -> tuple[str, str] | None:
-        """The function's LTS log group and stream; see :meth:`function_log_stream`."""
-        urn = await to_thread(self.resolve_urn, function_urn)
-        config = await self.afunction_config(urn)
-        if config is not None and config.log_group_id and config.log_stream_id:
-            return config.log_group_id, config.log_stream_id
-        try:
-            return await self._acall(await to_thread(self._prepare_log_stream, urn))
-        except FunctionGraphError as err:
-            self._logger.warning("Could not read the LTS log stream of %s: %s", urn, err)
-            return None
-
     async def aget_async_invocation(
         self,
         function_urn: str | FunctionUrn,

@@ -73,8 +73,8 @@ class FunctionGraphLogLink(BaseOperatorLink):
     The log group and stream come from the function's config, else from FunctionGraph's "Querying the
     Log Group and Stream of a Function" (``lts-log-detail``); without them there is no link. The page
     searches the stream for the invocation's request id (the task's XCom ``request_id``, or the
-    sensor's ``request_id``); a task that has none links to the whole stream. (A deferred invocation
-    has none yet when Airflow stores the link; its trigger updates the link when it ends the task.)
+    sensor's ``request_id``); a task that has none yet, such as a deferred synchronous invocation whose
+    trigger has not sent it, links to the whole stream.
     """
 
     name = "FunctionGraph Log (LTS)"
@@ -96,17 +96,17 @@ class FunctionGraphLogLink(BaseOperatorLink):
 
 
 def _invocation_request_id(operator: BaseOperator, ti_key: TaskInstanceKey) -> str | None:
-    """The request id the task pushed to XCom, else a (rendered) ``request_id`` field, else ``None``."""
+    """The (rendered) ``request_id`` field of a sensor, else the task's XCom ``request_id``, else ``None``."""
+    field = getattr(operator, "request_id", None)
+    if isinstance(field, str) and field and "{{" not in field:
+        return field  # no XCom read: a sensor pushes none, and a missing XCom is logged as an error
     try:
         from airflow.sdk.execution_time.xcom import XCom
 
         pushed = XCom.get_value(ti_key=ti_key, key=XCOM_REQUEST_ID)
     except Exception:  # outside a task run (no supervisor), or the XCom cannot be read: no request id
         pushed = None
-    if isinstance(pushed, str) and pushed:
-        return pushed
-    field = getattr(operator, "request_id", None)
-    return field if isinstance(field, str) and field and "{{" not in field else None
+    return pushed if isinstance(pushed, str) and pushed else None
 
 
 def _task_function(operator: BaseOperator) -> FunctionUrn | None:

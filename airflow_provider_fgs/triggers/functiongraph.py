@@ -17,7 +17,6 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
-from airflow_provider_fgs.links.functiongraph import FunctionGraphLogLink, lts_log_stream_url
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     AsyncInvocationStatus,
@@ -29,7 +28,6 @@ from airflow_provider_fgs.protocol.errors import (
     error_to_event,
 )
 from airflow_provider_fgs.protocol.invoke import InvocationResult
-from airflow_provider_fgs.protocol.urn import FunctionUrn
 from airflow_provider_fgs.triggers.claims import (
     CLAIM_HEARTBEAT_S,
     claim_is_live,
@@ -230,26 +228,8 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         log_invocation(
             self.log, function=result.function or self.function_urn, result=result, log_type=self.log_type
         )
-        if result.request_id:
-            await self._point_log_link_at(task_instance, result.request_id)
         self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
         return TaskSuccessEvent()
-
-    async def _point_log_link_at(self, task_instance: Any, request_id: str) -> None:
-        """
-        Point the task's LTS link at this invocation's log lines. Airflow stored the link when the
-        worker deferred, before this trigger sent the call; a task ending here is not asked again.
-        """
-        try:
-            async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
-                stream = await hook.afunction_log_stream(self.function_urn)
-            if stream is None:
-                return
-            region = FunctionUrn.parse(self.function_urn).region
-            link = lts_log_stream_url(region, *stream, request_id=request_id)
-            await set_task_xcom(TaskTry.of(task_instance), FunctionGraphLogLink().xcom_key, link)
-        except Exception as err:  # the link stays the whole log stream: never a reason to fail the task
-            self.log.warning("Could not point the task's LTS link at request %s: %s", request_id, err)
 
     async def _take_claim(
         self, hook: FunctionGraphAsyncHook, task_try: TaskTry, nonce: str, *, resending: bool

@@ -19,7 +19,6 @@ from airflow.sdk import DAG, task
 from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.links.functiongraph import FunctionGraphLogLink, lts_log_stream_url
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
 from airflow_provider_fgs.operators.end_from_trigger import may_end_in_triggerer
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
@@ -67,11 +66,7 @@ def test_a_successful_invocation_ends_the_task_with_its_xcoms_and_log(
     # Pushed through the supervisor as a worker pushes them, not in the event (which Airflow would store
     # JSON-encoded: a downstream task would pull a string).
     assert event.xcoms is None
-    xcoms = {
-        key: value
-        for key, value in store.xcoms.items()
-        if not key.startswith(("functiongraph_invoke_", "_link_"))
-    }
+    xcoms = {key: value for key, value in store.xcoms.items() if not key.startswith("functiongraph_invoke_")}
     assert xcoms["return_value"]["message"] == "Hello, Ada!"
     assert xcoms["request_id"] == xcoms["return_value"]["request_id"]
     assert "greeting Ada" in xcoms["log"]
@@ -80,17 +75,6 @@ def test_a_successful_invocation_ends_the_task_with_its_xcoms_and_log(
     assert "INFO greeting Ada" in logged
     assert f"Invocation of {emulator.urn('hello')} succeeded: request id {xcoms['request_id']}" in logged
     assert emulator.invocation_count("hello") == before + 1
-
-
-def test_the_lts_link_stored_at_deferral_is_pointed_at_the_invocation(emulator: Any, store: Any) -> None:
-    # Airflow stored the task's links when the worker deferred, before the call had a request id.
-    event = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)
-    assert isinstance(event, TaskSuccessEvent)
-    stream = FunctionGraphHook().function_log_stream("hello")
-    assert stream is not None
-    request_id = store.xcoms["request_id"]
-    expected = lts_log_stream_url(emulator.region, *stream, request_id=request_id)
-    assert store.xcoms[FunctionGraphLogLink().xcom_key] == expected
 
 
 def test_without_xcom_push_nothing_is_pushed(emulator: Any, store: Any) -> None:
