@@ -420,27 +420,25 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
 
         From the function's config when it names them, else from ``GET .../{urn}/lts-log-detail``.
         """
+        from airflow_provider_fgs.protocol.function_config import build_log_stream_request, parse_log_stream
+
         urn = self.resolve_urn(function_urn)
         config = self.function_config(urn)
         if config is not None and config.log_group_id and config.log_stream_id:
             return config.log_group_id, config.log_stream_id
-        try:
-            return self._call(self._prepare_log_stream(urn))
-        except FunctionGraphError as err:
-            self._logger.warning("Could not read the LTS log stream of %s: %s", urn, err)
-            return None
-
-    def _prepare_log_stream(self, urn: FunctionUrn) -> PreparedCall[tuple[str, str] | None]:
-        """The ``lts-log-detail`` query of :meth:`function_log_stream` (shared with the async hook)."""
-        from airflow_provider_fgs.protocol.function_config import build_log_stream_request, parse_log_stream
-
         name = str(urn)
 
         def parse(response: Response) -> tuple[str, str] | None:
             return parse_log_stream(*response, function=name)
 
         request = build_log_stream_request(self.settings.endpoint, urn)
-        return PreparedCall(request, parse, what=f"log stream query of {name}", idempotent=True)
+        try:
+            return self._call(
+                PreparedCall(request, parse, what=f"log stream query of {name}", idempotent=True)
+            )
+        except FunctionGraphError as err:
+            self._logger.warning("Could not read the LTS log stream of %s: %s", name, err)
+            return None
 
     def _prepare_invoke_config(self, urn: FunctionUrn) -> PreparedCall[FunctionConfig]:
         """The config query of :meth:`function_config` (shared with the async hook)."""

@@ -60,7 +60,7 @@ def cancel_invocation(
 
     Runs in ``on_kill`` (a signal handler, while the task's own call may be in flight): a hook of its
     own, with the task hook's already-read settings, touches neither that call's session nor Airflow's
-    connection API.
+    connection API. Also runs when a failed deferral resumes the task (``resume_execution``).
     """
     log = task.log  # type: ignore[attr-defined]  # the task logger: module loggers may not reach the task log
     try:
