@@ -156,15 +156,22 @@ def test_cancel_answers_null_and_checks_its_type(fresh_client: Client) -> None:
     assert wait_for(fresh_client, "sleep", request_id, {"DISCARD"}).status == "DISCARD"
 
 
+def force_cancel_the_first_of_two_running(
+    client: Client, name: str, seconds: tuple[int, int]
+) -> tuple[str, str]:
+    """Start two async invocations of ``name``, wait until both run, force-cancel the first."""
+    first, second = (start(client, name, {"seconds": s}) for s in seconds)
+    for request_id in (first, second):
+        wait_for(client, name, request_id, {"RUNNING"})
+    url = function_url(client.emu, name, "cancel")
+    assert client.post(url, {"request_id": first, "type": "force"}).status_code == 200
+    return first, second
+
+
 def test_force_cancel_stops_only_its_request_when_an_instance_serves_one_at_a_time(
     fresh_client: Client,
 ) -> None:
-    first = start(fresh_client, "sleep", {"seconds": 10})
-    second = start(fresh_client, "sleep", {"seconds": 3})
-    for request_id in (first, second):
-        wait_for(fresh_client, "sleep", request_id, {"RUNNING"})
-    url = function_url(fresh_client.emu, "sleep", "cancel")
-    assert fresh_client.post(url, {"request_id": first, "type": "force"}).status_code == 200
+    first, second = force_cancel_the_first_of_two_running(fresh_client, "sleep", (10, 3))
     assert wait_for(fresh_client, "sleep", first, {"DISCARD"}).status == "DISCARD"
     assert wait_for(fresh_client, "sleep", second, {"SUCCESS", "DISCARD"}).status == "SUCCESS"
 
@@ -173,12 +180,7 @@ def test_force_cancel_stops_the_other_running_requests_of_a_multi_concurrency_fu
     fresh_client: Client,
 ) -> None:
     # CancelAsyncInvocation: with 1:N functions, the instance's other running requests stop too.
-    first = start(fresh_client, "sleep_shared", {"seconds": 10})
-    second = start(fresh_client, "sleep_shared", {"seconds": 10})
-    for request_id in (first, second):
-        wait_for(fresh_client, "sleep_shared", request_id, {"RUNNING"})
-    url = function_url(fresh_client.emu, "sleep_shared", "cancel")
-    assert fresh_client.post(url, {"request_id": first, "type": "force"}).status_code == 200
+    _, second = force_cancel_the_first_of_two_running(fresh_client, "sleep_shared", (10, 10))
     assert wait_for(fresh_client, "sleep_shared", second, {"DISCARD"}).status == "DISCARD"
 
 

@@ -106,6 +106,12 @@ class AirflowApi:
     def unpause(self, dag_id: str) -> None:
         self.request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
+    def start_run(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """Wait until the DAG is parsed, unpause it and trigger a run now; returns its run id."""
+        self.wait_for_dag(dag_id)
+        self.unpause(dag_id)
+        return self.trigger(dag_id, conf=conf)
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Trigger a run now; returns its run id."""
         body: dict[str, Any] = {"logical_date": None, "conf": conf or {}}

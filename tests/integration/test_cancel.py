@@ -41,9 +41,7 @@ def test_marking_tasks_failed_cancels_their_invocations(
     deployment: Deployment, functiongraph_connection: dict[str, Any], probe_hook: FunctionGraphHook
 ) -> None:
     api = deployment.api
-    api.wait_for_dag(CANCEL_DAG)
-    api.unpause(CANCEL_DAG)
-    run_id = api.trigger(CANCEL_DAG)
+    run_id = api.start_run(CANCEL_DAG)
 
     def waiting() -> bool:
         states = api.task_states(CANCEL_DAG, run_id)
@@ -88,9 +86,7 @@ def test_a_deferred_wait_past_its_execution_timeout_cancels_its_invocation(
     deployment: Deployment, functiongraph_connection: dict[str, Any], probe_hook: FunctionGraphHook
 ) -> None:
     api = deployment.api
-    api.wait_for_dag(TIMEOUT_DAG)
-    api.unpause(TIMEOUT_DAG)
-    run_id = api.trigger(TIMEOUT_DAG)
+    run_id = api.start_run(TIMEOUT_DAG)
 
     assert api.wait_for_run(TIMEOUT_DAG, run_id) == "failed"
     request_id = api.xcom(TIMEOUT_DAG, run_id, "wait_too_long", key="request_id")

@@ -59,9 +59,7 @@ def fan_out_connection(deployment: Deployment, mode: str, secret: str | None = N
 def run_fan_out(deployment: Deployment, count: int) -> tuple[str, list[dict[str, Any]]]:
     """Trigger the fan-out DAG with ``count`` mapped tasks; its final state and mapped task instances."""
     api = deployment.api
-    api.wait_for_dag(FAN_OUT_DAG)
-    api.unpause(FAN_OUT_DAG)
-    run_id = api.trigger(FAN_OUT_DAG, conf={"count": count})
+    run_id = api.start_run(FAN_OUT_DAG, conf={"count": count})
     state = api.wait_for_run(FAN_OUT_DAG, run_id, timeout=RUN_TIMEOUT + 8 * count)
     mapped = [ti for ti in api.task_instances(FAN_OUT_DAG, run_id) if ti["task_id"] == "square"]
     return state, mapped

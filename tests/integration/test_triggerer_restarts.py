@@ -38,9 +38,7 @@ def _runs(count_file: Path) -> int:
 
 def _start_deferred_invocation(deployment: Deployment, count_file: Path) -> str:
     api = deployment.api
-    api.wait_for_dag(DAG_ID)
-    api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID, conf={"count_file": str(count_file), "seconds": SECONDS})
+    run_id = api.start_run(DAG_ID, conf={"count_file": str(count_file), "seconds": SECONDS})
     wait_for(
         "the handler to start (the trigger has sent the invocation)",
         lambda: _runs(count_file) or None,
@@ -117,9 +115,7 @@ def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     api = deployment.api
     dag_id = "functiongraph_async_deferred_wait"
     count_file = tmp_path / "runs.txt"
-    api.wait_for_dag(dag_id)
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id, conf={"count_file": str(count_file), "seconds": 3})
+    run_id = api.start_run(dag_id, conf={"count_file": str(count_file), "seconds": 3})
 
     final = api.wait_for_run(dag_id, run_id, timeout=120)
     log = api.task_log(dag_id, run_id, "start_and_wait")
@@ -144,9 +140,7 @@ def test_a_quick_deferrable_fan_out_all_succeeds_and_runs_each_function_once(
     api = deployment.api
     dag_id = "functiongraph_deferred_fan_out"
     count_file = tmp_path / "runs.txt"
-    api.wait_for_dag(dag_id)
-    api.unpause(dag_id)
-    run_id = api.trigger(dag_id, conf={"count_file": str(count_file)})
+    run_id = api.start_run(dag_id, conf={"count_file": str(count_file)})
 
     final = api.wait_for_run(dag_id, run_id, timeout=150)
     states = [ti["state"] for ti in api.task_instances(dag_id, run_id)]
