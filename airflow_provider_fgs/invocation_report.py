@@ -13,6 +13,11 @@ XCOM_SUMMARY = "summary"
 XCOM_BILLING_DURATION_MS = "billing_duration_ms"
 
 
+def invocation_xcoms_keys() -> tuple[str, ...]:
+    """The keys of :func:`invocation_xcoms`."""
+    return (XCOM_REQUEST_ID, XCOM_LOG, XCOM_SUMMARY, XCOM_BILLING_DURATION_MS)
+
+
 def invocation_xcoms(result: InvocationResult) -> dict[str, Any]:
     """The XComs describing an invocation (besides ``return_value``), pushed even on a function error."""
     return {

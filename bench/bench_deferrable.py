@@ -49,15 +49,12 @@ def configure_connection(url: str) -> None:
 
 
 async def run_concurrently(count: int, seconds: float) -> tuple[float, int]:
+    from airflow_provider_fgs.protocol.invocation import Invocation
     from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
     async def one(n: int) -> bool:
-        trigger = FunctionGraphInvokeTrigger(
-            functiongraph_conn_id=CONN_ID,
-            function_urn="sleeper",
-            payload=json.dumps({"seconds": seconds, "n": n}),
-            log_type=None,
-        )
+        invocation = Invocation(function_name="sleeper", payload={"seconds": seconds, "n": n}, log_type=None)
+        trigger = FunctionGraphInvokeTrigger(functiongraph_conn_id=CONN_ID, invocation=invocation.to_dict())
         async for event in trigger.run():
             return bool(
                 event.payload["status"] == "success" and not event.payload["result"]["is_function_error"]

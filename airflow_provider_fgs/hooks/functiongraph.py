@@ -39,6 +39,7 @@ from airflow_provider_fgs.protocol.http import (
     is_token_rejected,
     platform_error,
 )
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
 from airflow_provider_fgs.protocol.urn import FunctionUrn, check_function_arguments
 from airflow_provider_fgs.retry import (
@@ -89,6 +90,33 @@ class PreparedCall(Generic[T]):
     what: str
     idempotent: bool
     read_timeout: float | None = None
+
+
+def as_invocation(
+    function_urn: str | FunctionUrn | Invocation | None, payload: Any = None, **options: Any
+) -> Invocation:
+    """
+    The :class:`Invocation` of a hook call: the one given, or one made of the call's arguments.
+
+    :raises TypeError: when an :class:`Invocation` comes with other arguments (they would be ignored).
+    """
+    if isinstance(function_urn, Invocation):
+        defaults = Invocation()
+        given = sorted(name for name, value in options.items() if value != getattr(defaults, name))
+        if payload is not None or given:
+            raise TypeError(
+                f"Pass either an Invocation or the call's arguments, not both (also got "
+                f"{', '.join(given + (['payload'] if payload is not None else []))})"
+            )
+        return function_urn
+    urn = str(function_urn) if isinstance(function_urn, FunctionUrn) else function_urn
+    if urn is not None and not urn.strip().startswith("urn:") and options.get("function_name") is None:
+        options = {
+            **options,
+            "function_name": urn.strip(),
+        }  # a bare name where the URN goes (kept for callers)
+        urn = None
+    return Invocation.from_dict({"function_urn": urn, "payload": payload, **options})
 
 
 def _raise_if_retryable(response: Response, what: str) -> Response:
@@ -288,7 +316,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
 
     def invoke(
         self,
-        function_urn: str | FunctionUrn | None = None,
+        function_urn: str | FunctionUrn | Invocation | None = None,
         payload: Any = None,
         *,
         function_name: str | None = None,
@@ -306,11 +334,12 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
 
         Name the function as the operator does: by ``function_urn``, or by ``function_name`` with
         optional ``package`` and ``qualifier`` or ``alias`` (completed with the connection's region and
-        project). Call :meth:`InvocationResult.raise_for_function_error` on the result to raise the
+        project); or pass one :class:`~airflow_provider_fgs.protocol.invocation.Invocation` holding all
+        of it. Call :meth:`InvocationResult.raise_for_function_error` on the result to raise the
         operator's :class:`FunctionError` when the function failed.
 
-        :param function_urn: a full URN, a :class:`FunctionUrn`, or (as before) a function name in the
-            connection's project.
+        :param function_urn: a full URN, a :class:`FunctionUrn`, (as before) a function name in the
+            connection's project, or an :class:`Invocation` (then give no other argument).
         :param function_name: the function's name, instead of ``function_urn``.
         :param package: the function's package (default ``default``); only with ``function_name``.
         :param qualifier: ``latest`` (default) or a version; only with ``function_name``.
@@ -328,42 +357,38 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
             network call.
         :raises FunctionGraphApiError: the platform refused the call (typed subclasses).
         """
-        urn = self.resolve_urn(
-            function_urn, function_name=function_name, package=package, qualifier=qualifier, alias=alias
-        )
-        call = self._prepare_invoke(
-            urn,
+        invocation = as_invocation(
+            function_urn,
             payload,
+            function_name=function_name,
+            package=package,
+            qualifier=qualifier,
+            alias=alias,
             log_type=log_type,
             request_version=request_version,
             instance_memory=instance_memory,
             timeout=timeout,
             deserialize=deserialize,
         )
-        if timeout is None and not self.settings.read_timeout_set:  # input is valid: the config may be read
+        urn, call = self._prepare_invoke(invocation)
+        if invocation.timeout is None and not self.settings.read_timeout_set:  # the config may be read
             call = replace(call, read_timeout=self._read_timeout_for(urn, self._cached_function_config(urn)))
         return self._call(call)
 
-    def _prepare_invoke(
-        self,
-        function_urn: str | FunctionUrn,
-        payload: Any,
-        *,
-        log_type: str | None,
-        request_version: str,
-        instance_memory: int | str | None,
-        timeout: float | None,
-        deserialize: bool,
-    ) -> PreparedCall[InvocationResult]:
-        """The invoke request of :meth:`invoke` and how to read its answer (shared with the async hook)."""
-        urn = self.resolve_urn(function_urn)
+    def _prepare_invoke(self, invocation: Invocation) -> tuple[FunctionUrn, PreparedCall[InvocationResult]]:
+        """
+        The function's URN and the invoke request of ``invocation`` with how to read its answer (shared
+        with the async hook). Everything is checked before the request is built.
+        """
+        checked = invocation.check()
+        urn = self.resolve_urn(**checked.target())
         request = build_invoke_request(
             self.settings.endpoint,
             urn,
-            payload,
-            log_type=log_type,
-            request_version=request_version,
-            instance_memory=instance_memory,
+            checked.payload,
+            log_type=checked.log_type,
+            request_version=checked.request_version,
+            instance_memory=checked.instance_memory,
         )
         name = str(urn)
 
@@ -374,17 +399,18 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
                 headers,
                 body,
                 function=name,
-                request_version=request_version,
-                deserialize=deserialize,
+                request_version=checked.request_version,
+                deserialize=checked.deserialize,
             )
 
-        return PreparedCall(
+        call = PreparedCall(
             request,
             parse,
             what=f"invoke of {name}",
             idempotent=self.settings.retry.retry_sync_invoke,
-            read_timeout=timeout,
+            read_timeout=checked.timeout,
         )
+        return urn, call
 
     def function_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
         """

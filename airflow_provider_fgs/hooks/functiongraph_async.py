@@ -13,12 +13,19 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
 from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.hooks.functiongraph import _UNKNOWN, USER_AGENT, FunctionGraphHook, PreparedCall
+from airflow_provider_fgs.hooks.functiongraph import (
+    _UNKNOWN,
+    USER_AGENT,
+    FunctionGraphHook,
+    PreparedCall,
+    as_invocation,
+)
 from airflow_provider_fgs.keepalive import keepalive_socket_options
 from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
 from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
 from airflow_provider_fgs.protocol.functions import FunctionConfig
 from airflow_provider_fgs.protocol.http import HttpRequest, is_token_rejected
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 from airflow_provider_fgs.retry import (
@@ -95,85 +102,37 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         return self._client
 
     async def ainvoke(
-        self,
-        function_urn: str | FunctionUrn | None = None,
-        payload: Any = None,
-        *,
-        function_name: str | None = None,
-        package: str | None = None,
-        qualifier: str | None = None,
-        alias: str | None = None,
-        log_type: str | None = "tail",
-        request_version: str = "v1",
-        instance_memory: int | str | None = None,
-        timeout: float | None = None,
-        deserialize: bool = True,
+        self, function_urn: str | FunctionUrn | Invocation | None = None, payload: Any = None, **options: Any
     ) -> InvocationResult:
-        """Invoke a function synchronously without blocking the event loop; see :meth:`invoke`."""
-        call = await self.aprepare_invoke(
-            function_urn,
-            payload,
-            function_name=function_name,
-            package=package,
-            qualifier=qualifier,
-            alias=alias,
-            log_type=log_type,
-            request_version=request_version,
-            instance_memory=instance_memory,
-            timeout=timeout,
-            deserialize=deserialize,
-        )
+        """
+        Invoke a function synchronously without blocking the event loop: the same arguments as
+        :meth:`~airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook.invoke`.
+        """
+        _, call = await self.aprepare_invoke(as_invocation(function_urn, payload, **options))
         return await self.asend(call)
 
     async def aprepare_invoke(
-        self,
-        function_urn: str | FunctionUrn | None = None,
-        payload: Any = None,
-        *,
-        function_name: str | None = None,
-        package: str | None = None,
-        qualifier: str | None = None,
-        alias: str | None = None,
-        log_type: str | None = "tail",
-        request_version: str = "v1",
-        instance_memory: int | str | None = None,
-        timeout: float | None = None,
-        deserialize: bool = True,
-    ) -> PreparedCall[InvocationResult]:
+        self, invocation: Invocation
+    ) -> tuple[FunctionUrn, PreparedCall[InvocationResult]]:
         """
-        Everything of :meth:`ainvoke` that comes before sending: read the connection, build the request,
-        choose the read timeout (from the function's config unless set), fetch an IAM token when the
-        connection uses them. :meth:`asend` then sends it.
+        Everything of :meth:`ainvoke` that comes before sending: read the connection, check the
+        invocation and build its request, choose the read timeout (from the function's config unless
+        set), fetch an IAM token when the connection uses them. :meth:`asend` then sends the call.
 
         Lets a caller record "about to send" as late as possible (see the invoke trigger's claim).
+
+        :raises InvalidRequestError: bad input, before any network call.
         """
-        urn = await to_thread(
-            self.resolve_urn,
-            function_urn,
-            function_name=function_name,
-            package=package,
-            qualifier=qualifier,
-            alias=alias,
-        )
-        call = await to_thread(
-            self._prepare_invoke,
-            urn,
-            payload,
-            log_type=log_type,
-            request_version=request_version,
-            instance_memory=instance_memory,
-            timeout=timeout,
-            deserialize=deserialize,
-        )
         settings = await self.asettings()
-        if timeout is None and not settings.read_timeout_set:  # input is valid: the config may be read
+        urn, call = self._prepare_invoke(invocation)  # no I/O once the connection is read
+        if invocation.timeout is None and not settings.read_timeout_set:  # the config may be read
             known = self._cached_function_config(urn)
             if known is _UNKNOWN:
                 known = await self.afunction_config(urn)
             call = replace(call, read_timeout=self._read_timeout_for(urn, known))
         if uses_fetched_tokens(settings):
             await to_thread(self._tokens.token)  # cached: the send below reuses it
-        return call
+        return urn, call
 
     async def asend(self, call: PreparedCall[T]) -> T:
         """Send a call from :meth:`aprepare_invoke` (with the retry policy and the 401 refresh)."""

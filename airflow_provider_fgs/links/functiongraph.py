@@ -96,10 +96,13 @@ class FunctionGraphLogLink(BaseOperatorLink):
 
 
 def _invocation_request_id(operator: BaseOperator, ti_key: TaskInstanceKey) -> str | None:
-    """The (rendered) ``request_id`` field of a sensor, else the task's XCom ``request_id``, else ``None``."""
-    field = getattr(operator, "request_id", None)
-    if isinstance(field, str) and field and "{{" not in field:
-        return field  # no XCom read: a sensor pushes none, and a missing XCom is logged as an error
+    """
+    The operator's own ``request_id`` (a sensor's rendered field, or the invocation an
+    ``InvokeFunctionOperator`` made; ``None`` while it defers), else the task's XCom ``request_id``.
+    """
+    if hasattr(operator, "request_id"):  # no XCom read: a missing XCom is logged as an error
+        field = operator.request_id
+        return field if isinstance(field, str) and field and "{{" not in field else None
     try:
         from airflow.sdk.execution_time.xcom import XCom
 

@@ -15,7 +15,11 @@ from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
-from airflow_provider_fgs.operators.end_from_trigger import check_end_from_trigger, may_end_in_triggerer
+from airflow_provider_fgs.operators.end_from_trigger import (
+    check_end_from_trigger,
+    maps_result,
+    worker_decides_end,
+)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -177,7 +181,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
         self.cancel_on_kill = cancel_on_kill
-        check_end_from_trigger(self, end_from_trigger, result_check=result_check)
+        check_end_from_trigger(self, end_from_trigger)
         self.end_from_trigger = end_from_trigger
         self._running: tuple[str, str] | None = None  # (function, request id) while it may run
 
@@ -204,10 +208,9 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
                     query_begin_time=query_begin_time,
                     missing_record_timeout=self.missing_record_timeout,
                     cancel_on_kill=self.cancel_on_kill,
-                    end_from_trigger=may_end_in_triggerer(
-                        self, self.end_from_trigger, result_check=self._result_check
-                    ),
+                    end_from_trigger=worker_decides_end(self, self.end_from_trigger),
                     push_xcoms=self.do_xcom_push,
+                    maps_result=maps_result(self, context["ti"].map_index),
                 ),
                 method_name="execute_complete",
                 timeout=self.execution_timeout,

@@ -1,66 +1,107 @@
 """``end_from_trigger``: whether a deferred task may end in the triggerer instead of resuming on a worker.
 
 A task that ends in the triggerer gives Airflow's scheduler no resume to fail in the race of quick
-triggers (apache/airflow#67287; docs/delivery-semantics.md). Some features need the worker, though.
+triggers (apache/airflow#67287; docs/delivery-semantics.md) and needs no worker process at all. Some of
+what a user may set on a task is done only by a worker, though; then the task resumes on one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airflow_provider_fgs.compat import task_listeners_registered, uses_default_xcom_backend
 
+# What only a worker does when a task ends: (operator argument, why, as the task log says it).
+_ENDED_BY_A_WORKER: tuple[tuple[str, str], ...] = (
+    ("result_check", "a result_check (evaluated on a worker)"),
+    ("multiple_outputs", "multiple_outputs (a worker splits the result into XComs)"),
+    ("outlets", "outlets (Airflow registers asset events only when a worker ends a task)"),
+    ("map_index_template", "a map_index_template (rendered by a worker)"),
+    ("post_execute", "a post_execute hook (run by a worker)"),
+)
 
-def check_end_from_trigger(task: Any, end_from_trigger: bool | None, *, result_check: Any) -> None:
+
+def task_needs_worker_to_end(argument: Callable[[str], Any]) -> list[str]:
     """
-    Refuse ``end_from_trigger=True`` together with what runs on a worker.
+    What of the task's own settings needs a worker when it ends, one reason per setting.
+
+    :param argument: reads one of the task's arguments by its ``BaseOperator`` name (``None`` or empty
+        when not set): an operator's attribute on a worker, a serialized task's in the triggerer.
+    """
+    return [reason for name, reason in _ENDED_BY_A_WORKER if argument(name)]
+
+
+def deployment_needs_worker_to_end() -> list[str]:
+    """What of this Airflow's configuration needs a worker when a task ends (in the calling process)."""
+    return [
+        reason
+        for reason, applies in (
+            (
+                "a custom XCom backend (XComs from the triggerer would bypass it)",
+                not uses_default_xcom_backend(),
+            ),
+            ("listeners (their task hooks run on a worker)", task_listeners_registered()),
+        )
+        if applies
+    ]
+
+
+def operator_argument(task: Any) -> Callable[[str], Any]:
+    """Read an operator's arguments by name (``post_execute`` is kept under another attribute)."""
+
+    def argument(name: str) -> Any:
+        if name == "post_execute":
+            return getattr(task, "_post_execute_hook", None)
+        return getattr(task, name, None)
+
+    return argument
+
+
+def check_end_from_trigger(task: Any, end_from_trigger: bool | None) -> None:
+    """
+    Refuse ``end_from_trigger=True`` together with what only a worker does when a task ends.
 
     :raises ValueError: naming the task and the setting it cannot be combined with.
     """
     if not end_from_trigger:
         return
-    needs = [
-        name
-        for name, set_ in (
-            ("result_check", result_check is not None),
-            ("multiple_outputs", task.multiple_outputs),
-        )
-        if set_
-    ]
-    if needs:
+    names = [name for name, _ in _ENDED_BY_A_WORKER if operator_argument(task)(name)]
+    if names:
         raise ValueError(
             f"{type(task).__name__} {task.task_id!r}: end_from_trigger=True cannot be combined with "
-            f"{' and '.join(needs)}, which run on a worker; leave it unset to resume on a worker"
+            f"{' and '.join(names)}, which a worker handles when the task ends; leave end_from_trigger "
+            "unset to resume on a worker"
         )
 
 
-def may_end_in_triggerer(task: Any, end_from_trigger: bool | None, *, result_check: Any) -> bool:
+def may_end_in_triggerer(end_from_trigger: bool | None, needs: list[str], log: Any) -> bool:
     """
-    Whether ``task``'s trigger may end it on success; when not, the task log says what needs a worker.
-
-    Called on the worker just before deferring (the worker's listeners and XCom backend are the ones
-    that would be skipped).
+    Whether a task may end in the triggerer, given what ``needs`` a worker; when it may not, ``log``
+    says why (a warning when ``end_from_trigger=True`` asked for it).
     """
     if end_from_trigger is False:
         return False
-    needs_worker = [
-        reason
-        for reason, applies in (
-            ("a result_check", result_check is not None),
-            ("multiple_outputs", bool(task.multiple_outputs)),
-            ("a mapped task downstream", _has_mapped_dependants(task)),
-            ("a custom XCom backend", not uses_default_xcom_backend()),
-            ("listeners registered in the worker", task_listeners_registered()),
-        )
-        if applies
-    ]
-    if needs_worker:
-        log = task.log.warning if end_from_trigger else task.log.info
-        log("The task resumes on a worker after the wait: it has %s", " and ".join(needs_worker))
+    if needs:
+        say = log.warning if end_from_trigger else log.info
+        say("The task resumes on a worker after the wait: it has %s", " and ".join(needs))
         return False
     return True
 
 
-def _has_mapped_dependants(task: Any) -> bool:
-    """Whether a mapped task downstream maps over ``task``'s result (never, for a task outside a DAG)."""
-    return bool(task.has_dag()) and next(task.iter_mapped_dependants(), None) is not None
+def worker_decides_end(task: Any, end_from_trigger: bool | None) -> bool:
+    """On a worker, just before deferring: whether ``task``'s trigger may end it (logged when not)."""
+    needs = task_needs_worker_to_end(operator_argument(task)) + deployment_needs_worker_to_end()
+    return may_end_in_triggerer(end_from_trigger, needs, task.log)
+
+
+def maps_result(task: Any, map_index: int | None) -> bool:
+    """
+    Whether ``task``'s ``return_value`` must carry the length a mapped task downstream expands over
+    (a worker pushes it so; a task that is mapped itself does not: downstream counts its instances).
+    """
+    if map_index is not None and map_index >= 0:
+        return False
+    if callable(getattr(task, "has_dag", None)) and not task.has_dag():
+        return False
+    return next(iter(task.iter_mapped_dependants()), None) is not None

@@ -2,31 +2,39 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.triggers.base import StartTriggerArgs
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
-from airflow_provider_fgs.operators.end_from_trigger import check_end_from_trigger, may_end_in_triggerer
+from airflow_provider_fgs.operators.end_from_trigger import (
+    check_end_from_trigger,
+    maps_result,
+    worker_decides_end,
+)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
+from airflow_provider_fgs.operators.start_from_trigger import check_start_from_trigger, unavailable_reason
 from airflow_provider_fgs.protocol.errors import error_from_event
-from airflow_provider_fgs.protocol.invoke import (
-    SYNC_GATEWAY_TIMEOUT_S,
-    InvocationResult,
-    encode_payload,
-    validate_options,
-)
-from airflow_provider_fgs.triggers.claims import TaskTry
+from airflow_provider_fgs.protocol.invocation import Invocation
+from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S, InvocationResult, validate_options
+from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY, TaskTry, open_claim
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 if TYPE_CHECKING:
+    from airflow.sdk.definitions.mappedoperator import OperatorPartial
+
+if TYPE_CHECKING:
     from airflow.sdk import Context
+
+_DEFAULT_DEFERRABLE = conf.getboolean("operators", "default_deferrable", fallback=False)
 
 
 class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
@@ -72,6 +80,11 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         :class:`~airflow_provider_fgs.operators.async_invocation.InvokeFunctionAsyncOperator` for
         functions that may run longer than 90 s.
     :param deferrable: wait for the invocation in the triggerer instead of the worker.
+    :param start_from_trigger: with ``deferrable``, let the scheduler start the task straight in the
+        triggerer (Airflow 3.3): no worker process runs unless the task resumes on one, and the templated
+        fields are rendered in the triggerer (see docs/delivery-semantics.md for what it cannot be
+        combined with). On Airflow 3.1 and 3.2 the task starts on a worker and defers from there, as
+        its log says.
     :param result_check: fail the task when the function answers but its result says the work failed:
         a callable taking the decoded result and returning a true value when it is good, or a pair
         ``(json_path, expected)`` such as ``("$.status", "ok")``. Evaluated in the worker (after a
@@ -81,10 +94,10 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         succeeds (its log written to the task log and its XComs pushed from there) instead of resuming
         it on a worker: no worker slot for the resume, and Airflow's scheduler cannot fail the task in
         the race of quick triggers (apache/airflow#67287, see docs/delivery-semantics.md). ``None``
-        (the default) does so unless something needs a worker: a ``result_check``,
-        ``multiple_outputs``, a mapped task downstream of the result, a custom XCom backend, or
-        listeners registered in the worker. ``True`` fails at construction when ``result_check`` or
-        ``multiple_outputs`` is set (and Airflow refuses it when listeners are registered); ``False``
+        (the default) does so unless something needs a worker when the task ends: a ``result_check``,
+        ``multiple_outputs``, ``outlets`` (asset events), a ``map_index_template``, a ``post_execute``
+        hook, a custom XCom backend, or listeners. ``True`` fails at construction when one of the task's
+        own settings needs a worker (and Airflow refuses it when listeners are registered); ``False``
         always resumes on a worker. A function error and a refused call always resume on a worker,
         which raises the typed error.
     """
@@ -100,6 +113,16 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     template_fields_renderers: ClassVar[dict[str, str]] = {"payload": "json"}
     ui_color = "#e9f3ff"
     operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
+    # What the scheduler defers a task with when it starts it in the triggerer (Airflow 3.3). A mapped
+    # task gets these (the trigger reads its arguments from the task); a task of its own, its arguments.
+    start_trigger_args = StartTriggerArgs(
+        trigger_cls=f"{FunctionGraphInvokeTrigger.__module__}.{FunctionGraphInvokeTrigger.__name__}",
+        trigger_kwargs={"start_from_trigger": True},
+        next_method="execute_complete",
+        next_kwargs=None,
+        timeout=None,
+    )
+    start_from_trigger = False
 
     def __init__(
         self,
@@ -116,7 +139,8 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         functiongraph_conn_id: str = FunctionGraphHook.default_conn_name,
         deserialize_result: bool = True,
         invoke_timeout: float | None = None,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        deferrable: bool = _DEFAULT_DEFERRABLE,
+        start_from_trigger: bool = False,
         result_check: ResultCheckSpec | None = None,
         end_from_trigger: bool | None = None,
         **kwargs: Any,
@@ -149,54 +173,103 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             )
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
-        check_end_from_trigger(self, end_from_trigger, result_check=result_check)
+        check_end_from_trigger(self, end_from_trigger)
         self.end_from_trigger = end_from_trigger
-
-    def execute(self, context: Context) -> Any:
-        """Validate everything, invoke the function, and hand the outcome to :meth:`process_result`."""
-        # Fail on bad input before any network call (templates are rendered by now).
-        validate_options(self.log_type, self.request_version, self.instance_memory)
-        body = encode_payload(self.payload)
-        urn = self.resolve_function_urn()
-        memory = None if self.instance_memory is None else int(self.instance_memory)
-
-        if self.deferrable:
-            self.log.info("Deferring the invocation of %s to the triggerer", urn)
-            self.defer(
-                trigger=FunctionGraphInvokeTrigger(
-                    functiongraph_conn_id=self.functiongraph_conn_id,
-                    function_urn=str(urn),
-                    payload=body.decode("utf-8"),
-                    log_type=self.log_type,
-                    request_version=self.request_version,
-                    instance_memory=memory,
-                    read_timeout=self.invoke_timeout,
-                    task_try=TaskTry.of(context["ti"]).to_dict(),
-                    end_from_trigger=may_end_in_triggerer(
-                        self, self.end_from_trigger, result_check=self._result_check
-                    ),
-                    push_xcoms=self.do_xcom_push,
-                    deserialize_result=self.deserialize_result,
-                ),
-                method_name="execute_complete",
-                timeout=self.execution_timeout,
+        self.request_id: str | None = None  # of the invocation this task made, once it is known here
+        self._start_unavailable: str | None = None
+        if start_from_trigger:
+            check_start_from_trigger(
+                type(self).__name__, self.task_id, deferrable=deferrable, arguments=_base_arguments(self)
+            )
+            self._start_unavailable = unavailable_reason()
+        if start_from_trigger and self._start_unavailable is None:
+            self.start_from_trigger = True
+            self.start_trigger_args = dataclasses.replace(
+                type(self).start_trigger_args,
+                trigger_kwargs={"start_from_trigger": True, "arguments": self._trigger_arguments()},
             )
 
-        self.log.info("Invoking FunctionGraph function %s", urn)
-        result = self.hook.invoke(
-            urn,
-            self.payload,
-            log_type=self.log_type,
-            request_version=self.request_version,
-            instance_memory=memory,
-            timeout=self.invoke_timeout,
-            deserialize=self.deserialize_result,
+    @classmethod
+    def partial(cls, **kwargs: Any) -> OperatorPartial:
+        """As ``BaseOperator.partial``; a ``start_from_trigger`` that cannot be kept fails when parsed."""
+        operator_partial: OperatorPartial = super().partial(**kwargs)
+        arguments = operator_partial.kwargs
+        if arguments.get("start_from_trigger"):
+            check_start_from_trigger(
+                cls.__name__,
+                str(arguments.get("task_id")),
+                deferrable=arguments.get("deferrable", _DEFAULT_DEFERRABLE),
+                arguments=arguments,
+            )
+        return operator_partial
+
+    def _trigger_arguments(self) -> dict[str, Any]:
+        """The arguments the trigger of a task started in the triggerer needs (templates unrendered)."""
+        arguments = {name: getattr(self, name) for name in Invocation.operator_argument_names()}
+        arguments.update(
+            functiongraph_conn_id=self.functiongraph_conn_id,
+            end_from_trigger=self.end_from_trigger,
+            # Callables do not travel to the triggerer: only whether the task has them.
+            result_check=self.result_check is not None,
+            post_execute=self._post_execute_hook is not None,
         )
+        return arguments
+
+    def invocation(self) -> Invocation:
+        """The invocation this task makes, from its (rendered) arguments."""
+        return Invocation.from_operator_arguments(
+            {name: getattr(self, name) for name in Invocation.operator_argument_names()}
+        )
+
+    def execute(self, context: Context) -> Any:
+        """Check everything, then invoke the function (here, or from the triggerer when deferrable)."""
+        if self._start_unavailable is not None:
+            self.log.info("%s", self._start_unavailable)
+        return self._invoke(context)
+
+    def _invoke(self, context: Context) -> Any:
+        # Fail on bad input before any network call (templates are rendered by now).
+        invocation = self.invocation().check()
+        urn = self.resolve_function_urn()
+        if self.deferrable:
+            self._defer_invocation(context, dataclasses.replace(invocation, **_named_by(str(urn))))
+        self.log.info("Invoking FunctionGraph function %s", urn)
+        result = self.hook.invoke(dataclasses.replace(invocation, **_named_by(str(urn))))
         return self.process_result(context, result)
+
+    def _defer_invocation(self, context: Context, invocation: Invocation) -> None:
+        ti = context["ti"]
+        self.log.info("Deferring the invocation of %s to the triggerer", invocation.function_urn)
+        self._open_claim(ti)
+        self.defer(
+            trigger=FunctionGraphInvokeTrigger(
+                functiongraph_conn_id=self.functiongraph_conn_id,
+                invocation=invocation.to_dict(),
+                task_try=TaskTry.of(ti).to_dict(),
+                end_from_trigger=worker_decides_end(self, self.end_from_trigger),
+                push_xcoms=self.do_xcom_push,
+                maps_result=maps_result(self, ti.map_index),
+            ),
+            method_name="execute_complete",
+            timeout=self.execution_timeout,
+        )
+
+    def _open_claim(self, ti: Any) -> None:
+        """
+        Write this try's open claim: the trigger's first read of it then finds a record (Airflow logs a
+        missing XCom as an error); see :mod:`~airflow_provider_fgs.triggers.claims`.
+        """
+        ti.xcom_push(key=CLAIM_XCOM_KEY, value=open_claim(ti.try_number))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the invoke trigger fired: the same handling as the synchronous path."""
-        if event.get("status") != "success":
+        status = event.get("status")
+        if status == "start_on_worker":  # started in the triggerer, which could not prepare it
+            self.log.info(
+                "The triggerer could not start this invocation (%s); deferring from here", event.get("reason")
+            )
+            return self._invoke(context)
+        if status != "success":
             raise error_from_event(event.get("error") or {})
         result = InvocationResult.from_dict(event["result"], deserialize=self.deserialize_result)
         return self.process_result(context, result)
@@ -209,6 +282,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         """
         # The result names the URN it was sent to, on the worker and after deferral alike.
         function = result.function or self.function_label()
+        self.request_id = result.request_id
         self._log_invocation(function, result)
         if self.do_xcom_push:
             ti = context["ti"]
@@ -222,3 +296,20 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:
         log_invocation(self.log, function=function, result=result, log_type=self.log_type)
+
+
+def _named_by(urn: str) -> dict[str, Any]:
+    """An invocation's fields naming the function by its resolved URN alone."""
+    return {"function_urn": urn, "function_name": None, "package": None, "qualifier": None, "alias": None}
+
+
+def _base_arguments(task: BaseOperator) -> dict[str, Any]:
+    """The ``BaseOperator`` arguments that ``start_from_trigger`` is checked against."""
+    return {
+        "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
+        "pool": task.pool,
+        "pool_slots": task.pool_slots,
+        "on_execute_callback": task.on_execute_callback,
+        "pre_execute": task._pre_execute_hook,
+    }

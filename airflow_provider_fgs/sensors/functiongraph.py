@@ -16,7 +16,11 @@ from airflow_provider_fgs.operators.async_invocation import (
     finished_status,
     status_from_event,
 )
-from airflow_provider_fgs.operators.end_from_trigger import check_end_from_trigger, may_end_in_triggerer
+from airflow_provider_fgs.operators.end_from_trigger import (
+    check_end_from_trigger,
+    maps_result,
+    worker_decides_end,
+)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -118,7 +122,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         self.result_check = result_check
         self._result_check = result_check_of(result_check)
         self.cancel_on_kill = cancel_on_kill
-        check_end_from_trigger(self, end_from_trigger, result_check=result_check)
+        check_end_from_trigger(self, end_from_trigger)
         self.end_from_trigger = end_from_trigger
         self._waiting = False
 
@@ -163,10 +167,9 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
                 query_begin_time=self._query_begin_time(context),
                 missing_record_timeout=self.missing_record_timeout,
                 cancel_on_kill=self.cancel_on_kill,
-                end_from_trigger=may_end_in_triggerer(
-                    self, self.end_from_trigger, result_check=self._result_check
-                ),
+                end_from_trigger=worker_decides_end(self, self.end_from_trigger),
                 push_xcoms=self.do_xcom_push,
+                maps_result=maps_result(self, context["ti"].map_index),
             ),
             method_name="execute_complete",
             timeout=self.timeout,

@@ -17,15 +17,20 @@ Two runs can both lose (then neither sends and, the claim going stale, the task 
 
 The XComs go through the triggerer's supervisor to the Execution API (``GetXCom``/``SetXCom``, present
 in the trigger runner of Airflow 3.1, 3.2 and 3.3), i.e. into the metadata database, which outlives
-any triggerer. Airflow clears a task's XComs when a new try starts, never when a deferred task
-resumes; every record also holds its try number, so a record left by another try is ignored. Claims
-are timed with the triggerers' clocks (``time.time()``), which are assumed to agree within seconds.
+any triggerer. A worker clears a task's XComs when it starts a new try, never when a deferred task
+resumes (and no worker starts a try that the scheduler starts in the triggerer); every record also holds
+its try number, so a record left by another try is ignored. Claims are timed with the triggerers' clocks
+(``time.time()``), which are assumed to agree within seconds.
+
+A worker that defers writes an *open* claim first (:func:`open_claim`): the trigger's first read then
+finds a record instead of a missing XCom, which Airflow's Task SDK logs at error level.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_fgs.triggers.supervisor import TaskTry, get_task_xcom, set_task_xcom
@@ -35,9 +40,11 @@ __all__ = [
     "CLAIM_STALE_AFTER_S",
     "CLAIM_XCOM_KEY",
     "CONTENDER_XCOM_KEY",
+    "Taken",
     "TaskTry",
     "claim_is_live",
     "new_nonce",
+    "open_claim",
     "read_claim",
     "take_claim",
     "write_claim",
@@ -53,6 +60,10 @@ CLAIM_STALE_AFTER_S = 20.0
 """A claim not refreshed for this long, with no outcome, belongs to a run that is gone."""
 
 
+OPEN = "open"
+"""The state of a claim that a worker wrote before deferring: nobody has taken it yet."""
+
+
 async def _read(task_try: TaskTry, key: str) -> dict[str, Any] | None:
     value = await get_task_xcom(task_try, key)
     if not isinstance(value, dict) or value.get("try_number") != task_try.try_number:
@@ -65,9 +76,15 @@ async def _write(task_try: TaskTry, key: str, record: dict[str, Any]) -> None:
     await set_task_xcom(task_try, key, value)
 
 
+def open_claim(try_number: int) -> dict[str, Any]:
+    """The open claim a worker writes (XCom :data:`CLAIM_XCOM_KEY`) just before deferring ``try_number``."""
+    return {"try_number": try_number, "written_at": time.time(), "state": OPEN}
+
+
 async def read_claim(task_try: TaskTry) -> dict[str, Any] | None:
-    """The claim recorded for ``task_try``, or ``None`` when none is (a claim of another try is ignored)."""
-    return await _read(task_try, CLAIM_XCOM_KEY)
+    """The claim taken for ``task_try``, or ``None`` (none, an open one, or another try's is ignored)."""
+    claim = await _read(task_try, CLAIM_XCOM_KEY)
+    return None if claim is None or claim.get("state") == OPEN else claim
 
 
 async def write_claim(task_try: TaskTry, **record: Any) -> None:
@@ -80,24 +97,41 @@ def new_nonce() -> str:
     return uuid.uuid4().hex
 
 
-async def take_claim(task_try: TaskTry, nonce: str, **record: Any) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Taken:
     """
-    Take the claim of ``task_try`` for the run identified by ``nonce`` (the splitter of the module doc).
+    What :func:`take_claim` found.
 
-    :return: ``None`` when this run holds the claim and may send; otherwise the claim to follow (another
-        run holds it, or takes it at the same time).
+    :param claim: ``None`` when this run holds the claim and may send; otherwise the claim to follow
+        (another run holds it, or takes it at the same time).
+    :param earlier_try: the try number of a claim found in place of this try's: that try's XComs were
+        never cleared (the scheduler started this try in the triggerer, without a worker).
     """
+
+    claim: dict[str, Any] | None
+    earlier_try: int | None = None
+
+
+async def take_claim(task_try: TaskTry, nonce: str, **record: Any) -> Taken:
+    """Take the claim of ``task_try`` for the run identified by ``nonce`` (the splitter of the module doc)."""
     await _write(task_try, CONTENDER_XCOM_KEY, {"nonce": nonce})
-    claim = await read_claim(task_try)
-    if claim is not None:
-        return claim
+    found = await get_task_xcom(task_try, CLAIM_XCOM_KEY)
+    earlier = found.get("try_number") if isinstance(found, dict) else None
+    if not isinstance(earlier, int) or earlier >= task_try.try_number:
+        earlier = None
+    if (
+        isinstance(found, dict)
+        and found.get("try_number") == task_try.try_number
+        and found.get("state") != OPEN
+    ):
+        return Taken(found)
     mine = {"state": "sent", "nonce": nonce, **record}
     await write_claim(task_try, **mine)
     contender = await _read(task_try, CONTENDER_XCOM_KEY)
     if contender is not None and contender.get("nonce") == nonce:
-        return None
+        return Taken(None, earlier_try=earlier)
     # Another run announced itself after this one: it may get through, so this one must not send.
-    return await read_claim(task_try) or {"try_number": task_try.try_number, **mine}
+    return Taken(await read_claim(task_try) or {"try_number": task_try.try_number, **mine})
 
 
 def claim_is_live(claim: dict[str, Any], now: float | None = None) -> bool:

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import asdict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
-from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
+from airflow_provider_fgs.invocation_report import invocation_xcoms, invocation_xcoms_keys, log_invocation
+from airflow_provider_fgs.operators.end_from_trigger import (
+    deployment_needs_worker_to_end,
+    may_end_in_triggerer,
+)
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     AsyncInvocationStatus,
@@ -27,6 +31,7 @@ from airflow_provider_fgs.protocol.errors import (
     InvocationOutcomeUnknownError,
     error_to_event,
 )
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.triggers.claims import (
     CLAIM_HEARTBEAT_S,
@@ -36,22 +41,51 @@ from airflow_provider_fgs.triggers.claims import (
     take_claim,
     write_claim,
 )
-from airflow_provider_fgs.triggers.supervisor import TaskTry, set_task_xcom, supervisor_available, task_state
+from airflow_provider_fgs.triggers.supervisor import (
+    TaskTry,
+    delete_task_xcom,
+    set_task_xcom,
+    supervisor_available,
+    task_state,
+)
+from airflow_provider_fgs.triggers.task_start import StartOnWorker, started_task
 
 _MODULE = __name__
 POLL_BACKOFF = 1.5
 """Factor applied to the interval between two status queries of an async invocation."""
 
 
-async def _push_task_xcoms(trigger: BaseTrigger, task_instance: Any, xcoms: dict[str, Any]) -> bool:
+async def _push_task_xcoms(
+    trigger: BaseTrigger,
+    task_instance: Any,
+    xcoms: dict[str, Any],
+    *,
+    maps_result: bool = False,
+) -> bool:
     """
     Push ``xcoms`` to the trigger's task instance, as a worker would, before the trigger ends the task;
     ``False`` (logged) when they could not all be pushed: the task then resumes on a worker instead.
+
+    :param maps_result: ``return_value`` carries its length for a mapped task downstream, as a worker
+        records it; a value that cannot be mapped over is not pushed (the worker then fails the task).
     """
     task_try = TaskTry.of(task_instance)
+    mapped_length = None
+    if maps_result:
+        value = xcoms.get("return_value")
+        if not isinstance(value, dict | list | tuple):  # what a worker maps over (is_mappable_value)
+            trigger.log.info(
+                "The result of %s cannot be mapped over by the mapped task downstream; the task resumes "
+                "on a worker",
+                task_try.describe(),
+            )
+            return False
+        mapped_length = len(value)
     try:
         for key, value in xcoms.items():
-            await set_task_xcom(task_try, key, value)
+            await set_task_xcom(
+                task_try, key, value, mapped_length=mapped_length if key == "return_value" else None
+            )
     except Exception:
         trigger.log.warning(
             "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
@@ -68,25 +102,27 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
     Fires one event: ``{"status": "success", "result": InvocationResult.to_dict()}`` (a failure of
     the user's function is a success here: the operator decides), or ``{"status": "error",
-    "error": error_to_event(...)}`` when the platform refused the call. With ``end_from_trigger``, a
-    function that succeeded ends the task instead (``TaskSuccessEvent``, its XComs pushed first).
+    "error": error_to_event(...)}`` when the call was refused or its input is invalid. With
+    ``end_from_trigger``, a function that succeeded ends the task instead (``TaskSuccessEvent``, its
+    XComs pushed first).
+
+    Two ways to start: a worker defers with the invocation it rendered and checked (``invocation``); or,
+    with ``start_from_trigger``, the scheduler starts the task here without any worker (Airflow 3.3) and
+    the trigger reads the invocation from its task instance, renders its templates and checks it, with
+    the same typed errors as a worker (:mod:`~airflow_provider_fgs.triggers.task_start`). What only a
+    worker can prepare fires ``{"status": "start_on_worker", "reason": ...}``: the task resumes on a
+    worker, which defers from there.
 
     At most once per task try: immediately before sending, the trigger takes a claim in an XCom of its
     task instance (:mod:`~airflow_provider_fgs.triggers.claims`; of runs starting at once, at most one
-    gets it), refreshes it while the request is in flight, and records the event it fires once the
-    response is in. A run of the same trigger that starts again (a new triggerer, a failover, a
-    duplicate) reads that first: it fires the recorded event, waits for it while the claim is refreshed,
-    and otherwise fires an :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError`
-    event instead of sending again, unless the connection sets ``retry_sync_invoke`` (then it re-sends,
-    and logs so).
+    gets it), refreshes it while the request is in flight, and records the outcome once the response is
+    in. A run of the same trigger that starts again (a new triggerer, a failover, a duplicate) finds the
+    claim: it fires the recorded outcome, waits for it while the claim is refreshed, and otherwise fires
+    an :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError` event instead of
+    sending again, unless the connection sets ``retry_sync_invoke`` (then it re-sends, and logs so).
 
     :param functiongraph_conn_id: the Airflow connection id.
-    :param function_urn: the full URN of the function.
-    :param payload: the event as a JSON string (already validated by the operator).
-    :param log_type: ``"tail"`` or ``None``.
-    :param request_version: ``"v1"`` or ``"v0"``.
-    :param instance_memory: instance memory in MB, or ``None``.
-    :param read_timeout: read timeout in seconds, or ``None`` for the connection's.
+    :param invocation: the invocation (:meth:`Invocation.to_dict`, checked, its URN resolved).
     :param task_try: the deferring task's try (:meth:`TaskTry.to_dict`), where the claim is kept when
         the triggerer does not hand the trigger its task instance (``dag.test()``); ``None`` and no
         task instance means no claim (a warning is logged).
@@ -95,53 +131,53 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         on a worker. Only where a triggerer runs the trigger (it hands over the task instance);
         ``dag.test()`` resumes as usual.
     :param push_xcoms: with ``end_from_trigger``: push the result and the invocation's XComs.
-    :param deserialize_result: with ``end_from_trigger``: JSON-decode the result pushed as
-        ``return_value``.
+    :param maps_result: with ``end_from_trigger``: a mapped task downstream expands over the result.
+    :param start_from_trigger: the scheduler started the task here: read the invocation and the other
+        settings from the task instance (``invocation`` and the settings above are then not used).
+    :param arguments: with ``start_from_trigger``: the operator's arguments as given (templates not yet
+        rendered); ``None`` for a mapped task, whose arguments come from its task instance.
+    :param legacy: the invocation's fields as triggers deferred by provider 0.x stored them
+        (``function_urn``, ``payload``, ``log_type``, ``request_version``, ``instance_memory``,
+        ``read_timeout``, ``deserialize_result``).
     """
 
     def __init__(
         self,
         *,
-        functiongraph_conn_id: str,
-        function_urn: str,
-        payload: str,
-        log_type: str | None = "tail",
-        request_version: str = "v1",
-        instance_memory: int | None = None,
-        read_timeout: float | None = None,
+        functiongraph_conn_id: str = FunctionGraphAsyncHook.default_conn_name,
+        invocation: Mapping[str, Any] | None = None,
         task_try: dict[str, Any] | None = None,
         end_from_trigger: bool = False,
         push_xcoms: bool = True,
-        deserialize_result: bool = True,
+        maps_result: bool = False,
+        start_from_trigger: bool = False,
+        arguments: Mapping[str, Any] | None = None,
+        **legacy: Any,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
-        self.function_urn = function_urn
-        self.payload = payload
-        self.log_type = log_type
-        self.request_version = request_version
-        self.instance_memory = instance_memory
-        self.read_timeout = read_timeout
+        if legacy:
+            invocation = Invocation.from_dict({**(invocation or {}), **_legacy_invocation(legacy)}).to_dict()
+        self.invocation = dict(invocation) if invocation is not None else None
         self.task_try = task_try
         self.end_from_trigger = end_from_trigger
         self.push_xcoms = push_xcoms
-        self.deserialize_result = deserialize_result
+        self.maps_result = maps_result
+        self.start_from_trigger = start_from_trigger
+        self.arguments = dict(arguments) if arguments is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{_MODULE}.{type(self).__name__}",
             {
                 "functiongraph_conn_id": self.functiongraph_conn_id,
-                "function_urn": self.function_urn,
-                "payload": self.payload,
-                "log_type": self.log_type,
-                "request_version": self.request_version,
-                "instance_memory": self.instance_memory,
-                "read_timeout": self.read_timeout,
+                "invocation": self.invocation,
                 "task_try": self.task_try,
                 "end_from_trigger": self.end_from_trigger,
                 "push_xcoms": self.push_xcoms,
-                "deserialize_result": self.deserialize_result,
+                "maps_result": self.maps_result,
+                "start_from_trigger": self.start_from_trigger,
+                "arguments": self.arguments,
             },
         )
 
@@ -154,6 +190,12 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         return None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        try:
+            plan = await self._plan()
+        except StartOnWorker as why:
+            self.log.info("The task starts on a worker instead: %s", why)
+            yield TriggerEvent({"status": "start_on_worker", "reason": str(why)})
+            return
         task_try = self._claimed_try()
         if task_try is not None and not supervisor_available():
             task_try = None
@@ -161,92 +203,126 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             self.log.warning(
                 "No task instance or Airflow supervisor is known to this trigger: the invocation of %s "
                 "is sent without an at-most-once claim",
-                self.function_urn,
+                plan.invocation.describe(),
             )
-        async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
-            nonce = new_nonce()
-            resending = False
-            if task_try is not None:
-                claim = await read_claim(task_try)
-                if claim is not None:
-                    instead = await self._follow(hook, task_try, claim)
-                    if instead is not None:
-                        yield await self._final_event(instead)
-                        return
-                    resending = True  # a stale claim, and the connection opted in to re-sending
+        async with FunctionGraphAsyncHook(plan.functiongraph_conn_id) as hook:
             try:
-                call = await hook.aprepare_invoke(
-                    self.function_urn,
-                    self.payload,
-                    log_type=self.log_type,
-                    request_version=self.request_version,
-                    instance_memory=self.instance_memory,
-                    timeout=self.read_timeout,
-                    deserialize=False,
-                )
+                urn, call = await hook.aprepare_invoke(plan.invocation)
             except FunctionGraphError as err:  # nothing was sent: no outcome to record
-                yield await self._final_event({"status": "error", "error": error_to_event(err)})
+                yield TriggerEvent({"status": "error", "error": error_to_event(err)})
                 return
+            function = str(urn)
+            nonce = new_nonce()
             if task_try is not None:
                 # The claim is taken last, once the connection, the request and the token are ready.
-                instead = await self._take_claim(hook, task_try, nonce, resending=resending)
+                instead = await self._take_claim(hook, task_try, nonce, function)
                 if instead is not None:
-                    yield await self._final_event(instead)
+                    yield await self._fire_recorded(instead)
                     return
             try:
-                result = await self._send_claimed(hook, call, task_try, nonce)
+                result = await self._send_claimed(hook, call, task_try, nonce, function)
             except FunctionGraphError as err:
                 event: dict[str, Any] = {"status": "error", "error": error_to_event(err)}
             else:
                 event = {"status": "success", "result": result.to_dict()}
-        if task_try is not None:
-            await self._record_outcome(task_try, event, nonce)
-        yield await self._final_event(event)
+        yield await self._finish(plan, event, task_try, nonce, function)
 
-    async def _final_event(self, event: dict[str, Any]) -> TriggerEvent:
+    async def _plan(self) -> _Plan:
+        """What to invoke and how to end: from the worker's arguments, or from the task started here."""
+        if not self.start_from_trigger:
+            if self.invocation is None:
+                raise StartOnWorker("the trigger was given no invocation")
+            return _Plan(
+                functiongraph_conn_id=self.functiongraph_conn_id,
+                invocation=Invocation.from_dict(self.invocation),
+                end_from_trigger=self.end_from_trigger,
+                push_xcoms=self.push_xcoms,
+                maps_result=self.maps_result,
+            )
+        started = await started_task(self.task_instance, self.arguments)
+        self.log.info(
+            "Started here by the scheduler, with no worker: invoking %s", started.invocation.describe()
+        )
+        needs = started.needs_worker_to_end + deployment_needs_worker_to_end()
+        return _Plan(
+            functiongraph_conn_id=started.functiongraph_conn_id,
+            invocation=started.invocation,
+            end_from_trigger=may_end_in_triggerer(started.end_from_trigger, needs, self.log),
+            push_xcoms=started.push_xcoms,
+            maps_result=started.maps_result,
+        )
+
+    async def _finish(
+        self, plan: _Plan, event: dict[str, Any], task_try: TaskTry | None, nonce: str, function: str
+    ) -> TriggerEvent:
         """
-        The event to fire for ``event``: the task's end when this run may end it here, else ``event``
-        itself for the worker to resume with (a refused call, a function error, ``dag.test()``).
+        Record the outcome for a run started again, and fire it: the task's end when this run may end
+        it here, else ``event`` itself for the worker to resume with (a refused call, a function error,
+        ``dag.test()``).
 
         Ending here leaves no resume for Airflow's scheduler to fail in the race of quick triggers
-        (apache/airflow#67287): the task goes from deferred to success. The XComs are pushed first, as
-        a worker pushes them (:mod:`~airflow_provider_fgs.triggers.supervisor`); if that fails, the task
-        resumes on a worker, which pushes them again.
+        (apache/airflow#67287): the task goes from deferred to success. The XComs are pushed first, as a
+        worker pushes them (:mod:`~airflow_provider_fgs.triggers.supervisor`), and the claim then records
+        that the task ended; if they cannot be pushed, the task resumes on a worker, which pushes them.
         """
         task_instance = self.task_instance
-        if not self.end_from_trigger or task_instance is None or event.get("status") != "success":
-            return TriggerEvent(event)
-        result = InvocationResult.from_dict(event["result"], deserialize=self.deserialize_result)
-        if result.is_function_error:
-            return TriggerEvent(event)
-        if self.push_xcoms:
-            xcoms = invocation_xcoms(result)
-            if result.result is not None:
-                xcoms["return_value"] = result.result
-            if not await _push_task_xcoms(self, task_instance, xcoms):
-                return TriggerEvent(event)
-        log_invocation(
-            self.log, function=result.function or self.function_urn, result=result, log_type=self.log_type
+        ending = plan.end_from_trigger and task_instance is not None and event.get("status") == "success"
+        result = (
+            InvocationResult.from_dict(event["result"], deserialize=plan.invocation.deserialize)
+            if ending
+            else None
         )
-        self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
-        return TaskSuccessEvent()
+        if result is not None and not result.is_function_error:
+            xcoms = invocation_xcoms(result) if plan.push_xcoms else {}
+            if plan.push_xcoms and result.result is not None:
+                xcoms["return_value"] = result.result
+            if await _push_task_xcoms(self, task_instance, xcoms, maps_result=plan.maps_result):
+                if task_try is not None:
+                    await self._record_outcome(task_try, {"status": ENDED}, nonce, function)
+                log_invocation(
+                    self.log,
+                    function=result.function or function,
+                    result=result,
+                    log_type=plan.invocation.log_type,
+                )
+                self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
+                return TaskSuccessEvent()
+        if task_try is not None:
+            await self._record_outcome(task_try, event, nonce, function)
+        return TriggerEvent(event)
+
+    async def _fire_recorded(self, event: dict[str, Any]) -> TriggerEvent:
+        """The event another run of this trigger recorded (its task's end, when it ended it)."""
+        if event.get("status") == ENDED:
+            return TaskSuccessEvent()
+        return TriggerEvent(event)
 
     async def _take_claim(
-        self, hook: FunctionGraphAsyncHook, task_try: TaskTry, nonce: str, *, resending: bool
+        self, hook: FunctionGraphAsyncHook, task_try: TaskTry, nonce: str, function: str
     ) -> dict[str, Any] | None:
         """Take the claim for this run; ``None`` when it may send, else the event to fire instead."""
-        if not resending:
-            taken = await take_claim(task_try, nonce, function_urn=self.function_urn)
-            if taken is None:
-                return None
-            instead = await self._follow(hook, task_try, taken, contended=True)
+        taken = await take_claim(task_try, nonce, function_urn=function)
+        if taken.claim is not None:
+            instead = await self._follow(hook, task_try, taken.claim, function, contended=True)
             if instead is not None:
                 return instead
-        await write_claim(task_try, state="sent", nonce=nonce, function_urn=self.function_urn)
+            await write_claim(task_try, state="sent", nonce=nonce, function_urn=function)
+        elif taken.earlier_try is not None:
+            await self._clear_earlier_try(task_try, taken.earlier_try)
         return None
 
+    async def _clear_earlier_try(self, task_try: TaskTry, earlier_try: int) -> None:
+        """Delete the invocation XComs that an earlier try left (a try started here clears none)."""
+        for key in ("return_value", *invocation_xcoms_keys()):
+            try:
+                await delete_task_xcom(task_try, key)
+            except Exception:
+                self.log.warning(
+                    "Could not delete the XCom %r left by try %s", key, earlier_try, exc_info=True
+                )
+
     async def _send_claimed(
-        self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry | None, nonce: str
+        self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry | None, nonce: str, function: str
     ) -> Any:
         """Send ``call``, refreshing this run's claim while the request is in flight."""
         if task_try is None:
@@ -261,7 +337,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 except TimeoutError:
                     pass
                 try:
-                    await write_claim(task_try, state="sent", nonce=nonce, function_urn=self.function_urn)
+                    await write_claim(task_try, state="sent", nonce=nonce, function_urn=function)
                 except Exception:  # a missed refresh may make a follower fail safe: never a second call
                     self.log.warning("Could not refresh the claim of %s", task_try.describe(), exc_info=True)
 
@@ -278,6 +354,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         hook: FunctionGraphAsyncHook,
         task_try: TaskTry,
         claim: dict[str, Any],
+        function: str,
         *,
         contended: bool = False,
     ) -> dict[str, Any] | None:
@@ -295,7 +372,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 self.log.info(
                     "Another run of this trigger already invoked %s for %s; firing its recorded outcome "
                     "instead of invoking again",
-                    self.function_urn,
+                    function,
                     task_try.describe(),
                 )
                 return recorded
@@ -304,7 +381,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             if not waiting_logged:
                 self.log.info(
                     "Another run of this trigger is invoking %s for %s%s; waiting for its outcome",
-                    self.function_urn,
+                    function,
                     task_try.describe(),
                     " (both tried to claim it at once)" if contended else "",
                 )
@@ -317,29 +394,48 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 "An earlier run of this trigger may have invoked %s for %s (claimed at %s) and its "
                 "outcome is unknown; sending the invocation again because the connection sets "
                 "retry_sync_invoke: the function may run twice",
-                self.function_urn,
+                function,
                 task_try.describe(),
                 claim.get("written_at"),
             )
             return None
         error = InvocationOutcomeUnknownError(
-            function_urn=self.function_urn,
+            function_urn=function,
             try_number=task_try.try_number,
             request_id=claim.get("request_id"),
         )
         self.log.error("%s", error)
         return {"status": "error", "error": error_to_event(error)}
 
-    async def _record_outcome(self, task_try: TaskTry, event: dict[str, Any], nonce: str) -> None:
+    async def _record_outcome(
+        self, task_try: TaskTry, event: dict[str, Any], nonce: str, function: str
+    ) -> None:
         """Record the event about to fire, so that a run started again fires it too instead of guessing."""
         try:
-            await write_claim(
-                task_try, state="done", nonce=nonce, function_urn=self.function_urn, event=event
-            )
+            await write_claim(task_try, state="done", nonce=nonce, function_urn=function, event=event)
         except Exception:  # the event still fires; a run started again would then fail safe instead
-            self.log.warning(
-                "Could not record the outcome of the invocation of %s", self.function_urn, exc_info=True
-            )
+            self.log.warning("Could not record the outcome of the invocation of %s", function, exc_info=True)
+
+
+ENDED = "ended"
+"""The outcome recorded when the trigger ended the task itself (its XComs pushed)."""
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a run of the invoke trigger invokes, and how the task may end."""
+
+    functiongraph_conn_id: str
+    invocation: Invocation
+    end_from_trigger: bool
+    push_xcoms: bool
+    maps_result: bool
+
+
+def _legacy_invocation(legacy: Mapping[str, Any]) -> dict[str, Any]:
+    """The invocation's fields from the arguments of a trigger deferred by provider 0.x."""
+    renamed = {"read_timeout": "timeout", "deserialize_result": "deserialize"}
+    return {renamed.get(name, name): value for name, value in legacy.items()}
 
 
 class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
@@ -368,6 +464,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         ``return_value`` and end the task with a ``TaskSuccessEvent`` instead of resuming it on a worker
         (only where a triggerer runs the trigger; see :class:`FunctionGraphInvokeTrigger`).
     :param push_xcoms: with ``end_from_trigger``: push the status record.
+    :param maps_result: with ``end_from_trigger``: a mapped task downstream expands over the record.
     """
 
     def __init__(
@@ -384,6 +481,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         cancel_on_kill: bool = False,
         end_from_trigger: bool = False,
         push_xcoms: bool = True,
+        maps_result: bool = False,
     ) -> None:
         super().__init__()
         self.functiongraph_conn_id = functiongraph_conn_id
@@ -397,6 +495,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         self.cancel_on_kill = cancel_on_kill
         self.end_from_trigger = end_from_trigger
         self.push_xcoms = push_xcoms
+        self.maps_result = maps_result
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -413,6 +512,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 "cancel_on_kill": self.cancel_on_kill,
                 "end_from_trigger": self.end_from_trigger,
                 "push_xcoms": self.push_xcoms,
+                "maps_result": self.maps_result,
             },
         )
 
@@ -501,7 +601,8 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         task_instance = self.task_instance
         if not self.end_from_trigger or task_instance is None or not status.is_success:
             return event
-        if self.push_xcoms and not await _push_task_xcoms(self, task_instance, {"return_value": record}):
+        xcoms = {"return_value": record} if self.push_xcoms else {}
+        if not await _push_task_xcoms(self, task_instance, xcoms, maps_result=self.maps_result):
             return event
         self.log.info("Async invocation %s of %s ended SUCCESS", self.request_id, self.function_urn)
         self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")

@@ -81,30 +81,56 @@ async def _supervisor_request(message: Any) -> Any:
     return comms.send(message)  # dag.test()'s in-process supervisor: synchronous, no event loop of its own
 
 
-async def get_task_xcom(task_try: TaskTry, key: str) -> Any:
-    """The XCom ``key`` of the task instance of ``task_try`` (``None`` when there is none)."""
+async def read_xcom(*, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:
+    """The stored (serialized) value of an XCom of this DAG run, ``None`` when there is none."""
     from airflow.sdk.execution_time.comms import GetXCom
 
     response = await _supervisor_request(
-        GetXCom(
-            key=key,
-            dag_id=task_try.dag_id,
-            run_id=task_try.run_id,
-            task_id=task_try.task_id,
-            map_index=task_try.map_index,
-        )
+        GetXCom(key=key, dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index)
     )
     return getattr(response, "value", None)
 
 
-async def set_task_xcom(task_try: TaskTry, key: str, value: Any) -> None:
-    """Write ``value`` (JSON-native) as the XCom ``key`` of the task instance of ``task_try``."""
+async def get_task_xcom(task_try: TaskTry, key: str) -> Any:
+    """The XCom ``key`` of the task instance of ``task_try`` (``None`` when there is none)."""
+    return await read_xcom(
+        dag_id=task_try.dag_id,
+        run_id=task_try.run_id,
+        task_id=task_try.task_id,
+        map_index=task_try.map_index,
+        key=key,
+    )
+
+
+async def set_task_xcom(task_try: TaskTry, key: str, value: Any, *, mapped_length: int | None = None) -> None:
+    """
+    Write ``value`` (JSON-native) as the XCom ``key`` of the task instance of ``task_try``.
+
+    :param mapped_length: the length a mapped task downstream expands over, recorded with the value
+        as a worker records it for ``return_value``.
+    """
     from airflow.sdk.execution_time.comms import SetXCom
 
     await _supervisor_request(
         SetXCom(
             key=key,
             value=value,
+            dag_id=task_try.dag_id,
+            run_id=task_try.run_id,
+            task_id=task_try.task_id,
+            map_index=task_try.map_index,
+            mapped_length=mapped_length,
+        )
+    )
+
+
+async def delete_task_xcom(task_try: TaskTry, key: str) -> None:
+    """Delete the XCom ``key`` of the task instance of ``task_try`` (nothing happens when there is none)."""
+    from airflow.sdk.execution_time.comms import DeleteXCom
+
+    await _supervisor_request(
+        DeleteXCom(
+            key=key,
             dag_id=task_try.dag_id,
             run_id=task_try.run_id,
             task_id=task_try.task_id,

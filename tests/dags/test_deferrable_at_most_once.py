@@ -26,18 +26,17 @@ RESEND_CONN_ID = "functiongraph_resend"
 
 
 class ClaimedInvokeOperator(InvokeFunctionOperator):
-    """Writes ``claim`` (an earlier trigger run's record) for this try, then invokes as usual."""
+    """Writes ``claim`` (an earlier trigger run's record) for this try instead of the open claim."""
 
     def __init__(self, *, claim: dict[str, Any] | None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.claim = claim
 
-    def execute(self, context: Any) -> Any:
-        if self.claim is not None:
-            ti = context["ti"]
-            record = {"try_number": ti.try_number, **self.claim}
-            ti.xcom_push(key=CLAIM_XCOM_KEY, value=record)
-        return super().execute(context)
+    def _open_claim(self, ti: Any) -> None:
+        if self.claim is None:
+            super()._open_claim(ti)
+        else:
+            ti.xcom_push(key=CLAIM_XCOM_KEY, value={"try_number": ti.try_number, **self.claim})
 
 
 @pytest.fixture

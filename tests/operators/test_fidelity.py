@@ -41,6 +41,8 @@ FAST = {"retry_attempts": 3, "retry_min_wait": 0.01, "retry_max_wait": 0.05, "re
 
 
 class RecordingTaskInstance:
+    dag_id, run_id, task_id, map_index, try_number = "dag", "run", "invoke", -1, 1
+
     def __init__(self) -> None:
         self.xcoms: dict[str, Any] = {}
 

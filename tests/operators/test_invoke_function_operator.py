@@ -26,6 +26,8 @@ SECRET_KEY = "demo-secret-key"
 class RecordingTaskInstance:
     """Records XCom pushes, as the task instance in an Airflow context would store them."""
 
+    dag_id, run_id, task_id, map_index, try_number = "dag", "run", "invoke", -1, 1
+
     def __init__(self) -> None:
         self.xcoms: dict[str, Any] = {}
 

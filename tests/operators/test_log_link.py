@@ -59,6 +59,11 @@ def test_every_task_links_to_its_functions_log_stream(emulator: FunctionGraphEmu
     )
     sensor.request_id = "{{ ti.xcom_pull(task_ids='start') }}"
     assert FunctionGraphLogLink().get_link(sensor, ti_key=NO_KEY) == expected
+    # The operator knows the request id of the invocation it made (none while it defers: no XCom read).
+    tasks[0].request_id = "r-2"  # type: ignore[attr-defined]
+    assert FunctionGraphLogLink().get_link(tasks[0], ti_key=NO_KEY) == lts_log_stream_url(
+        emulator.region, group_id, stream_id, request_id="r-2"
+    )
 
 
 def test_a_log_stream_named_in_the_config_needs_no_second_query() -> None:

@@ -35,6 +35,7 @@ from airflow_provider_fgs.protocol.errors import (
     ThrottledError,
     error_from_event,
 )
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.retry import TransportError
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 from tests.operators.test_invoke_function_operator import make_context
@@ -43,10 +44,10 @@ from tests.triggering import run_trigger
 
 
 def invoke_trigger(conn_id: str, emu: Any, name: str, payload: Any = None, **kwargs: Any) -> dict[str, Any]:
-    trigger = FunctionGraphInvokeTrigger(
-        functiongraph_conn_id=conn_id, function_urn=emu.urn(name), payload=json.dumps(payload or {}), **kwargs
+    invocation = Invocation(function_urn=emu.urn(name), payload=payload, **kwargs).check()
+    return run_trigger(
+        FunctionGraphInvokeTrigger(functiongraph_conn_id=conn_id, invocation=invocation.to_dict())
     )
-    return run_trigger(trigger)
 
 
 def wait_for_invocations(emu: Any, function: str, expected: int, timeout: float = 10.0) -> int:

@@ -19,6 +19,7 @@ import pytest
 from airflow_provider_fgs.auth import TOKEN_CACHE
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 from tests.conftest import clear_host_cache
 from tests.connections import DEMO_KEY, DEMO_USER
@@ -94,7 +95,8 @@ def test_failure_paths_keep_secrets_out(
         texts += _texts_of(lambda: hook.get_async_invocation("hello", "no-such-request"))
         texts += [str(hook.test_connection())]
         trigger = FunctionGraphInvokeTrigger(
-            functiongraph_conn_id=conn_id, function_urn=emu.urn("hello"), payload="{}"
+            functiongraph_conn_id=conn_id,
+            invocation=Invocation(function_urn=emu.urn("hello")).check().to_dict(),
         )
         texts += [json.dumps(run_trigger(trigger)), json.dumps(trigger.serialize())]
     finally:

@@ -23,6 +23,9 @@ class InterleavingSupervisor:
         if type(message).__name__ == "SetXCom":
             self.xcoms[message.key] = message.value
             return None
+        if type(message).__name__ == "DeleteXCom":
+            self.xcoms.pop(message.key, None)
+            return None
         return SimpleNamespace(value=self.xcoms.get(message.key))
 
 

@@ -12,15 +12,15 @@ loopback, whose handler counts its own runs.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 import pytest
 
 from airflow_provider_fgs.protocol.errors import InvocationOutcomeUnknownError, error_from_event
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.triggers import claims, functiongraph
-from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY, TaskTry, take_claim, write_claim
+from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY, TaskTry, open_claim, take_claim, write_claim
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 
 pytestmark = pytest.mark.usefixtures("fgs_connection")
@@ -47,7 +47,7 @@ def test_at_most_one_of_concurrent_runs_takes_the_claim(supervisor: Any, runs: i
             return await asyncio.gather(*(take_claim(TASK_TRY, nonce) for nonce in nonces))
 
         taken = asyncio.run(race())
-        winners = [result for result in taken if result is None]
+        winners = [result for result in taken if result.claim is None]
         assert len(winners) <= 1, f"seed {seed}: {runs} runs, {len(winners)} took the claim"
         outcomes.append(len(winners))
     if runs == 1:
@@ -56,11 +56,27 @@ def test_at_most_one_of_concurrent_runs_takes_the_claim(supervisor: Any, runs: i
         assert 1 in outcomes  # the race usually has a winner: the test does exercise both branches
 
 
+def test_an_open_claim_written_by_the_worker_is_taken_like_no_claim(supervisor: Any) -> None:
+    store = supervisor(0)
+    store.xcoms[CLAIM_XCOM_KEY] = open_claim(TASK_TRY.try_number)
+    taken = asyncio.run(take_claim(TASK_TRY, "run-0"))
+    assert taken == claims.Taken(None)
+    assert store.xcoms[CLAIM_XCOM_KEY]["state"] == "sent"
+
+
+def test_a_claim_left_by_an_earlier_try_is_reported(supervisor: Any) -> None:
+    store = supervisor(0)
+    earlier = TaskTry(**{**TASK_TRY.to_dict(), "try_number": 1})
+    later = TaskTry(**{**TASK_TRY.to_dict(), "try_number": 2})
+    asyncio.run(write_claim(earlier, state="done", nonce="try-1", event={"status": "success"}))
+    assert asyncio.run(take_claim(later, "run-0")) == claims.Taken(None, earlier_try=1)
+    assert store.xcoms[CLAIM_XCOM_KEY]["try_number"] == 2
+
+
 def invoke_trigger(emulator: Any) -> FunctionGraphInvokeTrigger:
     return FunctionGraphInvokeTrigger(
         functiongraph_conn_id="functiongraph_default",
-        function_urn=emulator.urn("square"),
-        payload=json.dumps({"x": 5}),
+        invocation=Invocation(function_urn=emulator.urn("square"), payload={"x": 5}).check().to_dict(),
         task_try=TASK_TRY.to_dict(),
     )
 

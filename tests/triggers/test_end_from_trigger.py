@@ -15,13 +15,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Asset, task
 from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
-from airflow_provider_fgs.operators.end_from_trigger import may_end_in_triggerer
+from airflow_provider_fgs.operators.end_from_trigger import maps_result, worker_decides_end
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
 from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
@@ -34,12 +35,20 @@ pytestmark = pytest.mark.usefixtures("fgs_connection")
 TRY = {"dag_id": "d", "run_id": "r", "task_id": "invoke", "map_index": -1, "try_number": 1}
 
 
-def triggered(emulator: Any, name: str, payload: Any, *, in_triggerer: bool = True, **kwargs: Any) -> Any:
+def triggered(
+    emulator: Any,
+    name: str,
+    payload: Any,
+    *,
+    in_triggerer: bool = True,
+    deserialize: bool = True,
+    **kwargs: Any,
+) -> Any:
     """The first event of an invoke trigger run as the triggerer runs it (it hands over the task instance)."""
+    invocation = Invocation(function_urn=emulator.urn(name), payload=payload, deserialize=deserialize)
     trigger = FunctionGraphInvokeTrigger(
         functiongraph_conn_id="functiongraph_default",
-        function_urn=emulator.urn(name),
-        payload=json.dumps(payload),
+        invocation=invocation.check().to_dict(),
         task_try=TRY,
         **kwargs,
     )
@@ -85,7 +94,7 @@ def test_without_xcom_push_nothing_is_pushed(emulator: Any, store: Any) -> None:
 
 
 def test_a_raw_result_stays_text(emulator: Any, store: Any) -> None:
-    raw = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True, deserialize_result=False)
+    raw = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True, deserialize=False)
     assert isinstance(raw, TaskSuccessEvent)
     assert json.loads(store.xcoms["return_value"])["message"] == "Hello, Ada!"
 
@@ -123,15 +132,43 @@ def test_dag_test_and_the_default_resume_on_a_worker(emulator: Any) -> None:
     assert type(default) is TriggerEvent
 
 
-def test_a_run_started_again_ends_the_task_with_the_recorded_outcome(emulator: Any, store: Any) -> None:
+def test_a_run_started_again_ends_the_task_as_the_first_run_recorded(emulator: Any, store: Any) -> None:
     triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)
     first = dict(store.xcoms)
+    assert first["functiongraph_invoke_claim"]["event"] == {"status": "ended"}  # recorded once pushed
     count = emulator.invocation_count("hello")
-    store.xcoms.pop("return_value")  # as if the first run died after recording, before pushing it all
     again = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)  # same try, same store
     assert isinstance(again, TaskSuccessEvent)
-    assert store.xcoms == first
+    contender = "functiongraph_invoke_contender"  # the second run announced itself, then found the outcome
+    assert {k: v for k, v in store.xcoms.items() if k != contender} == {
+        k: v for k, v in first.items() if k != contender
+    }
     assert emulator.invocation_count("hello") == count
+
+
+def test_a_result_that_a_mapped_task_downstream_expands_over_carries_its_length(
+    emulator: Any, store: Any
+) -> None:
+    pushed: list[Any] = []
+    original = store.asend
+
+    async def recording(message: Any) -> Any:
+        if type(message).__name__ == "SetXCom":
+            pushed.append((message.key, message.mapped_length))
+        return await original(message)
+
+    store.asend = recording
+    event = triggered(emulator, "items", {"value": ["a", "b", "c"]}, end_from_trigger=True, maps_result=True)
+    assert isinstance(event, TaskSuccessEvent)
+    assert store.xcoms["return_value"] == ["a", "b", "c"]
+    assert ("return_value", 3) in pushed
+    assert all(length is None for key, length in pushed if key != "return_value")
+
+
+def test_a_result_that_cannot_be_mapped_over_resumes_on_a_worker(emulator: Any, store: Any) -> None:
+    event = triggered(emulator, "items", {"value": 3}, end_from_trigger=True, maps_result=True)
+    assert type(event) is TriggerEvent  # the worker fails it with Airflow's own error
+    assert "return_value" not in store.xcoms
 
 
 def waited(emulator: Any, name: str, payload: Any, **kwargs: Any) -> Any:
@@ -177,7 +214,8 @@ def resolve(*, mapped_downstream: bool = False, **kwargs: Any) -> bool:
                 return item
 
             each.expand(item=operator.output)
-    return may_end_in_triggerer(operator, operator.end_from_trigger, result_check=operator._result_check)
+    assert maps_result(operator, -1) is mapped_downstream
+    return worker_decides_end(operator, operator.end_from_trigger)
 
 
 def test_the_operator_ends_in_the_triggerer_unless_something_needs_a_worker() -> None:
@@ -186,10 +224,21 @@ def test_the_operator_ends_in_the_triggerer_unless_something_needs_a_worker() ->
     assert resolve(end_from_trigger=False) is False
     assert resolve(result_check=("$.message", "Hello, Ada!")) is False
     assert resolve(multiple_outputs=True) is False
-    assert resolve(mapped_downstream=True) is False  # Airflow records the mapped length on a worker
+    assert resolve(outlets=[Asset("fgs://hello/out")]) is False  # asset events: a worker's success call
+    assert resolve(map_index_template="{{ task.task_id }}") is False
+    assert resolve(post_execute=lambda context, result: None) is False
+    assert resolve(mapped_downstream=True) is True  # the trigger pushes the mapped length itself
 
 
-@pytest.mark.parametrize("needs", [{"result_check": ("$.ok", True)}, {"multiple_outputs": True}])
+NEEDS_A_WORKER_TO_END = [
+    {"result_check": ("$.ok", True)},
+    {"multiple_outputs": True},
+    {"outlets": [Asset("fgs://hello/out")]},
+    {"map_index_template": "{{ ti.map_index }}"},
+]
+
+
+@pytest.mark.parametrize("needs", NEEDS_A_WORKER_TO_END, ids=lambda needs: next(iter(needs)))
 def test_end_from_trigger_true_with_what_needs_a_worker_fails_at_construction(needs: dict[str, Any]) -> None:
     expected = f"end_from_trigger=True cannot be combined with {next(iter(needs))}"
     with pytest.raises(ValueError, match=expected):

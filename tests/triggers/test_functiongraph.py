@@ -20,6 +20,7 @@ from airflow_provider_fgs.protocol.errors import (
     ThrottledError,
     error_from_event,
 )
+from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
@@ -30,13 +31,12 @@ from tests.triggering import first_event, run_trigger
 pytestmark = pytest.mark.usefixtures("fgs_connection")
 
 
-def invoke_trigger(emulator: Any, name: str, payload: Any, **kwargs: Any) -> FunctionGraphInvokeTrigger:
-    return FunctionGraphInvokeTrigger(
-        functiongraph_conn_id="functiongraph_default",
-        function_urn=emulator.urn(name),
-        payload=json.dumps(payload),
-        **kwargs,
-    )
+def invoke_trigger(
+    emulator: Any, name: str, payload: Any, conn_id: str = "functiongraph_default", **options: Any
+) -> FunctionGraphInvokeTrigger:
+    """The trigger a worker defers with: the invocation checked, its function named by URN."""
+    invocation = Invocation(function_urn=emulator.urn(name), payload=payload, **options).check()
+    return FunctionGraphInvokeTrigger(functiongraph_conn_id=conn_id, invocation=invocation.to_dict())
 
 
 def password_connection(emulator: Any, password: str) -> str:
@@ -58,7 +58,7 @@ def password_connection(emulator: Any, password: str) -> str:
 
 
 def test_invoke_trigger_serialization_round_trips_without_secrets(emulator: Any) -> None:
-    trigger = invoke_trigger(emulator, "hello", {"name": "Ada"}, instance_memory=256, read_timeout=5.0)
+    trigger = invoke_trigger(emulator, "hello", {"name": "Ada"}, instance_memory=256, timeout=5.0)
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_fgs.triggers.functiongraph.FunctionGraphInvokeTrigger"
     rebuilt = FunctionGraphInvokeTrigger(**kwargs)
@@ -66,6 +66,26 @@ def test_invoke_trigger_serialization_round_trips_without_secrets(emulator: Any)
     dumped = json.dumps(kwargs)
     assert "demo-secret-key" not in dumped
     assert "DEMOACCESSKEY" not in dumped
+
+
+def test_a_trigger_deferred_by_an_earlier_provider_version_still_runs(emulator: Any) -> None:
+    """Triggers stored before the invocation became one value object kept each field as an argument."""
+    trigger = FunctionGraphInvokeTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        function_urn=emulator.urn("square"),
+        payload=json.dumps({"x": 4}),
+        log_type="tail",
+        request_version="v1",
+        instance_memory=None,
+        read_timeout=5.0,
+        deserialize_result=True,
+    )
+    assert (
+        trigger.invocation
+        == Invocation(function_urn=emulator.urn("square"), payload='{"x": 4}', timeout=5.0).to_dict()
+    )
+    event = run_trigger(trigger)
+    assert json.loads(event["result"]["raw_result"])["square"] == 16
 
 
 def test_invoke_trigger_returns_the_result_parsed_like_the_sync_path(emulator: Any) -> None:
@@ -127,7 +147,7 @@ def test_invoke_trigger_read_timeout_is_an_error_and_the_call_is_not_resent(emul
     emulator.inject_fault("latency", count=1, function="square", delay=2.0)
     before = emulator.request_count("invoke")
     try:
-        event = run_trigger(invoke_trigger(emulator, "square", {"x": 3}, read_timeout=0.5))
+        event = run_trigger(invoke_trigger(emulator, "square", {"x": 3}, timeout=0.5))
     finally:
         emulator.clear_faults()
     assert event["status"] == "error"
@@ -175,14 +195,7 @@ def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
     tokens_before = emulator.request_count("token")
 
     async def many() -> list[TriggerEvent]:
-        triggers = [
-            FunctionGraphInvokeTrigger(
-                functiongraph_conn_id="fgs_password_trigger",
-                function_urn=emulator.urn("square"),
-                payload=json.dumps({"x": n}),
-            )
-            for n in range(8)
-        ]
+        triggers = [invoke_trigger(emulator, "square", {"x": n}, "fgs_password_trigger") for n in range(8)]
         return await asyncio.gather(*(first_event(t) for t in triggers))
 
     events = asyncio.run(many())
@@ -195,10 +208,7 @@ def test_invoke_trigger_with_a_wrong_password_fails_with_authentication_error(
     emulator: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_FGS_BAD_PASSWORD", password_connection(emulator, "not-the-password"))
-    trigger = FunctionGraphInvokeTrigger(
-        functiongraph_conn_id="fgs_bad_password", function_urn=emulator.urn("square"), payload="{}"
-    )
-    event = run_trigger(trigger)
+    event = run_trigger(invoke_trigger(emulator, "square", {}, "fgs_bad_password"))
     assert event["status"] == "error"
     error = error_from_event(event["error"])
     assert isinstance(error, AuthenticationError)
