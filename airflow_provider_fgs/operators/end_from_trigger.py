@@ -12,14 +12,21 @@ from typing import Any
 
 from airflow_provider_fgs.compat import task_listeners_registered, uses_default_xcom_backend
 
-# What only a worker does when a task ends: (operator argument, why, as the task log says it).
+# What only a worker does when a task ends: (operator argument, why, as the task log says it). A
+# serialized task keeps only whether it has a callback (``has_on_success_callback``).
 _ENDED_BY_A_WORKER: tuple[tuple[str, str], ...] = (
     ("result_check", "a result_check (evaluated on a worker)"),
     ("multiple_outputs", "multiple_outputs (a worker splits the result into XComs)"),
     ("outlets", "outlets (Airflow registers asset events only when a worker ends a task)"),
     ("map_index_template", "a map_index_template (rendered by a worker)"),
     ("post_execute", "a post_execute hook (run by a worker)"),
+    (
+        "on_success_callback",
+        "an on_success_callback (Airflow's DAG processor runs only failure callbacks for a task that ends "
+        "in the triggerer)",
+    ),
 )
+_SERIALIZED_AS = {"on_success_callback": "has_on_success_callback"}
 
 
 def task_needs_worker_to_end(argument: Callable[[str], Any]) -> list[str]:
@@ -29,7 +36,11 @@ def task_needs_worker_to_end(argument: Callable[[str], Any]) -> list[str]:
     :param argument: reads one of the task's arguments by its ``BaseOperator`` name (``None`` or empty
         when not set): an operator's attribute on a worker, a serialized task's in the triggerer.
     """
-    return [reason for name, reason in _ENDED_BY_A_WORKER if argument(name)]
+    return [
+        reason
+        for name, reason in _ENDED_BY_A_WORKER
+        if argument(name) or (name in _SERIALIZED_AS and argument(_SERIALIZED_AS[name]))
+    ]
 
 
 def deployment_needs_worker_to_end() -> list[str]:

@@ -212,6 +212,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
             # Callables do not travel to the triggerer: only whether the task has them.
             result_check=self.result_check is not None,
             post_execute=self._post_execute_hook is not None,
+            on_success_callback=bool(self.on_success_callback),
         )
         return arguments
 

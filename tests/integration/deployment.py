@@ -118,8 +118,27 @@ class AirflowDeployment:
         )
         if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in extra_env:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = self._sqlite_connect_args()
+        env["AIRFLOW__EMAIL__EMAIL_BACKEND"] = self._email_backend()
         env.update(extra_env)
         return env
+
+    @property
+    def emails_file(self) -> Path:
+        """Where the deployment's email backend writes each email it is asked to send, one JSON line each."""
+        return self.home / "emails.jsonl"
+
+    def _email_backend(self) -> str:
+        """The import path of an email backend that records emails in :attr:`emails_file`, sending none."""
+        config = self.home / "config"
+        config.mkdir(exist_ok=True)
+        (config / "fgs_recorded_email.py").write_text(
+            "import json\n\n\n"
+            "def send_email(to, subject, html_content, **kwargs):\n"
+            f"    with open({str(self.emails_file)!r}, 'a', encoding='utf-8') as out:\n"
+            "        out.write(json.dumps({'to': to, 'subject': subject}) + '\\n')\n",
+            encoding="utf-8",
+        )
+        return "fgs_recorded_email.send_email"
 
     def _sqlite_connect_args(self) -> str:
         """

@@ -1,4 +1,4 @@
-"""``start_from_trigger``: what the operator asks the scheduler for, and what it refuses when the DAG is parsed."""
+"""``start_from_trigger``: what the operator asks the scheduler for, and what it refuses when parsed."""
 
 from __future__ import annotations
 

@@ -227,6 +227,9 @@ def test_the_operator_ends_in_the_triggerer_unless_something_needs_a_worker() ->
     assert resolve(outlets=[Asset("fgs://hello/out")]) is False  # asset events: a worker's success call
     assert resolve(map_index_template="{{ task.task_id }}") is False
     assert resolve(post_execute=lambda context, result: None) is False
+    # Airflow 3.3's DAG processor runs only failure callbacks for a task ended in the triggerer
+    assert resolve(on_success_callback=lambda context: None) is False
+    assert resolve(on_failure_callback=lambda context: None) is True  # a failure resumes on a worker anyway
     assert resolve(mapped_downstream=True) is True  # the trigger pushes the mapped length itself
 
 
@@ -235,6 +238,7 @@ NEEDS_A_WORKER_TO_END = [
     {"multiple_outputs": True},
     {"outlets": [Asset("fgs://hello/out")]},
     {"map_index_template": "{{ ti.map_index }}"},
+    {"on_success_callback": lambda context: None},
 ]
 
 
