@@ -28,14 +28,20 @@ def invocation_xcoms(result: InvocationResult) -> dict[str, Any]:
     }
 
 
-def log_invocation(log: Any, *, function: str, result: InvocationResult, log_type: str | None) -> None:
+def log_invocation(
+    log: Any, *, function: str, result: InvocationResult, log_type: str | None, then: str = ""
+) -> None:
     """
-    Write the function's log tail line by line, its stack trace on a function error, and one summary line.
+    Write the function's log tail, its stack trace on a function error, and one summary line.
+
+    The log tail and the stack trace are one record each (their lines prefixed ``| ``): in the triggerer
+    every record is a message to its supervisor, which handles one per loop.
 
     :param log: the task's (or the trigger's) logger.
     :param function: the function's URN or label, named in the summary.
     :param result: the finished invocation.
     :param log_type: the ``log_type`` the call was made with (``"tail"`` says when no log came back).
+    :param then: what happens next, appended to the summary line.
     """
     request_id = result.request_id or "unknown"
     if result.log_undecodable:
@@ -47,27 +53,25 @@ def log_invocation(log: Any, *, function: str, result: InvocationResult, log_typ
     elif result.log:
         size = result.log_bytes if result.log_bytes is not None else len(result.log.encode("utf-8"))
         if result.log_truncated:
-            log.info(
-                "Function log of request %s, truncated: showing the last %d bytes (the platform "
-                "returns at most %d):",
-                request_id,
-                size,
-                LOG_TAIL_BYTES,
+            header = (
+                f"Function log of request {request_id}, truncated: showing the last {size} bytes (the "
+                f"platform returns at most {LOG_TAIL_BYTES}):"
             )
         else:
-            log.info("Function log of request %s (%d bytes, complete):", request_id, size)
-        for line in result.log.splitlines():
-            log.info("| %s", line)
+            header = f"Function log of request {request_id} ({size} bytes, complete):"
+        log.info("%s", _block(header, result.log.splitlines()))
     elif log_type == "tail":
         log.info("No function log was returned for request %s", request_id)
     if result.is_function_error:
         trace = _stack_trace(result.result)
         if trace:
-            log.info("Function stack trace of request %s:", request_id)
-            for line in trace:
-                log.info("| %s", line)
+            log.info("%s", _block(f"Function stack trace of request {request_id}:", trace))
     outcome = "failed" if result.is_function_error else "succeeded"
-    log.info("Invocation of %s %s: %s", function, outcome, _describe(result))
+    log.info("Invocation of %s %s: %s%s", function, outcome, _describe(result), then)
+
+
+def _block(header: str, lines: list[str]) -> str:
+    return "\n".join([header, *(f"| {line}" for line in lines)])
 
 
 def _stack_trace(payload: Any) -> list[str]:

@@ -125,6 +125,17 @@ def emu(emulator: FunctionGraphEmulator) -> Iterator[FunctionGraphEmulator]:
 HOST_CACHE_DIR = Path(os.environ["AIRFLOW__FUNCTIONGRAPH__HOST_CACHE_DIR"])
 
 
+@pytest.fixture(autouse=True)
+def _connections_read_afresh() -> None:
+    """
+    Each test reads its connections afresh: the tests reuse connection ids with other settings within
+    the 30 s that a triggerer process reuses a connection it has read (``CONNECTION_TTL_S``).
+    """
+    from airflow_provider_fgs.hooks import functiongraph_async
+
+    functiongraph_async._connections.clear()
+
+
 def clear_host_cache() -> None:
     """Forget the tokens and cool-downs that earlier tests left in the host cache directory."""
     from airflow_provider_fgs.cooldown import CredentialCoolDowns

@@ -241,7 +241,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
             if self._session is None:
                 import requests
 
-                from airflow_provider_fgs.keepalive import KeepaliveAdapter
+                from airflow_provider_fgs.keepalive_adapter import KeepaliveAdapter
 
                 session = requests.Session()
                 session.mount("https://", KeepaliveAdapter())
@@ -507,7 +507,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         if config is None or config.timeout is None:
             return None
         read_timeout = sync_read_timeout(config.timeout)
-        self._logger.info(
+        self._logger.debug(
             "Waiting up to %g s for the answer of %s (its timeout is %g s)",
             read_timeout,
             urn,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
+import time
 import weakref
 from dataclasses import replace
 from types import TracebackType
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
     import httpx
 
 T = TypeVar("T")
+CONNECTION_TTL_S = 30.0
+"""How long a triggerer process reuses a connection it has read for the next triggers that name it."""
+_connections: dict[str, tuple[float, FunctionGraphSettings]] = {}
+"""``conn_id`` -> (when read, its settings), shared by the hooks of the process (the triggerer's triggers)."""
 
 
 class FunctionGraphAsyncHook(FunctionGraphHook):
@@ -76,10 +81,25 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         self.close()
 
     async def asettings(self) -> FunctionGraphSettings:
-        """The parsed connection; read in a worker thread the first time (the connection API is sync)."""
+        """
+        The parsed connection; read in a worker thread the first time (the connection API is sync).
+
+        A triggerer runs many triggers of one connection, and each read is a request to its supervisor:
+        the process reuses a connection it read for :data:`CONNECTION_TTL_S`, or until it is refused.
+        """
         if "settings" in self.__dict__:  # the cached_property is already filled: no thread hop
             return self.settings
-        return await to_thread(lambda: self.settings)
+        known = _connections.get(self.functiongraph_conn_id)
+        if known is not None and time.monotonic() - known[0] < CONNECTION_TTL_S:
+            self.__dict__["settings"] = known[1]
+            return known[1]
+        settings = await to_thread(lambda: self.settings)
+        _connections[self.functiongraph_conn_id] = (time.monotonic(), settings)
+        return settings
+
+    def _forget_connection(self) -> None:
+        """Read the connection again next time (its credentials were refused: it may have been fixed)."""
+        _connections.pop(self.functiongraph_conn_id, None)
 
     def _async_client(self, settings: FunctionGraphSettings) -> httpx.AsyncClient:
         import httpx
@@ -232,6 +252,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             return await retrying(attempt)
         except TransportError as err:
             note_not_resent(err, idempotent=call.idempotent)
+            raise
+        except AuthenticationError:
+            self._forget_connection()
             raise
 
     async def _asend_signed(self, call: PreparedCall[Any], settings: FunctionGraphSettings) -> Response:

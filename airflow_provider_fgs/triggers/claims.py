@@ -54,9 +54,9 @@ CLAIM_XCOM_KEY = "functiongraph_invoke_claim"
 """The XCom key of the claim, on the deferred task instance itself."""
 CONTENDER_XCOM_KEY = "functiongraph_invoke_contender"
 """The XCom key where each run about to take the claim writes its nonce (the splitter's race register)."""
-CLAIM_HEARTBEAT_S = 5.0
+CLAIM_HEARTBEAT_S = 10.0
 """How often the run that sends refreshes its claim while the request is in flight."""
-CLAIM_STALE_AFTER_S = 20.0
+CLAIM_STALE_AFTER_S = 30.0
 """A claim not refreshed for this long, with no outcome, belongs to a run that is gone."""
 
 
@@ -126,6 +126,8 @@ async def take_claim(task_try: TaskTry, nonce: str, **record: Any) -> Taken:
     ):
         return Taken(found)
     mine = {"state": "sent", "nonce": nonce, **record}
+    if earlier is not None:
+        mine["after_try"] = earlier  # the XComs of that try are still there: none can tell this try's outcome
     await write_claim(task_try, **mine)
     contender = await _read(task_try, CONTENDER_XCOM_KEY)
     if contender is not None and contender.get("nonce") == nonce:

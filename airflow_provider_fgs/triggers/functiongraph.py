@@ -16,7 +16,12 @@ from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
-from airflow_provider_fgs.invocation_report import invocation_xcoms, invocation_xcoms_keys, log_invocation
+from airflow_provider_fgs.invocation_report import (
+    XCOM_REQUEST_ID,
+    invocation_xcoms,
+    invocation_xcoms_keys,
+    log_invocation,
+)
 from airflow_provider_fgs.operators.end_from_trigger import (
     deployment_needs_worker_to_end,
     may_end_in_triggerer,
@@ -44,6 +49,7 @@ from airflow_provider_fgs.triggers.claims import (
 from airflow_provider_fgs.triggers.supervisor import (
     TaskTry,
     delete_task_xcom,
+    get_task_xcom,
     set_task_xcom,
     supervisor_available,
     task_state,
@@ -165,6 +171,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self.maps_result = maps_result
         self.start_from_trigger = start_from_trigger
         self.arguments = dict(arguments) if arguments is not None else None
+        self._after_try: int | None = None  # set when this run takes a claim that replaces an earlier try's
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -273,19 +280,20 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             else None
         )
         if result is not None and not result.is_function_error:
-            xcoms = invocation_xcoms(result) if plan.push_xcoms else {}
-            if plan.push_xcoms and result.result is not None:
-                xcoms["return_value"] = result.result
+            xcoms = _xcoms_request_id_last(result) if plan.push_xcoms else {}
             if await _push_task_xcoms(self, task_instance, xcoms, maps_result=plan.maps_result):
-                if task_try is not None:
+                # A pushed request id (pushed last) tells a run started again that the task ended, unless
+                # nothing was pushed or an earlier try's XComs may still be there: then it is recorded.
+                told_by_xcoms = XCOM_REQUEST_ID in xcoms and self._after_try is None
+                if task_try is not None and not told_by_xcoms:
                     await self._record_outcome(task_try, {"status": ENDED}, nonce, function)
                 log_invocation(
                     self.log,
                     function=result.function or function,
                     result=result,
                     log_type=plan.invocation.log_type,
+                    then=f". {ENDS_HERE}",
                 )
-                self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
                 return TaskSuccessEvent()
         if task_try is not None:
             await self._record_outcome(task_try, event, nonce, function)
@@ -306,10 +314,17 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             instead = await self._follow(hook, task_try, taken.claim, function, contended=True)
             if instead is not None:
                 return instead
-            await write_claim(task_try, state="sent", nonce=nonce, function_urn=function)
+            self._after_try = taken.claim.get("after_try")
+            await self._write_sent(task_try, nonce, function)
         elif taken.earlier_try is not None:
+            self._after_try = taken.earlier_try
             await self._clear_earlier_try(task_try, taken.earlier_try)
         return None
+
+    async def _write_sent(self, task_try: TaskTry, nonce: str, function: str) -> None:
+        """(Re)write this run's claim while its request is in flight."""
+        after = {} if self._after_try is None else {"after_try": self._after_try}
+        await write_claim(task_try, state="sent", nonce=nonce, function_urn=function, **after)
 
     async def _clear_earlier_try(self, task_try: TaskTry, earlier_try: int) -> None:
         """Delete the invocation XComs that an earlier try left (a try started here clears none)."""
@@ -337,7 +352,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 except TimeoutError:
                     pass
                 try:
-                    await write_claim(task_try, state="sent", nonce=nonce, function_urn=function)
+                    await self._write_sent(task_try, nonce, function)
                 except Exception:  # a missed refresh may make a follower fail safe: never a second call
                     self.log.warning("Could not refresh the claim of %s", task_try.describe(), exc_info=True)
 
@@ -377,6 +392,14 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 )
                 return recorded
             if not claim_is_live(claim):
+                if await self._ended_by(task_try, claim):
+                    self.log.info(
+                        "Another run of this trigger invoked %s for %s and ended the task (its XComs are "
+                        "pushed); ending it too instead of invoking again",
+                        function,
+                        task_try.describe(),
+                    )
+                    return {"status": ENDED}
                 break
             if not waiting_logged:
                 self.log.info(
@@ -407,6 +430,13 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self.log.error("%s", error)
         return {"status": "error", "error": error_to_event(error)}
 
+    async def _ended_by(self, task_try: TaskTry, claim: dict[str, Any]) -> bool:
+        """Whether the run that holds ``claim`` ended the task: it pushed the request id, last of all."""
+        if claim.get("after_try") is not None:  # that XCom may be an earlier try's
+            return False
+        pushed = await get_task_xcom(task_try, XCOM_REQUEST_ID)
+        return isinstance(pushed, str) and bool(pushed)
+
     async def _record_outcome(
         self, task_try: TaskTry, event: dict[str, Any], nonce: str, function: str
     ) -> None:
@@ -419,6 +449,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
 ENDED = "ended"
 """The outcome recorded when the trigger ended the task itself (its XComs pushed)."""
+ENDS_HERE = "Ending the task here, in the triggerer: it does not resume on a worker"
 
 
 @dataclass(frozen=True)
@@ -430,6 +461,17 @@ class _Plan:
     end_from_trigger: bool
     push_xcoms: bool
     maps_result: bool
+
+
+def _xcoms_request_id_last(result: InvocationResult) -> dict[str, Any]:
+    """The XComs a worker pushes for ``result``, the request id last (its presence says all are pushed)."""
+    xcoms: dict[str, Any] = {} if result.result is None else {"return_value": result.result}
+    described = invocation_xcoms(result)
+    request_id = described.pop(XCOM_REQUEST_ID)
+    xcoms.update(described)
+    if request_id is not None:
+        xcoms[XCOM_REQUEST_ID] = request_id
+    return xcoms
 
 
 def _legacy_invocation(legacy: Mapping[str, Any]) -> dict[str, Any]:
@@ -604,6 +646,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         xcoms = {"return_value": record} if self.push_xcoms else {}
         if not await _push_task_xcoms(self, task_instance, xcoms, maps_result=self.maps_result):
             return event
-        self.log.info("Async invocation %s of %s ended SUCCESS", self.request_id, self.function_urn)
-        self.log.info("Ending the task here, in the triggerer: it does not resume on a worker")
+        self.log.info(
+            "Async invocation %s of %s ended SUCCESS. %s", self.request_id, self.function_urn, ENDS_HERE
+        )
         return TaskSuccessEvent()

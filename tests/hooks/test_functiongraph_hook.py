@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -529,3 +530,51 @@ def test_raise_for_function_error_raises_what_the_operator_raises(emu: Any, make
     assert str(error).startswith(f"Function {emu.urn('divide')} failed: ZeroDivisionError: ")
     assert error.request_id == result.request_id
     assert "dividing 1 by 0" in (error.log or "")
+
+
+def test_the_triggers_of_a_process_read_their_connection_once_until_it_is_refused(
+    emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A triggerer runs many triggers of one connection: each read is a request to its supervisor."""
+    from airflow_provider_fgs.hooks import functiongraph_async
+    from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+    from airflow_provider_fgs.protocol.errors import AuthenticationError
+
+    reads: list[str] = []
+    real = FunctionGraphAsyncHook.get_connection
+
+    def counted(conn_id: str) -> Any:
+        reads.append(conn_id)
+        return real(conn_id)
+
+    monkeypatch.setattr(FunctionGraphAsyncHook, "get_connection", staticmethod(counted))
+    conn = {
+        "conn_type": "functiongraph",
+        "login": "DEMOACCESSKEY",
+        "password": "demo-secret-key",
+        "extra": {
+            "region": emulator.region,
+            "project_id": emulator.project_id,
+            "endpoint": emulator.url,
+            "credential_cooldown": 0,
+        },
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_CACHED", json.dumps(conn))
+
+    async def invoke() -> Any:
+        async with FunctionGraphAsyncHook("fgs_cached") as hook:
+            return await hook.ainvoke("hello", {"name": "Ada"})
+
+    for _ in range(3):
+        assert asyncio.run(invoke()).result["message"] == "Hello, Ada!"
+    assert reads == ["fgs_cached"]  # three triggers, one read
+
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_CACHED", json.dumps({**conn, "password": "a-wrong-secret"}))
+    assert asyncio.run(invoke()).result["message"] == "Hello, Ada!"  # the rotation is seen within the TTL
+    monkeypatch.setattr(functiongraph_async, "CONNECTION_TTL_S", 0.0)
+    with pytest.raises(AuthenticationError):
+        asyncio.run(invoke())  # read again after the TTL: the new (wrong) secret is refused
+    monkeypatch.setattr(functiongraph_async, "CONNECTION_TTL_S", 30.0)
+    monkeypatch.setenv("AIRFLOW_CONN_FGS_CACHED", json.dumps(conn))
+    assert asyncio.run(invoke()).result["message"] == "Hello, Ada!"  # a refusal forgets it: read again
+    assert reads == ["fgs_cached"] * 3

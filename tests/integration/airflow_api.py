@@ -168,15 +168,21 @@ class AirflowApi:
         path = f"{self._ti_path(dag_id, run_id, task_id)}/xcomEntries/{quote(key)}"
         return self.request("GET", path, params={"map_index": map_index}).json()["value"]
 
+    def task_log_events(
+        self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
+    ) -> list[Any]:
+        """The task's whole log as the API serves it: structured events (dicts with ``level``) or text."""
+        path = f"{self._ti_path(dag_id, run_id, task_id)}/logs/{try_number}"
+        params = {"full_content": "true", "map_index": str(map_index)}
+        content: list[Any] = self.request("GET", path, params=params).json()["content"]
+        return content
+
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
     ) -> str:
         """The task's whole log, one line per structured event (``event`` plus its fields)."""
-        path = f"{self._ti_path(dag_id, run_id, task_id)}/logs/{try_number}"
-        params = {"full_content": "true", "map_index": str(map_index)}
-        body = self.request("GET", path, params=params).json()
         lines = []
-        for item in body["content"]:
+        for item in self.task_log_events(dag_id, run_id, task_id, try_number, map_index):
             if isinstance(item, dict):
                 extra = {k: v for k, v in item.items() if k not in ("event", "timestamp")}
                 lines.append(f"{item.get('event', '')} {extra}" if extra else str(item.get("event", "")))

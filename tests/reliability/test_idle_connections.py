@@ -129,7 +129,7 @@ def test_read_timeout_follows_the_function_timeout_read_once(
     emu: FunctionGraphEmulator, connect: Connect, caplog: pytest.LogCaptureFixture
 ) -> None:
     conn_id = connect(read_timeout=None)
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     with FunctionGraphHook(conn_id) as first, FunctionGraphHook(conn_id) as second:
         first.invoke("echo", {})
         first.invoke("echo", {})

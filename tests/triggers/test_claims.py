@@ -30,7 +30,7 @@ TASK_TRY = TaskTry(dag_id="d", run_id="r", task_id="invoke", map_index=-1, try_n
 
 @pytest.fixture
 def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refresh claims every 20 ms and take them for stale after 0.5 s (5 s and 20 s in production)."""
+    """Refresh claims every 20 ms and take them for stale after 0.5 s (10 s and 30 s in production)."""
     for module in (claims, functiongraph):
         monkeypatch.setattr(module, "CLAIM_HEARTBEAT_S", 0.02)
     monkeypatch.setattr(claims, "CLAIM_STALE_AFTER_S", 0.5)

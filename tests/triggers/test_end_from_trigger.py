@@ -24,6 +24,7 @@ from airflow_provider_fgs.operators.end_from_trigger import maps_result, worker_
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
+from airflow_provider_fgs.triggers import claims, functiongraph
 from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
     FunctionGraphInvokeTrigger,
@@ -132,10 +133,30 @@ def test_dag_test_and_the_default_resume_on_a_worker(emulator: Any) -> None:
     assert type(default) is TriggerEvent
 
 
-def test_a_run_started_again_ends_the_task_as_the_first_run_recorded(emulator: Any, store: Any) -> None:
+@pytest.fixture
+def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Claims go stale after 0.3 s (30 s in production)."""
+    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(functiongraph, "CLAIM_HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(claims, "CLAIM_STALE_AFTER_S", 0.3)
+
+
+@pytest.mark.usefixtures("quick_claims")
+def test_a_run_started_again_ends_the_task_as_the_first_run_did(emulator: Any, store: Any) -> None:
+    pushed: list[str] = []
+    original = store.asend
+
+    async def recording(message: Any) -> Any:
+        if type(message).__name__ == "SetXCom":
+            pushed.append(message.key)
+        return await original(message)
+
+    store.asend = recording
     triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)
     first = dict(store.xcoms)
-    assert first["functiongraph_invoke_claim"]["event"] == {"status": "ended"}  # recorded once pushed
+    # No outcome record: the request id, pushed last, tells that every XCom is there.
+    assert [key for key in pushed if not key.startswith("functiongraph_")][-1] == "request_id"
+    assert first["functiongraph_invoke_claim"]["state"] == "sent"
     count = emulator.invocation_count("hello")
     again = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)  # same try, same store
     assert isinstance(again, TaskSuccessEvent)

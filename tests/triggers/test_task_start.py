@@ -32,13 +32,15 @@ pytestmark = [
 class StartedTaskInstance:
     """What the triggerer hands the trigger of a task it started: the task from the serialized DAG."""
 
-    def __init__(self, serialized_task: Any, map_index: int = -1, **context: Any) -> None:
+    def __init__(
+        self, serialized_task: Any, map_index: int = -1, try_number: int = 1, **context: Any
+    ) -> None:
         self.task = serialized_task
         self.dag_id = serialized_task.dag_id
         self.task_id = serialized_task.task_id
         self.run_id = "manual__1"
         self.map_index = map_index
-        self.try_number = 1
+        self.try_number = try_number
         self._context = {"run_id": self.run_id, "ti": self, "task_instance": self, **context}
 
     def get_template_context(self) -> dict[str, Any]:
@@ -64,10 +66,10 @@ def start_trigger(serialized_task: Any) -> FunctionGraphInvokeTrigger:
     return FunctionGraphInvokeTrigger(**kwargs)
 
 
-def started(serialized_task: Any, map_index: int = -1, **context: Any) -> Any:
+def started(serialized_task: Any, map_index: int = -1, try_number: int = 1, **context: Any) -> Any:
     """The first event of the trigger of ``serialized_task`` started in the triggerer."""
     trigger = start_trigger(serialized_task)
-    trigger.task_instance = StartedTaskInstance(serialized_task, map_index, **context)  # type: ignore[assignment]
+    trigger.task_instance = StartedTaskInstance(serialized_task, map_index, try_number, **context)  # type: ignore[assignment]
     return asyncio.run(first_event(trigger))
 
 
@@ -201,3 +203,27 @@ def test_a_task_with_outlets_started_here_resumes_on_a_worker_to_end(emulator: A
     event = started(serialized(dag).get_task("hello"))
     assert event.payload["status"] == "success"  # resumes: the worker's success call registers the event
     assert "return_value" not in store.xcoms
+
+
+def test_a_retry_started_here_replaces_what_the_earlier_try_left(emulator: Any, store: Any) -> None:
+    """A worker clears a try's XComs when it starts one; a try started in the triggerer has no worker."""
+    with DAG("retried", schedule=None) as dag:
+        InvokeFunctionOperator(
+            task_id="hello", function_name="hello", deferrable=True, start_from_trigger=True
+        )
+    store.xcoms.update(
+        {
+            "functiongraph_invoke_claim": {"try_number": 1, "state": "done", "event": {"status": "ended"}},
+            "return_value": {"message": "from try 1"},
+            "request_id": "try-1",
+            "log": "try 1's log",
+        }
+    )
+    event = started(serialized(dag).get_task("hello"), try_number=2)
+    assert isinstance(event, TaskSuccessEvent)
+    assert store.xcoms["return_value"]["message"] == "Hello, world!"
+    assert store.xcoms["request_id"] != "try-1"
+    assert store.xcoms["log"] != "try 1's log"
+    claim = store.xcoms["functiongraph_invoke_claim"]
+    # that try's request id could have been taken for this one's: the end is recorded instead
+    assert (claim["try_number"], claim["event"]) == (2, {"status": "ended"})
