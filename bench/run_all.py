@@ -23,12 +23,14 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_deferrable.py": [],
     "bench_emulator.py": [],
     "bench_host_tokens.py": [],
+    "bench_fan_out.py": [],
 }
 QUICK: dict[str, list[str]] = {
     "bench_hook.py": ["--calls", "50", "--rounds", "3", "--invocations", "100", "--import-repeats", "3"],
     "bench_deferrable.py": ["--invocations", "50", "--serial-sample", "2"],
     "bench_emulator.py": ["--calls", "100", "--burst", "50"],
     "bench_host_tokens.py": ["--processes", "4"],
+    "bench_fan_out.py": ["--tasks", "10", "--sleep", "1"],
 }
 
 
