@@ -292,6 +292,22 @@ class AirflowDeployment:
         """The triggerer processes: one in the local shape, two in the production shape."""
         return [p for p in self.processes if p.name.startswith("triggerer")]
 
+    def trigger_owner(self, run_id: str, timeout: float = 30.0) -> ManagedProcess:
+        """
+        The triggerer running the trigger of a task of ``run_id``: the one whose process writes that task's
+        trigger log (``...attempt=N.log.trigger.<job id>.log``, open while the trigger runs).
+        """
+
+        def probe() -> ManagedProcess | None:
+            for process in self.triggerers:
+                for proc in process._family():
+                    with contextlib.suppress(psutil.Error):
+                        if any(run_id in f.path and ".trigger." in f.path for f in proc.open_files()):
+                            return process
+            return None
+
+        return wait_for(f"a triggerer to run the trigger of {run_id}", probe, timeout, self.triggerers)
+
     def watched(self) -> list[ManagedProcess]:
         """Every process whose death fails a wait and whose log a failure quotes."""
         return list(self.processes)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -106,15 +105,7 @@ def test_a_started_invocation_is_not_sent_again_when_its_triggerer_restarts(
     run_id = api.start_run(dag_id, conf={"count_file": str(count_file), "seconds": 18})
     wait_for("the handler to start", lambda: _runs(count_file) or None, 90, airflow.processes)
 
-    def owner() -> Any:
-        for process in airflow.triggerers:
-            if run_id in process.log_path.read_text(encoding="utf-8", errors="replace"):
-                return process
-        return None
-
-    airflow.replace_component(
-        wait_for("the triggerer running it", owner, 30, airflow.triggerers), signal.SIGTERM
-    )
+    airflow.replace_component(airflow.trigger_owner(run_id), signal.SIGTERM)
 
     final = api.wait_for_run(dag_id, run_id, timeout=120)
     log = api.task_log(dag_id, run_id, "invoke")

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import SHAPES, Deployment
-from .processes import ManagedProcess, wait_for
+from .processes import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -76,7 +76,7 @@ def test_a_replaced_triggerer_does_not_invoke_again(
     run_id = _start_deferred_invocation(deployment, count_file)
 
     # A rolling deploy (SIGTERM) or a crash (SIGKILL) of the triggerer running the trigger.
-    airflow.replace_component(_trigger_owner(run_id, airflow.triggerers), sig)
+    airflow.replace_component(airflow.trigger_owner(run_id), sig)
 
     _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
 
@@ -90,23 +90,11 @@ def test_two_triggerers_one_killed_does_not_invoke_again(deployment: Deployment,
     run_id = _start_deferred_invocation(deployment, count_file)
 
     # Kill whichever triggerer runs the trigger: the other one takes it over.
-    owner = _trigger_owner(run_id, airflow.triggerers)
+    owner = airflow.trigger_owner(run_id)
     airflow.stop_component(owner, signal.SIGKILL)
 
     _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
     airflow.start_copy(owner)  # the tests that follow run with two triggerers, in both shapes
-
-
-def _trigger_owner(run_id: str, triggerers: list[ManagedProcess]) -> ManagedProcess:
-    """The triggerer whose log shows it runs the trigger of ``run_id``."""
-
-    def probe() -> ManagedProcess | None:
-        for process in triggerers:
-            if run_id in process.log_path.read_text(encoding="utf-8", errors="replace"):
-                return process
-        return None
-
-    return wait_for("a triggerer to pick up the trigger", probe, 30, triggerers)
 
 
 def test_async_invocation_waited_for_in_the_triggerer_starts_once(
