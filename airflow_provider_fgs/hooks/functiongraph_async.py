@@ -7,6 +7,7 @@ import functools
 import ssl
 import time
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -154,9 +155,20 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             await to_thread(self._tokens.token)  # cached: the send below reuses it
         return urn, call
 
-    async def asend(self, call: PreparedCall[T]) -> T:
-        """Send a call from :meth:`aprepare_invoke` (with the retry policy and the 401 refresh)."""
-        return await self._acall(call)
+    async def asend(
+        self, call: PreparedCall[T], *, before_retry: Callable[[], Awaitable[None]] | None = None
+    ) -> T:
+        """
+        Send a call from :meth:`aprepare_invoke` (with the retry policy and the 401 refresh).
+
+        :param before_retry: awaited before each attempt after the first one (the retry policy's).
+        """
+        return await self._acall(call, before_retry=before_retry)
+
+    def attempt_seconds(self, call: PreparedCall[Any]) -> float:
+        """The longest one attempt of ``call`` may take: connecting, then waiting for its answer."""
+        connect, read = self.settings.timeouts
+        return connect + (call.read_timeout if call.read_timeout is not None else read)
 
     async def afunction_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
         """The function's config; see :meth:`function_config`."""
@@ -206,7 +218,9 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         call = await to_thread(self._prepare_cancel, function_urn, request_id, mode)
         await self._acall(call)
 
-    async def _acall(self, call: PreparedCall[T]) -> T:
+    async def _acall(
+        self, call: PreparedCall[T], *, before_retry: Callable[[], Awaitable[None]] | None = None
+    ) -> T:
         """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401/403."""
         from tenacity import AsyncRetrying
 
@@ -249,7 +263,13 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
                     attempts_done=1,
                 )
             )
-            return await retrying(attempt)
+
+            async def retried() -> T:
+                if before_retry is not None:
+                    await before_retry()
+                return await attempt()
+
+            return await retrying(retried)
         except TransportError as err:
             note_not_resent(err, idempotent=call.idempotent)
             raise

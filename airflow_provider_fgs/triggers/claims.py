@@ -2,11 +2,13 @@
 
 A trigger handed to another triggerer (after SIGTERM/SIGKILL, a missed heartbeat, or while two
 triggerers briefly run it at once) starts again from the top of ``run()``. Before a trigger sends a
-request that must not be sent twice, it takes a claim in an XCom of its own task instance; while the
-request is in flight it refreshes the claim every :data:`CLAIM_HEARTBEAT_S`; after the response it
-writes the outcome (the event it is about to fire) into the same XCom. A run that finds a claim for the
-same try does not send: it fires the recorded outcome, waits for it while the claim is refreshed, and
-fails safe once the claim is stale (its sender is gone and may have sent).
+request that must not be sent twice, it takes a claim in an XCom of its own task instance, saying until
+when it may still wait for the answer (``until``: the attempt's connect and read timeouts from now; a
+retry writes a new one); after the response it writes the outcome (the event it is about to fire) into
+the same XCom. A run that finds a claim for the same try does not send: it fires the recorded outcome,
+waits for it while the claim is live (before its ``until``), and fails safe once it is not (its sender
+is gone and may have sent). While a request is in flight, nothing is written: a triggerer waiting for a
+thousand answers makes no requests to its supervisor.
 
 Taking the claim must hold when two runs start at once, and XCom offers only reads and writes (no
 compare-and-set). :func:`take_claim` is therefore a splitter (Moir and Anderson, 1995) over two XComs:
@@ -36,10 +38,11 @@ from typing import Any
 from airflow_provider_fgs.triggers.supervisor import TaskTry, get_task_xcom, set_task_xcom
 
 __all__ = [
-    "CLAIM_HEARTBEAT_S",
+    "CLAIM_SLACK_S",
     "CLAIM_STALE_AFTER_S",
     "CLAIM_XCOM_KEY",
     "CONTENDER_XCOM_KEY",
+    "FOLLOW_POLL_S",
     "Taken",
     "TaskTry",
     "claim_is_live",
@@ -54,10 +57,12 @@ CLAIM_XCOM_KEY = "functiongraph_invoke_claim"
 """The XCom key of the claim, on the deferred task instance itself."""
 CONTENDER_XCOM_KEY = "functiongraph_invoke_contender"
 """The XCom key where each run about to take the claim writes its nonce (the splitter's race register)."""
-CLAIM_HEARTBEAT_S = 10.0
-"""How often the run that sends refreshes its claim while the request is in flight."""
+FOLLOW_POLL_S = 10.0
+"""How often a run that follows another run's claim reads it again."""
+CLAIM_SLACK_S = 10.0
+"""Seconds past a claim's ``until`` before it is taken for stale (the triggerers' clocks may differ)."""
 CLAIM_STALE_AFTER_S = 30.0
-"""A claim not refreshed for this long, with no outcome, belongs to a run that is gone."""
+"""A claim without ``until`` (an earlier provider version's) is stale this long after it was written."""
 
 
 OPEN = "open"
@@ -137,10 +142,14 @@ async def take_claim(task_try: TaskTry, nonce: str, **record: Any) -> Taken:
 
 
 def claim_is_live(claim: dict[str, Any], now: float | None = None) -> bool:
-    """Whether the run that holds ``claim`` still refreshes it (a claim with an outcome is never live)."""
+    """Whether the run that holds ``claim`` may still be waiting for its answer (never, with an outcome)."""
     if claim.get("state") != "sent" or not claim.get("nonce"):
         return False
+    now = time.time() if now is None else now
+    until = claim.get("until")
+    if isinstance(until, int | float):
+        return now <= until + CLAIM_SLACK_S
     written_at = claim.get("written_at")
     if not isinstance(written_at, int | float):
         return False
-    return (time.time() if now is None else now) - written_at <= CLAIM_STALE_AFTER_S
+    return now - written_at <= CLAIM_STALE_AFTER_S

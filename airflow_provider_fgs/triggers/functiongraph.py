@@ -7,7 +7,7 @@ deferred task; the triggerer reads the connection itself.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -39,7 +39,7 @@ from airflow_provider_fgs.protocol.errors import (
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.triggers.claims import (
-    CLAIM_HEARTBEAT_S,
+    FOLLOW_POLL_S,
     claim_is_live,
     new_nonce,
     read_claim,
@@ -121,10 +121,10 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
     At most once per task try: immediately before sending, the trigger takes a claim in an XCom of its
     task instance (:mod:`~airflow_provider_fgs.triggers.claims`; of runs starting at once, at most one
-    gets it), refreshes it while the request is in flight, and records the outcome once the response is
+    gets it), saying until when it may wait for the answer, and records the outcome once the response is
     in. A run of the same trigger that starts again (a new triggerer, a failover, a duplicate) finds the
-    claim: it fires the recorded outcome, waits for it while the claim is refreshed, and otherwise fires
-    an :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError` event instead of
+    claim: it fires the recorded outcome, waits for it while the claim is live, and otherwise fires an
+    :class:`~airflow_provider_fgs.protocol.errors.InvocationOutcomeUnknownError` event instead of
     sending again, unless the connection sets ``retry_sync_invoke`` (then it re-sends, and logs so).
 
     :param functiongraph_conn_id: the Airflow connection id.
@@ -222,7 +222,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             nonce = new_nonce()
             if task_try is not None:
                 # The claim is taken last, once the connection, the request and the token are ready.
-                instead = await self._take_claim(hook, task_try, nonce, function)
+                instead = await self._take_claim(hook, call, task_try, nonce, function)
                 if instead is not None:
                     yield await self._fire_recorded(instead)
                     return
@@ -306,25 +306,29 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         return TriggerEvent(event)
 
     async def _take_claim(
-        self, hook: FunctionGraphAsyncHook, task_try: TaskTry, nonce: str, function: str
+        self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry, nonce: str, function: str
     ) -> dict[str, Any] | None:
         """Take the claim for this run; ``None`` when it may send, else the event to fire instead."""
-        taken = await take_claim(task_try, nonce, function_urn=function)
+        until = time.time() + hook.attempt_seconds(call)
+        taken = await take_claim(task_try, nonce, function_urn=function, until=until)
         if taken.claim is not None:
             instead = await self._follow(hook, task_try, taken.claim, function, contended=True)
             if instead is not None:
                 return instead
             self._after_try = taken.claim.get("after_try")
-            await self._write_sent(task_try, nonce, function)
+            await self._write_sent(hook, call, task_try, nonce, function)
         elif taken.earlier_try is not None:
             self._after_try = taken.earlier_try
             await self._clear_earlier_try(task_try, taken.earlier_try)
         return None
 
-    async def _write_sent(self, task_try: TaskTry, nonce: str, function: str) -> None:
-        """(Re)write this run's claim while its request is in flight."""
+    async def _write_sent(
+        self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry, nonce: str, function: str
+    ) -> None:
+        """(Re)write this run's claim just before an attempt: until when it may wait for its answer."""
         after = {} if self._after_try is None else {"after_try": self._after_try}
-        await write_claim(task_try, state="sent", nonce=nonce, function_urn=function, **after)
+        until = time.time() + hook.attempt_seconds(call)
+        await write_claim(task_try, state="sent", nonce=nonce, function_urn=function, until=until, **after)
 
     async def _clear_earlier_try(self, task_try: TaskTry, earlier_try: int) -> None:
         """Delete the invocation XComs that an earlier try left (a try started here clears none)."""
@@ -339,30 +343,17 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     async def _send_claimed(
         self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry | None, nonce: str, function: str
     ) -> Any:
-        """Send ``call``, refreshing this run's claim while the request is in flight."""
+        """Send ``call``; a retry first moves this run's claim's ``until`` (a first attempt has it)."""
         if task_try is None:
             return await hook.asend(call)
-        done = asyncio.Event()
 
-        async def refresh() -> None:
-            while True:
-                try:
-                    await asyncio.wait_for(done.wait(), CLAIM_HEARTBEAT_S)
-                    return
-                except TimeoutError:
-                    pass
-                try:
-                    await self._write_sent(task_try, nonce, function)
-                except Exception:  # a missed refresh may make a follower fail safe: never a second call
-                    self.log.warning("Could not refresh the claim of %s", task_try.describe(), exc_info=True)
+        async def before_retry() -> None:
+            try:
+                await self._write_sent(hook, call, task_try, nonce, function)
+            except Exception:  # a follower may then fail safe too early: never a second call
+                self.log.warning("Could not renew the claim of %s", task_try.describe(), exc_info=True)
 
-        refreshing = asyncio.create_task(refresh())
-        try:
-            return await hook.asend(call)
-        finally:
-            done.set()  # a refresh in flight completes before the outcome is written over it
-            with contextlib.suppress(Exception):
-                await refreshing
+        return await hook.asend(call, before_retry=before_retry)
 
     async def _follow(
         self,
@@ -376,9 +367,9 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         """
         The event to fire instead of invoking, when another run of this trigger holds the claim.
 
-        Fires the recorded outcome; waits for it while the claim is refreshed; once the claim is stale
-        (its run is gone and may have sent), fails safe. ``None`` means: send anyway (the claim is
-        stale and the connection opted in to re-sending).
+        Fires the recorded outcome; waits for it while the claim is live; once the claim is stale, ends
+        the task if its run pushed the task's XComs, else fails safe (that run is gone and may have
+        sent). ``None`` means: send anyway (the claim is stale and the connection opted in to re-sending).
         """
         waiting_logged = False
         while True:
@@ -409,7 +400,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                     " (both tried to claim it at once)" if contended else "",
                 )
                 waiting_logged = True
-            await asyncio.sleep(CLAIM_HEARTBEAT_S)
+            await asyncio.sleep(FOLLOW_POLL_S)
             claim = await read_claim(task_try) or {}
         settings = await hook.asettings()
         if settings.retry.retry_sync_invoke:

@@ -12,6 +12,7 @@ loopback, whose handler counts its own runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -29,11 +30,28 @@ TASK_TRY = TaskTry(dag_id="d", run_id="r", task_id="invoke", map_index=-1, try_n
 
 
 @pytest.fixture
-def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Refresh claims every 20 ms and take them for stale after 0.5 s (10 s and 30 s in production)."""
-    for module in (claims, functiongraph):
-        monkeypatch.setattr(module, "CLAIM_HEARTBEAT_S", 0.02)
+def quick_claims(monkeypatch: pytest.MonkeyPatch, emulator: Any, fgs_connection: None) -> None:
+    """
+    Claims a run holds for its answer's 0.6 s at most (connect and read timeouts of the connection),
+    followed every 20 ms, stale 0.1 s past that; a claim without ``until`` is stale after 0.5 s.
+    """
+    monkeypatch.setattr(functiongraph, "FOLLOW_POLL_S", 0.02)
+    monkeypatch.setattr(claims, "CLAIM_SLACK_S", 0.1)
     monkeypatch.setattr(claims, "CLAIM_STALE_AFTER_S", 0.5)
+    quick_connection(monkeypatch, emulator)
+
+
+def quick_connection(monkeypatch: pytest.MonkeyPatch, emulator: Any) -> None:
+    """``functiongraph_default`` with a 0.1 s connect and a 0.5 s read timeout."""
+    extra = {
+        "region": emulator.region,
+        "project_id": emulator.project_id,
+        "endpoint": emulator.url,
+        "connect_timeout": 0.1,
+        "read_timeout": 0.5,
+    }
+    connection = {"conn_type": "functiongraph", "login": "DEMOACCESSKEY", "password": "demo-secret-key"}
+    monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT", json.dumps({**connection, "extra": extra}))
 
 
 @pytest.mark.parametrize("runs", [1, 2, 3])
@@ -134,6 +152,17 @@ def test_a_follower_fires_the_outcome_the_sender_records_later(emulator: Any, su
 
 
 @pytest.mark.usefixtures("quick_claims")
+def test_a_claim_is_live_until_its_run_may_no_longer_wait_for_the_answer() -> None:
+    now = 1_000_000.0
+    sent = {"state": "sent", "nonce": "n", "written_at": now - 300}
+    assert claims.claim_is_live({**sent, "until": now + 60}, now)  # written long ago, its attempt not over
+    assert claims.claim_is_live({**sent, "until": now - claims.CLAIM_SLACK_S + 1}, now)  # the clocks' slack
+    assert not claims.claim_is_live({**sent, "until": now - claims.CLAIM_SLACK_S - 1}, now)
+    assert not claims.claim_is_live({**sent, "until": now + 60, "state": "done"}, now)
+    assert not claims.claim_is_live(sent, now)  # no until (an earlier version's): stale after 30 s
+
+
+@pytest.mark.usefixtures("quick_claims")
 def test_a_claim_no_longer_refreshed_fails_safe_without_invoking(emulator: Any, supervisor: Any) -> None:
     supervisor(0)
     before = emulator.invocation_count("square")
@@ -148,3 +177,32 @@ def test_a_claim_no_longer_refreshed_fails_safe_without_invoking(emulator: Any, 
     assert isinstance(error_from_event(event["error"]), InvocationOutcomeUnknownError)
     assert waited >= 0.4  # it waited for the live claim to go stale
     assert emulator.invocation_count("square") == before
+
+
+def test_a_retry_moves_the_claims_until_and_a_first_attempt_writes_nothing_more(
+    emulator: Any, supervisor: Any
+) -> None:
+    """While its request is in flight a run writes nothing; each retry first renews the claim's ``until``."""
+    store = supervisor(0)
+    writes: list[float] = []
+    original = store.asend
+
+    async def recording(message: Any) -> Any:
+        if type(message).__name__ == "SetXCom" and message.key == CLAIM_XCOM_KEY:
+            writes.append(message.value.get("until"))
+        return await original(message)
+
+    store.asend = recording
+    asyncio.run(fire(invoke_trigger(emulator)))
+    assert len(writes) == 2  # taken (with until), then done
+    assert writes[0] is not None
+    writes.clear()
+    emulator.inject_fault("throttle", count=2, function="square")
+    try:
+        store.xcoms.clear()
+        event = asyncio.run(fire(invoke_trigger(emulator)))
+    finally:
+        emulator.clear_faults()
+    assert event["status"] == "success"
+    assert len(writes) == 4  # taken, renewed before each of the two retries, done
+    assert writes[0] < writes[1] < writes[2]

@@ -134,11 +134,13 @@ def test_dag_test_and_the_default_resume_on_a_worker(emulator: Any) -> None:
 
 
 @pytest.fixture
-def quick_claims(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Claims go stale after 0.3 s (30 s in production)."""
-    monkeypatch.setattr(claims, "CLAIM_HEARTBEAT_S", 0.05)
-    monkeypatch.setattr(functiongraph, "CLAIM_HEARTBEAT_S", 0.05)
-    monkeypatch.setattr(claims, "CLAIM_STALE_AFTER_S", 0.3)
+def quick_claims(monkeypatch: pytest.MonkeyPatch, emulator: Any, fgs_connection: None) -> None:
+    """A run holds its claim for 0.6 s at most (its answer's timeouts), followed every 20 ms."""
+    from tests.triggers.test_claims import quick_connection
+
+    monkeypatch.setattr(functiongraph, "FOLLOW_POLL_S", 0.02)
+    monkeypatch.setattr(claims, "CLAIM_SLACK_S", 0.1)
+    quick_connection(monkeypatch, emulator)
 
 
 @pytest.mark.usefixtures("quick_claims")
