@@ -1,8 +1,9 @@
 """
 Invocations that wait in the triggerer instead of holding a worker slot.
 
-* ``square`` fans one function out over a list with ``deferrable=True``: each mapped task defers at once
-  and the HTTP calls are made concurrently by the triggerer's event loop.
+* ``square`` fans one function out over a list with ``deferrable=True`` and ``start_from_trigger=True``: on
+  Airflow 3.3 the scheduler hands each mapped task straight to the triggerer (no worker process), whose
+  event loop makes the HTTP calls concurrently; on 3.1 and 3.2 each task starts on a worker and defers.
 * ``start_count`` starts an asynchronous invocation (``invocations-async``) and pushes its request id;
   ``wait_count`` waits for it in the triggerer, polling its status with growing intervals.
 """
@@ -24,7 +25,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
     squares = InvokeFunctionOperator.partial(
-        task_id="square", function_name="square", deferrable=True
+        task_id="square", function_name="square", deferrable=True, start_from_trigger=True
     ).expand(payload=[{"x": x} for x in range(1, 4)])
 
     @task

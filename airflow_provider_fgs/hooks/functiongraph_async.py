@@ -90,13 +90,15 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         """
         if "settings" in self.__dict__:  # the cached_property is already filled: no thread hop
             return self.settings
-        known = _connections.get(self.functiongraph_conn_id)
-        if known is not None and time.monotonic() - known[0] < CONNECTION_TTL_S:
-            self.__dict__["settings"] = known[1]
-            return known[1]
-        settings = await to_thread(lambda: self.settings)
-        _connections[self.functiongraph_conn_id] = (time.monotonic(), settings)
-        return settings
+        # Triggers started together wait for the first one's read instead of all reading at once.
+        async with _first_use_gate(f"connection {self.functiongraph_conn_id}"):
+            known = _connections.get(self.functiongraph_conn_id)
+            if known is not None and time.monotonic() - known[0] < CONNECTION_TTL_S:
+                self.__dict__["settings"] = known[1]
+                return known[1]
+            settings = await to_thread(lambda: self.settings)
+            _connections[self.functiongraph_conn_id] = (time.monotonic(), settings)
+            return settings
 
     def _forget_connection(self) -> None:
         """Read the connection again next time (its credentials were refused: it may have been fixed)."""
@@ -333,7 +335,7 @@ _FIRST_USE_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str,
 
 
 def _first_use_gate(identity: str) -> asyncio.Lock:
-    """The running event loop's lock for the first use of the credentials ``identity``."""
+    """The running event loop's lock for the first use of ``identity`` (credentials, a connection)."""
     gates = _FIRST_USE_GATES.setdefault(asyncio.get_running_loop(), {})
     return gates.setdefault(identity, asyncio.Lock())
 

@@ -565,9 +565,13 @@ def test_the_triggers_of_a_process_read_their_connection_once_until_it_is_refuse
         async with FunctionGraphAsyncHook("fgs_cached") as hook:
             return await hook.ainvoke("hello", {"name": "Ada"})
 
+    async def together() -> list[Any]:
+        return await asyncio.gather(*(invoke() for _ in range(5)))
+
+    assert [result.result["message"] for result in asyncio.run(together())] == ["Hello, Ada!"] * 5
     for _ in range(3):
         assert asyncio.run(invoke()).result["message"] == "Hello, Ada!"
-    assert reads == ["fgs_cached"]  # three triggers, one read
+    assert reads == ["fgs_cached"]  # eight triggers (five started together), one read
 
     monkeypatch.setenv("AIRFLOW_CONN_FGS_CACHED", json.dumps({**conn, "password": "a-wrong-secret"}))
     assert asyncio.run(invoke()).result["message"] == "Hello, Ada!"  # the rotation is seen within the TTL
