@@ -230,13 +230,12 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
 
     def _invoke(self, context: Context) -> Any:
         # Fail on bad input before any network call (templates are rendered by now).
-        invocation = self.invocation().check()
         urn = self.resolve_function_urn()
+        invocation = dataclasses.replace(self.invocation().check(), **_named_by(str(urn)))
         if self.deferrable:
-            self._defer_invocation(context, dataclasses.replace(invocation, **_named_by(str(urn))))
+            self._defer_invocation(context, invocation)
         self.log.info("Invoking FunctionGraph function %s", urn)
-        result = self.hook.invoke(dataclasses.replace(invocation, **_named_by(str(urn))))
-        return self.process_result(context, result)
+        return self.process_result(context, self.hook.invoke(invocation))
 
     def _defer_invocation(self, context: Context, invocation: Invocation) -> None:
         ti = context["ti"]

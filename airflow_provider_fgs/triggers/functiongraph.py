@@ -246,7 +246,15 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                 push_xcoms=self.push_xcoms,
                 maps_result=self.maps_result,
             )
-        started = await started_task(self.task_instance, self.arguments)
+        try:
+            started = await started_task(self.task_instance, self.arguments)
+        except StartOnWorker:
+            raise
+        except Exception as err:  # whatever the triggerer cannot read here, a worker reads as usual
+            self.log.warning("Could not prepare the invocation in the triggerer", exc_info=True)
+            raise StartOnWorker(
+                f"the triggerer could not read its arguments ({type(err).__name__}: {err})"
+            ) from err
         self.log.info(
             "Started here by the scheduler, with no worker: invoking %s", started.invocation.describe()
         )

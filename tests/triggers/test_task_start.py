@@ -23,6 +23,7 @@ from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 from tests.triggering import first_event
 
+STARTED = {"deferrable": True, "start_from_trigger": True}
 pytestmark = [
     pytest.mark.usefixtures("fgs_connection"),
     pytest.mark.skipif(not AIRFLOW_V_3_3_PLUS, reason="the scheduler starts tasks in the triggerer from 3.3"),
@@ -227,3 +228,21 @@ def test_a_retry_started_here_replaces_what_the_earlier_try_left(emulator: Any, 
     claim = store.xcoms["functiongraph_invoke_claim"]
     # that try's request id could have been taken for this one's: the end is recorded instead
     assert (claim["try_number"], claim["event"]) == (2, {"status": "ended"})
+
+
+def test_whatever_the_triggerer_cannot_read_starts_the_task_on_a_worker(emulator: Any) -> None:
+    with DAG("unreadable", schedule=None) as dag:
+        InvokeFunctionOperator(
+            task_id="hello", function_name="hello", payload={"name": "{{ params.who }}"}, **STARTED
+        )
+    trigger = start_trigger(serialized(dag).get_task("hello"))
+    instance = StartedTaskInstance(serialized(dag).get_task("hello"))
+
+    def broken_context() -> Any:
+        raise RuntimeError("no context here")
+
+    instance.get_template_context = broken_context  # type: ignore[method-assign]
+    trigger.task_instance = instance  # type: ignore[assignment]
+    event = asyncio.run(first_event(trigger))
+    assert event.payload["status"] == "start_on_worker"
+    assert "RuntimeError: no context here" in event.payload["reason"]
