@@ -60,6 +60,12 @@ def get_provider_info() -> dict[str, Any]:
                 ],
             }
         ],
+        "task-decorators": [
+            {
+                "name": "functiongraph",
+                "class-name": "airflow_provider_fgs.decorators.functiongraph.functiongraph_task",
+            }
+        ],
         "extra-links": [
             "airflow_provider_fgs.links.functiongraph.FunctionGraphConsoleLink",
             "airflow_provider_fgs.links.functiongraph.FunctionGraphLogLink",

@@ -24,6 +24,7 @@ __all__ = [
     "allow_xcom_deserialization",
     "conf",
     "dag_bag",
+    "determine_kwargs",
     "get_fernet",
     "require_airflow",
     "store_dag",
@@ -102,6 +103,13 @@ if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
     from airflow.sdk.exceptions import TaskDeferred
 else:
     from airflow.exceptions import TaskDeferred
+
+# The keyword arguments a TaskFlow callable takes from its op_kwargs and the context: in the Task SDK's
+# decorator module from 3.2, in core's operator helpers before.
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    from airflow.sdk.bases.decorator import determine_kwargs
+else:
+    from airflow.utils.operator_helpers import determine_kwargs
 
 
 def dag_bag(dag_folder: str) -> Any:

@@ -35,6 +35,13 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _DEFAULT_DEFERRABLE = conf.getboolean("operators", "default_deferrable", fallback=False)
+_START_TRIGGER_ARGS = StartTriggerArgs(
+    trigger_cls=f"{FunctionGraphInvokeTrigger.__module__}.{FunctionGraphInvokeTrigger.__name__}",
+    trigger_kwargs={"start_from_trigger": True},
+    next_method="execute_complete",
+    next_kwargs=None,
+    timeout=None,
+)
 
 
 class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
@@ -115,13 +122,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     operator_extra_links = (FunctionGraphConsoleLink(), FunctionGraphLogLink())
     # What the scheduler defers a task with when it starts it in the triggerer (Airflow 3.3). A mapped
     # task gets these (the trigger reads its arguments from the task); a task of its own, its arguments.
-    start_trigger_args = StartTriggerArgs(
-        trigger_cls=f"{FunctionGraphInvokeTrigger.__module__}.{FunctionGraphInvokeTrigger.__name__}",
-        trigger_kwargs={"start_from_trigger": True},
-        next_method="execute_complete",
-        next_kwargs=None,
-        timeout=None,
-    )
+    start_trigger_args: StartTriggerArgs | None = _START_TRIGGER_ARGS
     start_from_trigger = False
 
     def __init__(
@@ -185,7 +186,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         if start_from_trigger and self._start_unavailable is None:
             self.start_from_trigger = True
             self.start_trigger_args = dataclasses.replace(
-                type(self).start_trigger_args,
+                _START_TRIGGER_ARGS,
                 trigger_kwargs={"start_from_trigger": True, "arguments": self._trigger_arguments()},
             )
 
