@@ -136,6 +136,17 @@ def _connections_read_afresh() -> None:
     functiongraph_async._connections.clear()
 
 
+@pytest.fixture(autouse=True)
+def _async_settings_read_afresh() -> None:
+    """
+    Each test reads functions' async settings afresh: the process caches them per endpoint and function
+    (also a refused read), and the session emulator's functions serve many tests.
+    """
+    from airflow_provider_fgs.hooks import functiongraph
+
+    functiongraph._async_invoke_configs.clear()
+
+
 def clear_host_cache() -> None:
     """Forget the tokens and cool-downs that earlier tests left in the host cache directory."""
     from airflow_provider_fgs.cooldown import CredentialCoolDowns

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from airflow_provider_fgs.emulator import functions_api, management_api
+from airflow_provider_fgs.emulator import async_config_api, functions_api, management_api
 from airflow_provider_fgs.emulator.functions_api import ApiRefusal
 from airflow_provider_fgs.emulator.iam import IamError, issue_token
 from airflow_provider_fgs.emulator.responses import BodyTooLarge, fss_error, json_response, read_body
@@ -79,7 +79,7 @@ async def _stats(state: EmulatorState, request: Request) -> Response:
 
 def route_of(method: str, path: str) -> tuple[str, Handler | None, dict[str, str], str | None]:
     """(route name, handler or None when the method is wrong, path params, allowed method)."""
-    managed = management_api.route(method, path)
+    managed = management_api.route(method, path) or async_config_api.route(method, path)
     if managed is not None:
         return managed
     match = _FUNCTION_ROUTE.fullmatch(path)

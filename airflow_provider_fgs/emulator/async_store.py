@@ -26,7 +26,9 @@ class AsyncRecord:
     One asynchronous invocation of ``function`` (name).
 
     ``error_code`` is an integer as in the official SDK's model (0 unless the invocation failed);
-    ``submitted`` is the emulator clock's epoch time of acceptance, which query windows compare to.
+    ``submitted`` is the emulator clock's epoch time of acceptance, which query windows compare to;
+    ``status_logged`` is whether the function had async status persistence on when it was accepted
+    (status queries find only those records).
     """
 
     request_id: str
@@ -40,6 +42,7 @@ class AsyncRecord:
     result: str = ""
     worker: Worker | None = field(default=None, repr=False)
     cancel_requested: bool = False
+    status_logged: bool = True
 
     def as_dict(self) -> dict[str, Any]:
         return {

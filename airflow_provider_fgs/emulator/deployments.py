@@ -160,6 +160,19 @@ class ManagedRegistry(FunctionRegistry):
             snapshot = self.snapshot(managed, urn.qualifier)
             return ResolvedFunction(self._spec(managed, snapshot), urn.qualifier, "")
 
+    def lookup(self, urn: FunctionUrn) -> FunctionSpec:
+        if urn.alias is None:
+            return self.resolve(urn).spec  # no draw without an alias
+        with self._lock:
+            managed = self._functions.get(urn.name)
+            if managed is None or urn.name in self._deleted:
+                return super().lookup(urn)  # served from its file (or raises: deleted)
+            if managed.base.package != urn.package:
+                raise LookupFailure("FSS.1051", f"Not found the function: {urn.unqualified}")
+            if urn.alias not in managed.aliases:
+                raise LookupFailure("FSS.1053", f"Not found the function alias {urn.alias!r} of {urn.name}")
+            return self._spec(managed, managed.latest)
+
     def _pick(self, record: AliasRecord) -> str:
         draw = self._random.uniform(0, 100)
         for version, weight in sorted(record.weights.items()):

@@ -47,7 +47,8 @@ class Fault:
     :param remaining: how many more requests it hits; ``None`` for every request until cleared.
     :param function: only requests for this function name; ``None`` for every function.
     :param route: only this route (``invoke``, ``invoke_async``, ``async_status``, ``cancel``,
-        ``config``, ``log_stream``, ``list``, or ``token`` for IAM's token route); ``None`` for every
+        ``config``, ``async_config``, ``update_async_config``, ``log_stream``, ``list``, or ``token``
+        for IAM's token route); ``None`` for every
         FunctionGraph route.
     :param delay: seconds of added latency (``latency``, and before answering for the others; after
         running the request for ``stall``).

@@ -202,7 +202,11 @@ async def invoke_async(state: EmulatorState, request: Request) -> Response:
     """``POST .../invocations-async``: start the function, answer 202 at once."""
     call = await prepare(state, request, MAX_ASYNC_PAYLOAD_BYTES)
     request_id = str(uuid.uuid4())
-    record = AsyncRecord(request_id=request_id, function=call.function.spec.name)
+    record = AsyncRecord(
+        request_id=request_id,
+        function=call.function.spec.name,
+        status_logged=state.async_settings.status_log_enabled(call.function.spec),
+    )
     state.async_records.add(record)
 
     async def run() -> None:
@@ -254,7 +258,7 @@ async def async_status(state: EmulatorState, request: Request) -> Response:
     """
     ``GET .../async-invocations``: status records, filtered by request_id / status and by the window
     ``query_begin_time`` (default: one hour before now) to ``query_end_time``, paged by marker/limit.
-    A function without async status persistence has no records.
+    Only invocations accepted while the function had async status persistence on have records.
     """
     await authenticated_body(state, request, 0)
     _, function = resolve(state, request.path_params["project_id"], request.path_params["urn"])
@@ -267,15 +271,13 @@ async def async_status(state: EmulatorState, request: Request) -> Response:
     end = _query_time(request, "query_end_time")
     begin = now - state.async_query_window if begin is None else begin
     end = now if end is None else end
-    records: list[AsyncRecord] = []
-    if function.spec.async_status_persistence:
-        if request_id:
-            record = state.async_records.get(request_id)
-            records = [record] if record is not None and record.function == function.spec.name else []
-        else:
-            records = state.async_records.of_function(function.spec.name)
-        # The query times have whole seconds: compare the acceptance time at that precision.
-        records = [r for r in records if begin <= int(r.submitted) <= end]
+    if request_id:
+        record = state.async_records.get(request_id)
+        records = [record] if record is not None and record.function == function.spec.name else []
+    else:
+        records = state.async_records.of_function(function.spec.name)
+    # The query times have whole seconds: compare the acceptance time at that precision.
+    records = [r for r in records if r.status_logged and begin <= int(r.submitted) <= end]
     if status:
         records = [r for r in records if r.status == status.upper()]
     page = records[marker : marker + limit]

@@ -191,6 +191,15 @@ class FunctionRegistry:
                     found.add(entry.stem)
         return sorted(found)
 
+    def lookup(self, urn: FunctionUrn) -> FunctionSpec:
+        """
+        The function a URN names, its version or alias checked, without choosing a version for an
+        alias (which would draw from a seeded weighted split).
+
+        :raises LookupFailure: unknown function (FSS.1051), version (FSS.1052) or alias (FSS.1053).
+        """
+        return self.resolve(urn).spec  # an alias resolves here without drawing
+
     def resolve(self, urn: FunctionUrn) -> ResolvedFunction:
         """
         The function and version a URN selects.

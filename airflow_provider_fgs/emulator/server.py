@@ -231,7 +231,8 @@ class FunctionGraphEmulator:
         :param function: only requests for this function name.
         :param retry_after: ``Retry-After`` seconds for ``throttle`` / ``unavailable``.
         :param route: only this route: ``invoke``, ``invoke_async``, ``async_status``, ``cancel``, ``config``,
-            ``log_stream``, ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
+            ``async_config`` (reading a function's async settings), ``update_async_config``, ``log_stream``,
+            ``list``, or ``token`` (IAM; a fault without a route never touches IAM).
         """
         self.state.faults.add(
             Fault(
@@ -273,7 +274,8 @@ class FunctionGraphEmulator:
     def request_count(self, route: str | None = None) -> int:
         """
         Requests received on ``route`` (all when ``None``): ``token``, ``invoke``, ``invoke_async``,
-        ``async_status``, ``cancel``, ``config``, ``log_stream``, ``list``, ``health``, ``unknown``.
+        ``async_status``, ``cancel``, ``config``, ``async_config``, ``update_async_config``, ``log_stream``,
+        ``list``, ``health``, ``unknown`` (and the management routes).
         """
         return self.state.stats.requests(route)
 

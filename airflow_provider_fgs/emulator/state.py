@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from airflow_provider_fgs.emulator.async_settings import AsyncSettingsStore
 from airflow_provider_fgs.emulator.async_store import AsyncStore
 from airflow_provider_fgs.emulator.faults import FaultInjector
 from airflow_provider_fgs.emulator.iam import IamSettings, TokenStore
@@ -40,6 +41,7 @@ class EmulatorState:
     stats: Stats = field(default_factory=Stats)
     faults: FaultInjector = field(default_factory=FaultInjector)
     async_records: AsyncStore = field(default_factory=AsyncStore)
+    async_settings: AsyncSettingsStore = field(default_factory=AsyncSettingsStore)
     lockouts: Lockouts = field(default_factory=Lockouts)
     gateway_timeout: float = SYNC_GATEWAY_TIMEOUT_S
     async_query_window: float = DEFAULT_QUERY_WINDOW_S
@@ -51,5 +53,6 @@ class EmulatorState:
 
     def __post_init__(self) -> None:
         self.async_records.clock = self.now
+        self.async_settings.clock = self.now
         self.invoker = Invoker(self.pool, self.stats, self.project_id)
         self.iam = IamSettings(users=self.users, project_id=self.project_id, project_name=self.project_name)

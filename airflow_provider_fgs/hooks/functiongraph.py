@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     import requests
 
     from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus, AsyncStatusPage
+    from airflow_provider_fgs.protocol.async_invoke_config import AsyncInvokeConfig
     from airflow_provider_fgs.protocol.functions import FunctionConfig
 
 T = TypeVar("T")
@@ -63,6 +64,8 @@ FUNCTION_CONFIG_TTL_S = 600.0
 """How long a function's config (its timeout, its log stream) is trusted by the process that read it."""
 _function_configs: dict[str, tuple[float, FunctionConfig | None]] = {}
 """``endpoint + URN`` -> (when read, the function's config or ``None``), shared by the process's hooks."""
+_async_invoke_configs: dict[str, tuple[float, AsyncInvokeConfig | None]] = {}
+"""``endpoint + URN`` -> (when read, the function's async settings or ``None``), like the config above."""
 
 
 def _mask_secret(value: str) -> None:
@@ -497,6 +500,63 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
             urn,
             err,
             self.settings.read_timeout,
+        )
+
+    def async_invoke_config(self, function_urn: str | FunctionUrn) -> AsyncInvokeConfig | None:
+        """
+        The function's asynchronous invocation settings (ShowFunctionAsyncInvokeConfig), above all
+        whether async status persistence is on: cached like :meth:`function_config`.
+
+        Read once per process and function (version), and trusted for :data:`FUNCTION_CONFIG_TTL_S`. A
+        refused or failed read (after the retries of a safe read) is logged as a warning naming the
+        reason and remembered as ``None``; rejected credentials are raised.
+        """
+        urn = self.resolve_urn(function_urn)
+        known = self._cached_async_invoke_config(urn)
+        if known is not _UNKNOWN:
+            return cast("AsyncInvokeConfig | None", known)
+        try:
+            value = self._call(self._prepare_async_invoke_config(urn))
+        except AuthenticationError:
+            raise
+        except FunctionGraphError as err:
+            self._async_invoke_config_unreadable(urn, err)
+            value = None
+        return self._remember_async_invoke_config(urn, value)
+
+    def _prepare_async_invoke_config(self, urn: FunctionUrn) -> PreparedCall[AsyncInvokeConfig]:
+        """The settings query of :meth:`async_invoke_config` (shared with the async hook)."""
+        from airflow_provider_fgs.protocol.async_invoke_config import (
+            build_async_invoke_config_request,
+            parse_async_invoke_config,
+        )
+
+        name = str(urn)
+
+        def parse(response: Response) -> AsyncInvokeConfig:
+            return parse_async_invoke_config(*response, function=name)
+
+        request = build_async_invoke_config_request(self.settings.endpoint, urn)
+        return PreparedCall(request, parse, what=f"async settings query of {name}", idempotent=True)
+
+    def _cached_async_invoke_config(self, urn: FunctionUrn) -> Any:
+        entry = _async_invoke_configs.get(f"{self.settings.endpoint} {urn}")
+        if entry is None or time.monotonic() - entry[0] > FUNCTION_CONFIG_TTL_S:
+            return _UNKNOWN
+        return entry[1]
+
+    def _remember_async_invoke_config(
+        self, urn: FunctionUrn, value: AsyncInvokeConfig | None
+    ) -> AsyncInvokeConfig | None:
+        _async_invoke_configs[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
+        return value
+
+    def _async_invoke_config_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
+        self._logger.warning(
+            "Could not read the async settings of %s (%s): whether its async status persistence is on "
+            "is unknown, so it is not checked",
+            urn,
+            err,
         )
 
     def _read_timeout_for(self, urn: FunctionUrn, known: Any) -> float | None:

@@ -24,6 +24,7 @@ from airflow_provider_fgs.hooks.functiongraph import (
 )
 from airflow_provider_fgs.keepalive import keepalive_socket_options
 from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
+from airflow_provider_fgs.protocol.async_invoke_config import AsyncInvokeConfig
 from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
 from airflow_provider_fgs.protocol.functions import FunctionConfig
 from airflow_provider_fgs.protocol.http import HttpRequest, is_token_rejected
@@ -187,6 +188,22 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
             self._config_unreadable(urn, err)
             value = None
         return self._remember_function_config(urn, value)
+
+    async def aasync_invoke_config(self, function_urn: str | FunctionUrn) -> AsyncInvokeConfig | None:
+        """The function's asynchronous invocation settings; see :meth:`async_invoke_config`."""
+        urn = await to_thread(self.resolve_urn, function_urn)
+        await self.asettings()  # the cache is keyed by endpoint: never read the connection on the loop
+        known = self._cached_async_invoke_config(urn)
+        if known is not _UNKNOWN:
+            return cast("AsyncInvokeConfig | None", known)
+        try:
+            value = await self._acall(await to_thread(self._prepare_async_invoke_config, urn))
+        except AuthenticationError:
+            raise
+        except FunctionGraphError as err:
+            self._async_invoke_config_unreadable(urn, err)
+            value = None
+        return self._remember_async_invoke_config(urn, value)
 
     async def aget_async_invocation(
         self,

@@ -15,6 +15,7 @@ from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
+from airflow_provider_fgs.operators.async_status_persistence import require_async_status_persistence
 from airflow_provider_fgs.operators.end_from_trigger import (
     check_end_from_trigger,
     maps_result,
@@ -95,7 +96,11 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     status with growing intervals (in the worker, or in the triggerer when ``deferrable``), and fails
     with :class:`~airflow_provider_fgs.protocol.errors.FunctionError` when it ends FAIL or DISCARD.
     Status records exist only when "async status persistence" is enabled on the function (it is off
-    by default on FunctionGraph). The status query searches from a few minutes before the invocation
+    by default on FunctionGraph): before starting an invocation it will wait for, the task reads the
+    function's async settings (once per process) and, when they say it is off, fails at once with
+    :class:`~airflow_provider_fgs.protocol.errors.AsyncStatusPersistenceDisabledError`, without
+    invoking and without Airflow retries; settings that cannot be read are logged as a warning and
+    the task goes on. The status query searches from a few minutes before the invocation
     was started (pushed to XCom as ``query_begin_time`` for a sensor), so jobs longer than the
     platform's default one-hour window are found; a request id that stays without any record for
     ``missing_record_timeout`` seconds fails the task with
@@ -188,6 +193,8 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
     def execute(self, context: Context) -> Any:
         encode_payload(self.payload, limit=MAX_ASYNC_PAYLOAD_BYTES)
         urn = self.resolve_function_urn()
+        if self.wait_for_completion:
+            require_async_status_persistence(self.hook, urn)
         query_begin_time = query_begin_time_for(datetime.now(UTC))
         request_id = self.hook.invoke_async(urn, self.payload)
         self.log.info("Started async invocation %s of %s", request_id, urn)

@@ -102,6 +102,40 @@ class AsyncRecordNotFoundError(FunctionGraphApiError):
     """
 
 
+class AsyncStatusPersistenceDisabledError(PermanentError):
+    """
+    A wait for an asynchronous invocation could never end: the function's async settings say that
+    async status persistence (``enable_async_status_log``) is off, so FunctionGraph keeps no status
+    record of its asynchronous invocations. Raised before the wait starts.
+
+    :param message: human readable summary (built from the other parameters when not given).
+    :param function_urn: the function's URN.
+    :param request_id: the invocation a sensor was to wait for; ``None`` when none was started.
+    """
+
+    def __init__(
+        self, message: str | None = None, *, function_urn: str, request_id: str | None = None
+    ) -> None:
+        if message is None:
+            outcome = (
+                "The invocation was not started."
+                if request_id is None
+                else f"Async invocation {request_id} may still run, but its end cannot be seen."
+            )
+            message = (
+                f"Async status persistence is off for {function_urn} (its async settings answer "
+                "enable_async_status_log=false): FunctionGraph keeps no status record of its "
+                f"asynchronous invocations, so waiting for one could never end. {outcome} Turn it on "
+                "in the FunctionGraph console (the function > Configuration > Asynchronous "
+                'Notification > Edit > "Async status persistence"), or with the API: PUT '
+                "/v2/{project_id}/fgs/functions/{function_urn}/async-invoke-config with "
+                '{"enable_async_status_log": true}.'
+            )
+        super().__init__(message)
+        self.function_urn = function_urn
+        self.request_id = request_id
+
+
 class FunctionError(FunctionGraphError):
     """
     The user's function ran and failed.
@@ -188,6 +222,7 @@ _EVENT_CLASSES: dict[str, type[FunctionGraphError]] = {
         NotFoundError,
         RequestRejectedError,
         AsyncRecordNotFoundError,
+        AsyncStatusPersistenceDisabledError,
         FunctionError,
         InvocationOutcomeUnknownError,
     )

@@ -16,6 +16,7 @@ from airflow_provider_fgs.operators.async_invocation import (
     finished_status,
     status_from_event,
 )
+from airflow_provider_fgs.operators.async_status_persistence import require_async_status_persistence
 from airflow_provider_fgs.operators.end_from_trigger import (
     check_end_from_trigger,
     maps_result,
@@ -42,8 +43,12 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
     FAIL or DISCARD. The invocation's status record is pushed as ``return_value``. With ``deferrable``
     the waiting happens in the triggerer (polling with growing intervals from ``poke_interval``).
 
-    Status records exist only when async status persistence is enabled on the function, and a query
-    finds them only from ``query_begin_time`` on (the platform's default is the last hour). Without
+    Status records exist only when async status persistence is enabled on the function: the first
+    check (the first poke, or before deferring) reads the function's async settings and, when they say
+    it is off, fails at once with
+    :class:`~airflow_provider_fgs.protocol.errors.AsyncStatusPersistenceDisabledError` (settings that
+    cannot be read are logged as a warning and the sensor goes on). A query
+    finds records only from ``query_begin_time`` on (the platform's default is the last hour). Without
     ``query_begin_time`` the sensor searches from a few minutes before its DAG run started. A request
     id with no record for ``missing_record_timeout`` seconds fails the sensor with
     :class:`~airflow_provider_fgs.protocol.errors.AsyncRecordNotFoundError`.
@@ -125,6 +130,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         check_end_from_trigger(self, end_from_trigger)
         self.end_from_trigger = end_from_trigger
         self._waiting = False
+        self._persistence_checked = False
 
     def _query_begin_time(self, context: Context) -> str | None:
         """The given ``query_begin_time``, else the DAG run's (or this task's) start, minus a margin."""
@@ -154,9 +160,17 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
             )
         return self._guard
 
+    def _check_persistence_once(self, context: Context) -> None:
+        """Fail when the function keeps no status records; only on the first check of a try."""
+        if self._persistence_checked or context.get("task_reschedule_count", 0):
+            return  # a rescheduled poke: the try's first poke checked already
+        self._persistence_checked = True
+        require_async_status_persistence(self.hook, self.resolve_function_urn(), request_id=self.request_id)
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
+        self._check_persistence_once(context)
         self.defer(
             trigger=FunctionGraphAsyncInvocationTrigger(
                 functiongraph_conn_id=self.functiongraph_conn_id,
@@ -176,6 +190,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
         )
 
     def poke(self, context: Context) -> PokeReturnValue | bool:
+        self._check_persistence_once(context)
         urn = self.resolve_function_urn()
         self._waiting = True
         query_begin_time = self._query_begin_time(context)

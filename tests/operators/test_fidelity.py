@@ -3,7 +3,9 @@ The provider against the real FunctionGraph's limits (issue 11), through the hoo
 sensor and the trigger, against emulators configured like the real service.
 
 - an async job whose record has left the default one-hour window still ends correctly;
-- a job on a function without async status persistence fails with a clear error instead of hanging;
+- a job on a function without async status persistence fails with a clear error instead of hanging
+  (at once when its async settings say so: tests/operators/test_async_status_persistence.py; here,
+  where they cannot be read, once its record stays missing);
 - a synchronous call cut by the gateway fails clearly, is not re-sent, and the function runs on;
 - a token refused as 403 FSS.0403 "invalid token" is refreshed once, as after a 401.
 """
@@ -135,6 +137,8 @@ def test_sensor_searches_from_the_dag_runs_start(
 
 
 def test_persistence_off_job_fails_clearly_in_the_worker(emu: Any, make_conn: ConnFactory) -> None:
+    # Settings that cannot be read do not stop the job: the missing record still ends the wait.
+    emu.inject_fault("unavailable", count=None, function="unrecorded", route="async_config")
     operator = InvokeFunctionAsyncOperator(
         task_id="start_and_wait",
         function_name="unrecorded",
@@ -180,6 +184,7 @@ def test_persistence_off_sensor_fails_clearly(emu: Any, make_conn: ConnFactory) 
     conn_id = make_conn()
     with FunctionGraphHook(conn_id) as hook:
         request_id = hook.invoke_async("unrecorded", {})
+    emu.inject_fault("unavailable", count=None, function="unrecorded", route="async_config")  # unreadable
     sensor = FunctionGraphAsyncInvocationSensor(
         task_id="wait",
         request_id=request_id,
