@@ -44,6 +44,15 @@ from airflow_provider_fgs.emulator import FunctionGraphEmulator  # noqa: E402
 FUNCTION_DIRS = [EXAMPLE_DAGS / "functions", ROOT / "tests" / "functions"]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """What a test needs from the machine (``tests.machine.needs``), checked before its fixtures start."""
+    from tests.machine import require
+
+    for mark in item.iter_markers("machine"):
+        require(mark.args[0])
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 

@@ -30,11 +30,13 @@ import pytest
 
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from tests.machine import require
 
 from .airflow_api import AirflowApi
 from .deployment import ADMIN_USER, AirflowDeployment
 from .processes import ManagedProcess, tail, wait_for
 from .production import CeleryDeployment
+from .services import services_missing_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_DAGS = ROOT / "example_dags"
@@ -156,6 +158,8 @@ def deployment(
 ) -> Iterator[Deployment]:
     """The emulator plus Airflow serving example_dags, in the shape given by the parameter (``local``)."""
     shape: str = request.param
+    if shape == PRODUCTION:
+        require(services_missing_reason())
     workdir = tmp_path_factory.mktemp(f"airflow-{shape}")
     emulator = _start_emulator(workdir)
     home = workdir / "airflow_home"

@@ -31,8 +31,11 @@ POSTGRES_SERVICE_USER = os.environ.get("FGS_POSTGRES_USER", "postgres")
 """The unprivileged account that runs PostgreSQL when the tests run as root."""
 
 
-def postgres_bindir() -> Path:
-    """Where Debian's PostgreSQL server programs live (the newest major version installed)."""
+_NO_POSTGRES = "PostgreSQL's server programs (initdb, postgres) were not found; run .ci/install-services.sh"
+_NO_REDIS = "redis-server was not found; run .ci/install-services.sh"
+
+
+def _find_postgres_bindir() -> Path | None:
     override = os.environ.get("FGS_POSTGRES_BINDIR")
     if override:
         return Path(override)
@@ -40,24 +43,52 @@ def postgres_bindir() -> Path:
     if candidates:
         return Path(candidates[-1]).parent
     found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    raise DeploymentError(
-        "PostgreSQL's server programs (initdb, postgres) were not found; run .ci/install-services.sh"
-    )
+    return Path(found).resolve().parent if found else None
+
+
+def _redis_server() -> Path:
+    """``FGS_REDIS_SERVER``, else ``redis-server`` on the PATH, else Debian's."""
+    return Path(os.environ.get("FGS_REDIS_SERVER") or shutil.which("redis-server") or "/usr/bin/redis-server")
+
+
+def _no_service_user() -> str | None:
+    """Why PostgreSQL cannot be dropped from root to its user here, or ``None``."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(POSTGRES_SERVICE_USER)
+    except KeyError:
+        return (
+            f"running as root, PostgreSQL needs the unprivileged user {POSTGRES_SERVICE_USER!r}; "
+            "run .ci/install-services.sh"
+        )
+    return None
+
+
+def services_missing_reason() -> str | None:
+    """Why PostgreSQL and Redis cannot run here (one line), or ``None`` when both can."""
+    if _find_postgres_bindir() is None:
+        return _NO_POSTGRES
+    if not _redis_server().exists():
+        return _NO_REDIS
+    return _no_service_user()
+
+
+def postgres_bindir() -> Path:
+    """Where Debian's PostgreSQL server programs live (the newest major version installed)."""
+    found = _find_postgres_bindir()
+    if found is None:
+        raise DeploymentError(_NO_POSTGRES)
+    return found
 
 
 def _as_service_user() -> list[str]:
     """The command prefix that drops root for PostgreSQL; empty when not running as root."""
     if os.geteuid() != 0:
         return []
-    try:
-        pwd.getpwnam(POSTGRES_SERVICE_USER)
-    except KeyError:
-        raise DeploymentError(
-            f"running as root, PostgreSQL needs the unprivileged user {POSTGRES_SERVICE_USER!r}; "
-            "run .ci/install-services.sh"
-        ) from None
+    missing = _no_service_user()
+    if missing is not None:
+        raise DeploymentError(missing)
     return [
         "setpriv",
         f"--reuid={POSTGRES_SERVICE_USER}",
@@ -214,9 +245,12 @@ class RedisServer:
             encoding="utf-8",
         )
         config.chmod(0o600)
-        server = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = ManagedProcess(
-            "redis", [server, str(config)], dict(os.environ), log_dir / "redis.log", cwd=self.workdir
+            "redis",
+            [str(_redis_server()), str(config)],
+            dict(os.environ),
+            log_dir / "redis.log",
+            cwd=self.workdir,
         )
 
     def url(self, db: int = 0) -> str:
@@ -224,7 +258,7 @@ class RedisServer:
 
     def start(self, timeout: float = 30.0) -> None:
         if not Path(self.process.argv[0]).exists():
-            raise DeploymentError("redis-server was not found; run .ci/install-services.sh")
+            raise DeploymentError(_NO_REDIS)
         self.process.start()
         wait_for("Redis to answer PING", self._ping, timeout, [self.process])
 

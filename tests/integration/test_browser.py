@@ -26,6 +26,7 @@ from airflow_provider_fgs.links.functiongraph import (
     lts_log_stream_url,
 )
 from airflow_provider_fgs.protocol.urn import FunctionUrn
+from tests.machine import needs
 
 from .browser import chromium, chromium_missing_reason
 from .conftest import (
@@ -42,11 +43,10 @@ from .deployment import ADMIN_USER
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
-_MISSING = chromium_missing_reason()
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(INTEGRATION_TIMEOUT),
-    pytest.mark.skipif(_MISSING is not None, reason=_MISSING or ""),
+    needs(chromium_missing_reason()),
 ]
 
 UI_CONN_ID = "fgs_from_ui"
