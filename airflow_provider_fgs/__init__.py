@@ -6,7 +6,7 @@ from typing import Any
 
 from airflow_provider_fgs.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 
 def get_provider_info() -> dict[str, Any]:
@@ -15,7 +15,6 @@ def get_provider_info() -> dict[str, Any]:
         "package-name": "airflow-provider-fgs",
         "name": "Huawei Cloud FunctionGraph",
         "description": "Invoke Huawei Cloud FunctionGraph functions from Airflow.",
-        "versions": [__version__],
         "integrations": [
             {
                 "integration-name": "Huawei Cloud FunctionGraph",

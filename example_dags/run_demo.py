@@ -3,6 +3,7 @@ Run an example DAG end to end against the local FunctionGraph emulator, then pri
 
     python example_dags/run_demo.py                       # the functiongraph_chain pipeline
     python example_dags/run_demo.py --dag functiongraph_mapped
+    python example_dags/run_demo.py --all                 # every example DAG, one after the other
     python example_dags/run_demo.py --text "to be or not to be"
     python example_dags/run_demo.py --verbose             # also Airflow's own output
 
@@ -11,9 +12,10 @@ function's log; Airflow's own start-up and task-runner output is kept out unless
 
 Everything is hermetic: Airflow's home (config, sqlite metadata DB) is a temporary directory that is
 removed afterwards, the emulator listens on a free loopback port and runs the handlers in
-``example_dags/functions``, and the ``functiongraph_default`` connection comes from the
-``AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT`` environment variable. The DAG runs with Airflow's own
-``dag.test()``: the real scheduler logic, task runner and XCom backend, in this one process.
+``example_dags/functions``, and the ``functiongraph_default`` connection (and any other the DAGs name,
+such as ``functiongraph_fan_out``) comes from an ``AIRFLOW_CONN_...`` environment variable. Each DAG
+runs with Airflow's own ``dag.test()``: the real scheduler logic, task runner and XCom backend, in this
+one process.
 """
 
 from __future__ import annotations
@@ -58,6 +60,19 @@ def emulator_connection(url: str, region: str, project_id: str) -> str:
     )
 
 
+def connection_ids(dags: list[Any]) -> set[str]:
+    """``functiongraph_default`` and every other FunctionGraph connection the DAGs' tasks name."""
+    ids = {"functiongraph_default"}
+    for dag in dags:
+        for task in dag.tasks:
+            # A mapped task keeps the arguments it was not mapped over in partial_kwargs.
+            partial = getattr(task, "partial_kwargs", {})
+            conn_id = getattr(task, "functiongraph_conn_id", None) or partial.get("functiongraph_conn_id")
+            if conn_id:
+                ids.add(conn_id)
+    return ids
+
+
 def migrate_db() -> None:
     """Create the metadata DB schema, as ``airflow db migrate`` does."""
     from airflow.utils.db import upgradedb
@@ -65,17 +80,20 @@ def migrate_db() -> None:
     upgradedb()
 
 
-def load_dag(dag_id: str) -> Any:
-    """Parse the example DAGs folder and return ``dag_id``."""
+def load_dags(dag_ids: list[str] | None) -> list[Any]:
+    """Parse the example DAGs folder and return the DAGs ``dag_ids`` names (``None``: all, by id)."""
     from airflow_provider_fgs.compat import dag_bag
 
     bag = dag_bag(str(EXAMPLE_DAGS))
     if bag.import_errors:
         raise RuntimeError(f"Example DAGs failed to import: {bag.import_errors}")
-    dag = bag.dags.get(dag_id)
-    if dag is None:
-        raise LookupError(f"no DAG {dag_id!r} in {EXAMPLE_DAGS}; known: {', '.join(sorted(bag.dag_ids))}")
-    return dag
+    if dag_ids is None:
+        return [bag.dags[dag_id] for dag_id in sorted(bag.dag_ids)]
+    unknown = [dag_id for dag_id in dag_ids if dag_id not in bag.dags]
+    if unknown:
+        known = ", ".join(sorted(bag.dag_ids))
+        raise LookupError(f"no DAG {', '.join(map(repr, unknown))} in {EXAMPLE_DAGS}; known: {known}")
+    return [bag.dags[dag_id] for dag_id in dag_ids]
 
 
 def xcom_results(dag_id: str, run_id: str) -> list[tuple[str, int, str, Any]]:
@@ -155,12 +173,15 @@ class QuietConsole:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
-def run(dag_id: str, run_conf: dict[str, Any] | None = None, *, verbose: bool = False) -> str:
+def run(
+    dag_ids: list[str] | None, run_conf: dict[str, Any] | None = None, *, verbose: bool = False
+) -> dict[str, str]:
     """
-    Run ``dag_id`` against a fresh emulator in a fresh Airflow home; return the run's final state.
+    Run each DAG of ``dag_ids`` (``None``: every example DAG), one after the other, against one fresh
+    emulator in one fresh Airflow home; return each run's final state by DAG id.
 
     :param verbose: also show Airflow's own output (start-up, task runner, task logs); by default it is
-        kept out of the terminal and only its last lines are shown when the run did not succeed.
+        kept out of the terminal and only its last lines are shown when a run did not succeed.
     """
     home = Path(tempfile.mkdtemp(prefix="fgs-demo-airflow-"))
     console = QuietConsole(None if verbose else home / "airflow-output.log")
@@ -168,25 +189,32 @@ def run(dag_id: str, run_conf: dict[str, Any] | None = None, *, verbose: bool = 
         # Airflow reads its home and config when first imported: set the environment before that.
         os.environ.update(hermetic_airflow_env(home))
         with console:
-            dag = load_dag(dag_id)
+            dags = load_dags(dag_ids)
             from airflow_provider_fgs.emulator import FunctionGraphEmulator
 
             emulator = FunctionGraphEmulator(functions_dir=FUNCTIONS)
         with emulator:
-            os.environ[CONN_ENV] = emulator_connection(emulator.url, emulator.region, emulator.project_id)
+            connection = emulator_connection(emulator.url, emulator.region, emulator.project_id)
+            for conn_id in connection_ids(dags):  # e.g. functiongraph_fan_out's own connection
+                os.environ[f"AIRFLOW_CONN_{conn_id.upper()}"] = connection
             print(f"FunctionGraph emulator at {emulator.url}, Airflow home {home}", flush=True)
-            print(
-                f"Running DAG {dag_id} with dag.test()"
-                + ("" if verbose else " (Airflow's output: --verbose)")
-            )
             with console:
                 migrate_db()
-                dag_run = dag.test(run_conf=run_conf)
-            print_report(dag_id, dag_run)
-            state = str(dag_run.state)
-            if state != "success" and not verbose:
-                print(f"\nThe last lines of Airflow's output:\n{console.tail()}")
-            return state
+            states: dict[str, str] = {}
+            for dag in dags:
+                print(
+                    f"Running DAG {dag.dag_id} with dag.test()"
+                    + ("" if verbose else " (Airflow's output: --verbose)"),
+                    flush=True,
+                )
+                with console:
+                    dag_run = dag.test(run_conf=run_conf)
+                print_report(dag.dag_id, dag_run)
+                states[dag.dag_id] = str(dag_run.state)
+                if states[dag.dag_id] != "success" and not verbose:
+                    print(f"\nThe last lines of Airflow's output:\n{console.tail()}")
+                print(flush=True)
+            return states
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -197,19 +225,29 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--dag", default=DEFAULT_DAG_ID, help=f"id of an example DAG to run (default {DEFAULT_DAG_ID})"
+        "--dag",
+        action="append",
+        help=f"id of an example DAG to run (default {DEFAULT_DAG_ID}); repeat it to run several",
+    )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="run every example DAG (functiongraph_failing fails on purpose, so the exit status is 1)",
     )
     parser.add_argument("--text", help="text for functiongraph_chain to split and count")
     parser.add_argument(
         "--verbose", action="store_true", help="also show Airflow's own start-up output and task logs"
     )
     args = parser.parse_args(argv)
+    if args.all and args.dag:
+        parser.error("--all runs every example DAG: give no --dag with it")
+    dag_ids = None if args.all else (args.dag or [DEFAULT_DAG_ID])
     run_conf = {"text": args.text} if args.text else None
     try:
-        state = run(args.dag, run_conf, verbose=args.verbose)
+        states = run(dag_ids, run_conf, verbose=args.verbose)
     except LookupError as err:
         parser.error(str(err))
-    return 0 if state == "success" else 1
+    return 0 if all(state == "success" for state in states.values()) else 1
 
 
 if __name__ == "__main__":
