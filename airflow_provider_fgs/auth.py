@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.connection import FunctionGraphSettings
 from airflow_provider_fgs.host_cache import HostStore
 from airflow_provider_fgs.protocol.errors import AuthenticationError
@@ -307,6 +308,15 @@ class TokenProvider:
             self._shared.invalidate(self._key, rejected_value)
 
     def _fetch(self) -> CachedToken:
+        try:
+            cached = self._fetch_from_iam()
+        except Exception as err:
+            metrics.token_fetch_failed(self.settings.auth_type, err)
+            raise
+        metrics.token_fetched(self.settings.auth_type)
+        return cached
+
+    def _fetch_from_iam(self) -> CachedToken:
         fetched_at = self._clock()
         try:
             token = parse_token(self.settings, self._send(token_request(self.settings)))

@@ -20,6 +20,7 @@ __all__ = [
     "AIRFLOW_V_3_2_PLUS",
     "AIRFLOW_V_3_3_PLUS",
     "AirflowFailException",
+    "Stats",
     "TaskDeferred",
     "allow_xcom_deserialization",
     "conf",
@@ -90,6 +91,17 @@ else:
         # which would leave its response unread on the runner's one channel and kill the runner.
         return await asyncio.shield(sync_to_async(func, thread_sensitive=False)(*args, **kwargs))
 
+
+# Airflow's metrics client, which sends to what the deployment's ``[metrics]`` section turns on (StatsD,
+# Datadog's DogStatsD or OpenTelemetry). 3.1 has one, configured when ``airflow.stats`` is imported. From
+# 3.2 the Task SDK has its own, which the task runner initialises and ``airflow.sdk.serde`` initialises
+# when it is imported; a 3.2 triggerer never imports it itself (its own metrics go through core's client),
+# so it is imported here: without it the provider's metrics from a 3.2 triggerer would go nowhere.
+if TYPE_CHECKING or AIRFLOW_V_3_2_PLUS:
+    import airflow.sdk.serde  # noqa: F401  (initialises Stats from [metrics])
+    from airflow.sdk.observability.stats import Stats
+else:
+    from airflow.stats import Stats
 
 # The exception that fails a task without its retries: in the Task SDK's exceptions from 3.2 (the
 # task runner of 3.1 catches the core one).

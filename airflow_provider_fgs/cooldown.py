@@ -25,6 +25,7 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import ClassVar
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.connection import FunctionGraphSettings
 from airflow_provider_fgs.host_cache import HostStore
 from airflow_provider_fgs.protocol.errors import AuthenticationError, CredentialCoolDownError
@@ -81,6 +82,7 @@ class CredentialCoolDowns:
         if now >= until or until - since > self.settings.credential_cooldown + 1:
             return  # over, or recorded with a longer cool-down than this connection now asks for
         settings = self.settings
+        metrics.cool_down_refused_call(settings.auth_type)
         raise CredentialCoolDownError(
             f"Not sending requests with the credentials of {settings.principal}: they were rejected at "
             f"{_iso(since)} ({record.get('reason')}). "
@@ -108,6 +110,7 @@ class CredentialCoolDowns:
         if self.store is not None:
             self.store.write(self._name, record)
             self.store.remove(self._accepted_name)
+        metrics.cool_down_started(self.settings.auth_type)
 
     @property
     def identity(self) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.connection import RetrySettings
 from airflow_provider_fgs.protocol.errors import ServiceUnavailableError, ThrottledError
 
@@ -103,10 +104,26 @@ def backoff_seconds(settings: RetrySettings, attempt: int, exc: BaseException | 
     return wait
 
 
+def attempt_failed(exc: BaseException, function: str | None = None) -> None:
+    """
+    Count a failed attempt that was a throttled answer in the metrics (once: an error that ended an
+    inner retry loop, such as the token fetch's, was counted there).
+    """
+    if isinstance(exc, ThrottledError) and not getattr(exc, EXHAUSTED_ATTR, False):
+        metrics.answer_throttled(exc, function)
+
+
 def log_retry(
-    logger: RetryLogger, what: str, delay: float, attempt: int, attempts: int, exc: BaseException
+    logger: RetryLogger,
+    what: str,
+    delay: float,
+    attempt: int,
+    attempts: int,
+    exc: BaseException,
+    function: str | None = None,
 ) -> None:
-    """The log line of one retry, with its reason."""
+    """The log line of one retry, with its reason; the retry is counted in the metrics."""
+    metrics.call_retried(exc, function)
     logger.warning(
         "Retrying %s in %.2f s (attempt %d of %d failed): %s: %s",
         what,
@@ -119,7 +136,13 @@ def log_retry(
 
 
 def delay_after_first_attempt(
-    exc: BaseException, settings: RetrySettings, *, idempotent: bool, what: str, logger: RetryLogger
+    exc: BaseException,
+    settings: RetrySettings,
+    *,
+    idempotent: bool,
+    what: str,
+    logger: RetryLogger,
+    function: str | None = None,
 ) -> float | None:
     """
     After the first attempt failed with ``exc``: the wait before the second (logged), or ``None``
@@ -127,16 +150,25 @@ def delay_after_first_attempt(
 
     The first attempt runs outside tenacity, so a call that succeeds at once (nearly all of them) pays
     none of its per-call machinery; only a retryable failure enters the loop of :func:`retry_arguments`.
+
+    :param function: the function's name when the call is an invocation (for the metrics' tags).
     """
+    attempt_failed(exc, function)
     if settings.attempts < 1 or not should_retry(exc, idempotent=idempotent):
         return None
     delay = backoff_seconds(settings, 1, exc)
-    log_retry(logger, what, delay, 1, settings.attempts + 1, exc)
+    log_retry(logger, what, delay, 1, settings.attempts + 1, exc, function)
     return delay
 
 
 def retry_arguments(
-    settings: RetrySettings, *, idempotent: bool, what: str, logger: RetryLogger, attempts_done: int = 0
+    settings: RetrySettings,
+    *,
+    idempotent: bool,
+    what: str,
+    logger: RetryLogger,
+    attempts_done: int = 0,
+    function: str | None = None,
 ) -> dict[str, Any]:
     """
     Keyword arguments for ``tenacity.Retrying`` / ``tenacity.AsyncRetrying``.
@@ -145,6 +177,7 @@ def retry_arguments(
     :param what: the call, for the retry log lines, e.g. ``"invoke of urn:fss:..."``.
     :param attempts_done: attempts already made before this loop (numbering, backoff and the budget
         continue from there).
+    :param function: the function's name when the call is an invocation (for the metrics' tags).
     """
     attempts = settings.attempts + 1
 
@@ -156,10 +189,14 @@ def retry_arguments(
         exc = state.outcome.exception() if state.outcome is not None else None
         delay = state.next_action.sleep if state.next_action is not None else 0.0
         if exc is not None:
-            log_retry(logger, what, delay, state.attempt_number + attempts_done, attempts, exc)
+            log_retry(logger, what, delay, state.attempt_number + attempts_done, attempts, exc, function)
+
+    def retry(exc: BaseException) -> bool:
+        attempt_failed(exc, function)
+        return should_retry(exc, idempotent=idempotent)
 
     return {
-        "retry": retry_if_exception(lambda exc: should_retry(exc, idempotent=idempotent)),
+        "retry": retry_if_exception(retry),
         "stop": stop_after_attempt(attempts - attempts_done),
         "wait": wait,
         "before_sleep": before_sleep,

@@ -67,3 +67,8 @@ def test_on_3_1_a_sync_sdk_call_in_the_worker_thread_reaches_the_triggers_event_
 
     trigger_loop, reached = asyncio.run(main())
     assert reached is trigger_loop
+
+
+def test_stats_is_the_metrics_client_of_the_running_line() -> None:
+    where = "airflow.sdk.observability.stats" if compat.AIRFLOW_V_3_2_PLUS else "airflow.stats"
+    assert compat.Stats is importlib.import_module(where).Stats

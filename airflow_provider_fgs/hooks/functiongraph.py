@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_fgs import __version__
+from airflow_provider_fgs import __version__, metrics
 from airflow_provider_fgs.auth import (
     TOKEN_CACHE,
     Response,
@@ -86,6 +86,8 @@ class PreparedCall(Generic[T]):
     :param what: the call, for log lines and messages.
     :param idempotent: whether re-sending it after it may have arrived is harmless.
     :param read_timeout: read timeout of this call, ``None`` for the connection's.
+    :param invoked_function: the function's name when the call is a synchronous invocation (its outcome
+        and latency go to the provider's metrics); ``None`` for any other call.
     """
 
     request: HttpRequest
@@ -93,6 +95,7 @@ class PreparedCall(Generic[T]):
     what: str
     idempotent: bool
     read_timeout: float | None = None
+    invoked_function: str | None = None
 
 
 def as_invocation(
@@ -412,6 +415,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
             what=f"invoke of {name}",
             idempotent=self.settings.retry.retry_sync_invoke,
             read_timeout=checked.timeout,
+            invoked_function=urn.name,
         )
         return urn, call
 
@@ -737,6 +741,24 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         )
 
     def _call(self, call: PreparedCall[T]) -> T:
+        """
+        Authenticate, send and parse ``call`` with retries and the one-time refresh on 401; the outcome
+        of an invocation goes to the metrics.
+        """
+        function = call.invoked_function
+        if function is None:
+            return self._send_with_retries(call)
+        started = time.monotonic()
+        try:
+            result = self._send_with_retries(call)
+        except Exception as err:
+            metrics.invocation_failed(function, time.monotonic() - started, err)
+            raise
+        if isinstance(result, InvocationResult):
+            metrics.invocation_answered(function, time.monotonic() - started, result)
+        return result
+
+    def _send_with_retries(self, call: PreparedCall[T]) -> T:
         """Authenticate, send and parse ``call`` with retries and the one-time refresh on 401."""
 
         def attempt() -> T:
@@ -758,7 +780,9 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
                 self._raise_if_rejected_again(response, call.what)
             return call.parse(response)
 
-        return self._retrying(attempt, what=call.what, idempotent=call.idempotent)
+        return self._retrying(
+            attempt, what=call.what, idempotent=call.idempotent, function=call.invoked_function
+        )
 
     def _drop_rejected_token(self, response: Response, token: str, what: str) -> None:
         """After a token rejection (401, 403 invalid token): forget ``token`` so the next fetch is fresh."""
@@ -790,15 +814,21 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
             request_id=error.request_id,
         )
 
-    def _retrying(self, fn: Callable[[], T], *, what: str, idempotent: bool) -> T:
-        """``fn()`` under the retry policy: a first plain attempt, then tenacity after a retryable failure."""
+    def _retrying(
+        self, fn: Callable[[], T], *, what: str, idempotent: bool, function: str | None = None
+    ) -> T:
+        """
+        ``fn()`` under the retry policy: a first plain attempt, then tenacity after a retryable failure.
+
+        :param function: the function's name when the call is an invocation (for the metrics' tags).
+        """
         settings = self.settings.retry
         try:
             try:
                 return fn()
             except Exception as exc:
                 delay = delay_after_first_attempt(
-                    exc, settings, idempotent=idempotent, what=what, logger=self._logger
+                    exc, settings, idempotent=idempotent, what=what, logger=self._logger, function=function
                 )
                 if delay is None:
                     raise
@@ -807,7 +837,12 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
 
             retrying = Retrying(
                 **retry_arguments(
-                    settings, idempotent=idempotent, what=what, logger=self._logger, attempts_done=1
+                    settings,
+                    idempotent=idempotent,
+                    what=what,
+                    logger=self._logger,
+                    attempts_done=1,
+                    function=function,
                 )
             )
             return retrying(fn)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
 from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
@@ -240,6 +241,26 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
     async def _acall(
         self, call: PreparedCall[T], *, before_retry: Callable[[], Awaitable[None]] | None = None
     ) -> T:
+        """
+        Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401/403;
+        the outcome of an invocation goes to the metrics, as in the sync hook.
+        """
+        function = call.invoked_function
+        if function is None:
+            return await self._asend_with_retries(call, before_retry)
+        started = time.monotonic()
+        try:
+            result = await self._asend_with_retries(call, before_retry)
+        except Exception as err:
+            metrics.invocation_failed(function, time.monotonic() - started, err)
+            raise
+        if isinstance(result, InvocationResult):
+            metrics.invocation_answered(function, time.monotonic() - started, result)
+        return result
+
+    async def _asend_with_retries(
+        self, call: PreparedCall[T], before_retry: Callable[[], Awaitable[None]] | None
+    ) -> T:
         """Authenticate, send and parse ``call`` with retries and the one-time token refresh on 401/403."""
         from tenacity import AsyncRetrying
 
@@ -268,7 +289,12 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
                 return await attempt()
             except Exception as exc:
                 delay = delay_after_first_attempt(
-                    exc, settings.retry, idempotent=call.idempotent, what=call.what, logger=self._logger
+                    exc,
+                    settings.retry,
+                    idempotent=call.idempotent,
+                    what=call.what,
+                    logger=self._logger,
+                    function=call.invoked_function,
                 )
                 if delay is None:
                     raise
@@ -280,6 +306,7 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
                     what=call.what,
                     logger=self._logger,
                     attempts_done=1,
+                    function=call.invoked_function,
                 )
             )
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.invocation_report import (
@@ -427,6 +428,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             request_id=claim.get("request_id"),
         )
         self.log.error("%s", error)
+        metrics.invocation_outcome_unknown(function)
         return {"status": "error", "error": error_to_event(error)}
 
     async def _ended_by(self, task_try: TaskTry, claim: dict[str, Any]) -> bool:

@@ -31,6 +31,7 @@ import pytest
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from tests.machine import require
+from tests.statsd_listener import StatsdListener, statsd_missing_reason
 
 from .airflow_api import AirflowApi
 from .deployment import ADMIN_USER, AirflowDeployment
@@ -152,9 +153,24 @@ def _dags_folder(workdir: Path) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def statsd() -> Iterator[StatsdListener]:
+    """
+    A StatsD server on a free loopback port, started before the deployments: the local deployment's
+    ``[metrics]`` send it Airflow's metrics and the provider's (plain StatsD, no tags).
+    """
+    with StatsdListener() as listener:
+        yield listener
+
+
+def _metrics_env(statsd: StatsdListener) -> dict[str, str]:
+    """StatsD to ``statsd``, when Airflow's StatsD client is installed (else each component logs an error)."""
+    return statsd.airflow_env() if statsd_missing_reason() is None else {}
+
+
 @pytest.fixture(scope="session", params=[pytest.param(LOCAL, id=LOCAL)])
 def deployment(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, statsd: StatsdListener
 ) -> Iterator[Deployment]:
     """The emulator plus Airflow serving example_dags, in the shape given by the parameter (``local``)."""
     shape: str = request.param
@@ -167,7 +183,9 @@ def deployment(
     airflow = (
         CeleryDeployment(home, _dags_folder(workdir), extra_env=FAST_TRIGGERER_FAILOVER)
         if shape == PRODUCTION
-        else AirflowDeployment(home, _dags_folder(workdir), extra_env=FAST_TRIGGERER_FAILOVER)
+        else AirflowDeployment(
+            home, _dags_folder(workdir), extra_env={**FAST_TRIGGERER_FAILOVER, **_metrics_env(statsd)}
+        )
     )
     try:
         airflow.start()

@@ -1,0 +1,56 @@
+"""
+The provider's metrics reach the deployment's StatsD server through Airflow's metrics client, from the
+worker and from the triggerer, in a real deployment with ``[metrics] statsd_on`` (plain StatsD: the
+outcome and the function are in the names).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.machine import needs
+from tests.statsd_listener import StatsdListener, statsd_missing_reason
+
+from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, Deployment
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(INTEGRATION_TIMEOUT),
+    pytest.mark.usefixtures("functiongraph_connection"),
+    needs(statsd_missing_reason()),
+]
+DAG_ID = "functiongraph_metrics"
+EXPECTED = {
+    # the worker's invocation of noop
+    "functiongraph.invocation.success",
+    "functiongraph.function.noop.success",
+    # the triggerer's invocation of fail
+    "functiongraph.invocation.function_error",
+    "functiongraph.function.fail.function_error",
+}
+
+
+def test_a_run_with_a_success_and_a_function_error_emits_both(
+    deployment: Deployment, statsd: StatsdListener
+) -> None:
+    api = deployment.api
+    api.wait_for_dag(DAG_ID)
+    api.unpause(DAG_ID)
+    run_id = api.trigger(DAG_ID)
+    assert api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT) == "failed"
+    assert api.task_states(DAG_ID, run_id) == {"succeed": "success", "fail": "failed"}
+
+    deadline = time.monotonic() + 10  # UDP: sent before the tasks ended, received a moment later
+    while missing := EXPECTED - _received_names(statsd):
+        assert time.monotonic() < deadline, f"not received: {sorted(missing)}"
+        time.sleep(0.2)
+    names = _received_names(statsd)
+    assert "functiongraph.invocation.latency" in names
+    assert "functiongraph.invocation.billed_duration" in names
+    assert all(metric.tags == {} for metric in statsd.metrics("functiongraph."))  # plain StatsD: no tags
+
+
+def _received_names(statsd: StatsdListener) -> set[str]:
+    return {metric.name for metric in statsd.metrics("functiongraph.")}
