@@ -295,16 +295,21 @@ class AirflowDeployment:
     def trigger_owner(self, run_id: str, timeout: float = 30.0) -> ManagedProcess:
         """
         The triggerer running the trigger of a task of ``run_id``: the one whose process writes that task's
-        trigger log (``...attempt=N.log.trigger.<job id>.log``, open while the trigger runs).
+        trigger log (``...attempt=N.log.trigger.<job id>.log``, open while the trigger runs). While a
+        loaded triggerer's trigger is handed to another one, both run it for a moment (the claim keeps
+        the second from invoking): this waits until only one does.
         """
 
+        def holds_the_log(process: ManagedProcess) -> bool:
+            for proc in process._family():
+                with contextlib.suppress(psutil.Error):
+                    if any(run_id in f.path and ".trigger." in f.path for f in proc.open_files()):
+                        return True
+            return False
+
         def probe() -> ManagedProcess | None:
-            for process in self.triggerers:
-                for proc in process._family():
-                    with contextlib.suppress(psutil.Error):
-                        if any(run_id in f.path and ".trigger." in f.path for f in proc.open_files()):
-                            return process
-            return None
+            holders = [process for process in self.triggerers if holds_the_log(process)]
+            return holders[0] if len(holders) == 1 else None
 
         return wait_for(f"a triggerer to run the trigger of {run_id}", probe, timeout, self.triggerers)
 

@@ -5,28 +5,28 @@ Each test defers one 18 s invocation of ``counted_sleep`` (which appends one lin
 named in the run's conf), disturbs the triggerer while the function runs, and checks the handler's
 own count and the task's documented outcome (docs/delivery-semantics.md): the new trigger run finds
 the claim of the earlier one and fails the task with ``InvocationOutcomeUnknownError`` instead of
-invoking again. They run on both deployment shapes: the local one (one triggerer) and the production
-one (PostgreSQL, Celery, two triggerers), each with fast triggerer failover; the module comes last in
-each shape, as it stops and replaces triggerers.
+invoking again. They run on the local deployment shape (one triggerer) and the production one
+(PostgreSQL, Celery, two triggerers), each with fast triggerer failover: a rolling deploy (SIGTERM) on
+the local one, a crash (SIGKILL) and the failover between two triggerers on the production one, the
+rest on both. The module comes last in each shape, as it stops and replaces triggerers.
 """
 
 from __future__ import annotations
 
 import signal
-import time
 from pathlib import Path
 
 import pytest
 
-from .conftest import SHAPES, Deployment
+from .conftest import LOCAL, PRODUCTION, PRODUCTION_SHAPE, SHAPES, Deployment
 from .processes import wait_for
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.timeout(420),
-    pytest.mark.parametrize("deployment", SHAPES, indirect=True),
     pytest.mark.usefixtures("functiongraph_connection"),
 ]
+on_both_shapes = pytest.mark.parametrize("deployment", SHAPES, indirect=True)
 
 DAG_ID = "functiongraph_deferred_restart"
 SECONDS = 18
@@ -60,13 +60,14 @@ def _assert_ran_once_and_failed_safe(deployment: Deployment, run_id: str, count_
     assert "clear the task" in log
 
 
-# every_line (SIGTERM only, for time): the claim is read and written through each line's supervisor.
+# every_line (SIGTERM): the claim is read and written through each line's supervisor.
 @pytest.mark.parametrize(
-    "sig",
+    ("deployment", "sig"),
     [
-        pytest.param(signal.SIGTERM, id="sigterm", marks=pytest.mark.every_line),
-        pytest.param(signal.SIGKILL, id="sigkill"),
+        pytest.param(LOCAL, signal.SIGTERM, id="sigterm-local", marks=pytest.mark.every_line),
+        pytest.param(PRODUCTION, signal.SIGKILL, id="sigkill-production", marks=pytest.mark.production),
     ],
+    indirect=["deployment"],
 )
 def test_a_replaced_triggerer_does_not_invoke_again(
     deployment: Deployment, tmp_path: Path, sig: signal.Signals
@@ -81,11 +82,10 @@ def test_a_replaced_triggerer_does_not_invoke_again(
     _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
 
 
+@pytest.mark.parametrize("deployment", [PRODUCTION_SHAPE], indirect=True)
 def test_two_triggerers_one_killed_does_not_invoke_again(deployment: Deployment, tmp_path: Path) -> None:
     airflow = deployment.airflow
-    if len(airflow.triggerers) < 2:  # the local shape has one
-        airflow.start_component("triggerer", label="triggerer-2")
-        time.sleep(3)  # both heartbeat: the trigger goes to either of them
+    assert len(airflow.triggerers) == 2
     count_file = tmp_path / "runs.txt"
     run_id = _start_deferred_invocation(deployment, count_file)
 
@@ -94,9 +94,10 @@ def test_two_triggerers_one_killed_does_not_invoke_again(deployment: Deployment,
     airflow.stop_component(owner, signal.SIGKILL)
 
     _assert_ran_once_and_failed_safe(deployment, run_id, count_file)
-    airflow.start_copy(owner)  # the tests that follow run with two triggerers, in both shapes
+    airflow.start_copy(owner)  # the tests that follow run with two triggerers again
 
 
+@on_both_shapes
 def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     deployment: Deployment, tmp_path: Path
 ) -> None:
@@ -116,6 +117,7 @@ def test_async_invocation_waited_for_in_the_triggerer_starts_once(
     assert _runs(count_file) == 1
 
 
+@on_both_shapes
 @pytest.mark.every_line
 def test_a_quick_deferrable_fan_out_all_succeeds_and_runs_each_function_once(
     deployment: Deployment, tmp_path: Path
