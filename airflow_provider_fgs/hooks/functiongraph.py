@@ -26,6 +26,7 @@ from airflow_provider_fgs.auth import (
 from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
 from airflow_provider_fgs.connection_form import legacy_field_behaviour, legacy_form_widgets
 from airflow_provider_fgs.cooldown import CredentialCoolDowns
+from airflow_provider_fgs.hooks.function_settings import UNREAD, FunctionSettingsCache
 from airflow_provider_fgs.hooks.management import FunctionManagementMixin
 from airflow_provider_fgs.host_cache import HostStore, host_store
 from airflow_provider_fgs.protocol.errors import (
@@ -62,10 +63,8 @@ _log = logging.getLogger(__name__)
 USER_AGENT = f"airflow-provider-fgs/{__version__}"
 FUNCTION_CONFIG_TTL_S = 600.0
 """How long a function's config (its timeout, its log stream) is trusted by the process that read it."""
-_function_configs: dict[str, tuple[float, FunctionConfig | None]] = {}
-"""``endpoint + URN`` -> (when read, the function's config or ``None``), shared by the process's hooks."""
-_async_invoke_configs: dict[str, tuple[float, AsyncInvokeConfig | None]] = {}
-"""``endpoint + URN`` -> (when read, the function's async settings or ``None``), like the config above."""
+_function_configs: FunctionSettingsCache[FunctionConfig] = FunctionSettingsCache(FUNCTION_CONFIG_TTL_S)
+_async_invoke_configs: FunctionSettingsCache[AsyncInvokeConfig] = FunctionSettingsCache(FUNCTION_CONFIG_TTL_S)
 
 
 def _mask_secret(value: str) -> None:
@@ -378,7 +377,8 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         )
         urn, call = self._prepare_invoke(invocation)
         if invocation.timeout is None and not self.settings.read_timeout_set:  # the config may be read
-            call = replace(call, read_timeout=self._read_timeout_for(urn, self._cached_function_config(urn)))
+            known = _function_configs.known(self.settings.endpoint, urn)
+            call = replace(call, read_timeout=self._read_timeout_for(urn, known))
         return self._call(call)
 
     def _prepare_invoke(self, invocation: Invocation) -> tuple[FunctionUrn, PreparedCall[InvocationResult]]:
@@ -430,17 +430,9 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         read timeout); rejected credentials are raised, so a bad key is not tried twice per call.
         """
         urn = self.resolve_urn(function_urn)
-        known = self._cached_function_config(urn)
-        if known is not _UNKNOWN:
-            return cast("FunctionConfig | None", known)
-        try:
-            value = self._call(self._prepare_invoke_config(urn))
-        except AuthenticationError:
-            raise
-        except FunctionGraphError as err:
-            self._config_unreadable(urn, err)
-            value = None
-        return self._remember_function_config(urn, value)
+        return self._read_settings(
+            _function_configs, urn, self._prepare_invoke_config, self._config_unreadable
+        )
 
     def function_timeout(self, function_urn: str | FunctionUrn) -> float | None:
         """The function's configured timeout in seconds, from :meth:`function_config`."""
@@ -486,18 +478,6 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         request = build_show_config_request(self.settings.endpoint, urn)
         return PreparedCall(request, parse, what=f"config query of {name}", idempotent=True)
 
-    def _cached_function_config(self, urn: FunctionUrn) -> Any:
-        entry = _function_configs.get(f"{self.settings.endpoint} {urn}")
-        if entry is None or time.monotonic() - entry[0] > FUNCTION_CONFIG_TTL_S:
-            return _UNKNOWN
-        return entry[1]
-
-    def _remember_function_config(
-        self, urn: FunctionUrn, value: FunctionConfig | None
-    ) -> FunctionConfig | None:
-        _function_configs[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
-        return value
-
     def _config_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
         self._logger.warning(
             "Could not read the config of %s (%s); sync calls wait the connection's read timeout of %g s",
@@ -516,17 +496,32 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         reason and remembered as ``None``; rejected credentials are raised.
         """
         urn = self.resolve_urn(function_urn)
-        known = self._cached_async_invoke_config(urn)
-        if known is not _UNKNOWN:
-            return cast("AsyncInvokeConfig | None", known)
+        return self._read_settings(
+            _async_invoke_configs,
+            urn,
+            self._prepare_async_invoke_config,
+            self._async_settings_unreadable,
+        )
+
+    def _read_settings(
+        self,
+        cache: FunctionSettingsCache[T],
+        urn: FunctionUrn,
+        prepare: Callable[[FunctionUrn], PreparedCall[T]],
+        unreadable: Callable[[FunctionUrn, FunctionGraphError], None],
+    ) -> T | None:
+        """Settings of ``urn`` from ``cache``, else read; a failed read is reported and kept as ``None``."""
+        known = cache.known(self.settings.endpoint, urn)
+        if known is not UNREAD:
+            return cast("T | None", known)
         try:
-            value = self._call(self._prepare_async_invoke_config(urn))
+            value = self._call(prepare(urn))
         except AuthenticationError:
             raise
         except FunctionGraphError as err:
-            self._async_invoke_config_unreadable(urn, err)
+            unreadable(urn, err)
             value = None
-        return self._remember_async_invoke_config(urn, value)
+        return cache.remember(self.settings.endpoint, urn, value)
 
     def _prepare_async_invoke_config(self, urn: FunctionUrn) -> PreparedCall[AsyncInvokeConfig]:
         """The settings query of :meth:`async_invoke_config` (shared with the async hook)."""
@@ -543,19 +538,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         request = build_async_invoke_config_request(self.settings.endpoint, urn)
         return PreparedCall(request, parse, what=f"async settings query of {name}", idempotent=True)
 
-    def _cached_async_invoke_config(self, urn: FunctionUrn) -> Any:
-        entry = _async_invoke_configs.get(f"{self.settings.endpoint} {urn}")
-        if entry is None or time.monotonic() - entry[0] > FUNCTION_CONFIG_TTL_S:
-            return _UNKNOWN
-        return entry[1]
-
-    def _remember_async_invoke_config(
-        self, urn: FunctionUrn, value: AsyncInvokeConfig | None
-    ) -> AsyncInvokeConfig | None:
-        _async_invoke_configs[f"{self.settings.endpoint} {urn}"] = (time.monotonic(), value)
-        return value
-
-    def _async_invoke_config_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
+    def _async_settings_unreadable(self, urn: FunctionUrn, err: FunctionGraphError) -> None:
         self._logger.warning(
             "Could not read the async settings of %s (%s): whether its async status persistence is on "
             "is unknown, so it is not checked",
@@ -567,7 +550,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         """The read timeout following the function's timeout; its config is read if ``known`` is unknown."""
         from airflow_provider_fgs.protocol.function_config import sync_read_timeout
 
-        config = self.function_config(urn) if known is _UNKNOWN else known
+        config = self.function_config(urn) if known is UNREAD else known
         if config is None or config.timeout is None:
             return None
         read_timeout = sync_read_timeout(config.timeout)
@@ -874,10 +857,6 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         except requests.RequestException as err:
             raise _transport_error(err, request) from None
         return response.status_code, response.headers, response.content
-
-
-_UNKNOWN: Any = object()
-"""A function timeout not read yet (``None`` is a read that found none)."""
 
 
 def _transport_error(err: Exception, request: HttpRequest) -> TransportError:

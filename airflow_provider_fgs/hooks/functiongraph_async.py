@@ -16,11 +16,13 @@ from airflow_provider_fgs import metrics
 from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
 from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.connection import FunctionGraphSettings
+from airflow_provider_fgs.hooks.function_settings import UNREAD, FunctionSettingsCache
 from airflow_provider_fgs.hooks.functiongraph import (
-    _UNKNOWN,
     USER_AGENT,
     FunctionGraphHook,
     PreparedCall,
+    _async_invoke_configs,
+    _function_configs,
     as_invocation,
 )
 from airflow_provider_fgs.keepalive import keepalive_socket_options
@@ -151,8 +153,8 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
         settings = await self.asettings()
         urn, call = self._prepare_invoke(invocation)  # no I/O once the connection is read
         if invocation.timeout is None and not settings.read_timeout_set:  # the config may be read
-            known = self._cached_function_config(urn)
-            if known is _UNKNOWN:
+            known = _function_configs.known(settings.endpoint, urn)
+            if known is UNREAD:
                 known = await self.afunction_config(urn)
             call = replace(call, read_timeout=self._read_timeout_for(urn, known))
         if uses_fetched_tokens(settings):
@@ -177,34 +179,40 @@ class FunctionGraphAsyncHook(FunctionGraphHook):
     async def afunction_config(self, function_urn: str | FunctionUrn) -> FunctionConfig | None:
         """The function's config; see :meth:`function_config`."""
         urn = await to_thread(self.resolve_urn, function_urn)
-        await self.asettings()  # the cache is keyed by endpoint: never read the connection on the loop
-        known = self._cached_function_config(urn)
-        if known is not _UNKNOWN:
-            return cast("FunctionConfig | None", known)
-        try:
-            value = await self._acall(await to_thread(self._prepare_invoke_config, urn))
-        except AuthenticationError:
-            raise
-        except FunctionGraphError as err:
-            self._config_unreadable(urn, err)
-            value = None
-        return self._remember_function_config(urn, value)
+        return await self._aread_settings(
+            _function_configs, urn, self._prepare_invoke_config, self._config_unreadable
+        )
 
     async def aasync_invoke_config(self, function_urn: str | FunctionUrn) -> AsyncInvokeConfig | None:
         """The function's asynchronous invocation settings; see :meth:`async_invoke_config`."""
         urn = await to_thread(self.resolve_urn, function_urn)
-        await self.asettings()  # the cache is keyed by endpoint: never read the connection on the loop
-        known = self._cached_async_invoke_config(urn)
-        if known is not _UNKNOWN:
-            return cast("AsyncInvokeConfig | None", known)
+        return await self._aread_settings(
+            _async_invoke_configs,
+            urn,
+            self._prepare_async_invoke_config,
+            self._async_settings_unreadable,
+        )
+
+    async def _aread_settings(
+        self,
+        cache: FunctionSettingsCache[T],
+        urn: FunctionUrn,
+        prepare: Callable[[FunctionUrn], PreparedCall[T]],
+        unreadable: Callable[[FunctionUrn, FunctionGraphError], None],
+    ) -> T | None:
+        """The sync hook's ``_read_settings``, sent on the event loop."""
+        settings = await self.asettings()  # the cache is keyed by endpoint: never read it on the loop
+        known = cache.known(settings.endpoint, urn)
+        if known is not UNREAD:
+            return cast("T | None", known)
         try:
-            value = await self._acall(await to_thread(self._prepare_async_invoke_config, urn))
+            value = await self._acall(await to_thread(prepare, urn))
         except AuthenticationError:
             raise
         except FunctionGraphError as err:
-            self._async_invoke_config_unreadable(urn, err)
+            unreadable(urn, err)
             value = None
-        return self._remember_async_invoke_config(urn, value)
+        return cache.remember(settings.endpoint, urn, value)
 
     async def aget_async_invocation(
         self,

@@ -155,7 +155,7 @@ def test_the_deferrable_transport_reads_the_config_once_too(
     conn_id = connect(read_timeout=None)
     asyncio.run(_ainvoke_twice(conn_id))
     assert emu.request_count("config") == 1
-    config = hook_module._function_configs[f"{emu.url} {emu.urn('echo')}"][1]
+    config = hook_module._function_configs.known(emu.url, emu.urn("echo"))
     assert config is not None
     assert config.timeout == ECHO_TIMEOUT_S
 
