@@ -102,7 +102,7 @@ def test_a_started_invocation_is_not_sent_again_when_its_triggerer_restarts(
     airflow = deployment.airflow
     dag_id = "functiongraph_started_restart"
     count_file = tmp_path / "runs.txt"
-    run_id = api.start_run(dag_id, conf={"count_file": str(count_file), "seconds": 18})
+    run_id = api.start_run(dag_id, conf={"count_file": str(count_file), "seconds": 14})
     wait_for("the handler to start", lambda: _runs(count_file) or None, 90, airflow.processes)
 
     airflow.replace_component(airflow.trigger_owner(run_id), signal.SIGTERM)
