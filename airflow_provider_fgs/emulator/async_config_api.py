@@ -16,12 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from airflow_provider_fgs.emulator.async_settings import AsyncSettings
-from airflow_provider_fgs.emulator.functions_api import ApiRefusal, authenticated_body, check_project
+from airflow_provider_fgs.emulator.functions_api import ApiRefusal, authenticated_body, urn_of_path
 from airflow_provider_fgs.emulator.registry import FunctionConfigError, FunctionSpec, LookupFailure
 from airflow_provider_fgs.emulator.responses import json_response
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.async_invoke_config import ASYNC_INVOKE_CONFIG_ACTION
-from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 Handler = Callable[[EmulatorState, Request], Awaitable[Response]]
@@ -47,14 +46,7 @@ def route(method: str, path: str) -> tuple[str, Handler | None, dict[str, str], 
 
 def _function(state: EmulatorState, request: Request) -> tuple[FunctionUrn, FunctionSpec]:
     """The URN of the path and the function it names (400 / 404), without drawing an alias's version."""
-    params = request.path_params
-    check_project(state, params["project_id"])
-    try:
-        urn = FunctionUrn.parse(params["urn"])
-    except InvalidRequestError as err:
-        raise ApiRefusal(400, "FSS.1309", str(err)) from None
-    if urn.project_id != state.project_id or urn.region != state.region:
-        raise ApiRefusal(404, "FSS.1051", f"Not found the function: {urn.unqualified}")
+    urn = urn_of_path(state, request)
     try:
         return urn, state.registry.lookup(urn)
     except LookupFailure as err:

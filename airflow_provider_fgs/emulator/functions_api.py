@@ -93,6 +93,19 @@ def check_project(state: EmulatorState, project_id: str) -> None:
         )
 
 
+def urn_of_path(state: EmulatorState, request: Request) -> FunctionUrn:
+    """The function URN of a ``/v2/{project_id}/fgs/functions/{urn}/...`` path, checked (400 / 403 / 404)."""
+    params = request.path_params
+    check_project(state, params["project_id"])
+    try:
+        urn = FunctionUrn.parse(params["urn"])
+    except InvalidRequestError as err:
+        raise ApiRefusal(400, "FSS.1309", str(err)) from None
+    if urn.project_id != state.project_id or urn.region != state.region:
+        raise ApiRefusal(404, "FSS.1051", f"Not found the function: {urn.unqualified}")
+    return urn
+
+
 def resolve(state: EmulatorState, project_id: str, urn_text: str) -> tuple[FunctionUrn, ResolvedFunction]:
     """Parse the URN path segment and find the function (400 / 404)."""
     check_project(state, project_id)

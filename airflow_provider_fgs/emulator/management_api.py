@@ -24,7 +24,11 @@ from airflow_provider_fgs.emulator.deployments import (
     ManagementError,
     Snapshot,
 )
-from airflow_provider_fgs.emulator.functions_api import ApiRefusal, authenticated_body, check_project
+from airflow_provider_fgs.emulator.functions_api import (
+    ApiRefusal,
+    authenticated_body,
+    urn_of_path,
+)
 from airflow_provider_fgs.emulator.registry import LookupFailure
 from airflow_provider_fgs.emulator.responses import json_response
 from airflow_provider_fgs.emulator.state import EmulatorState
@@ -97,18 +101,6 @@ def _registry(state: EmulatorState) -> ManagedRegistry:
     if not isinstance(registry, ManagedRegistry):
         raise ApiRefusal(501, "FSS.0501", "This emulator was started without function management")
     return registry
-
-
-def _target(state: EmulatorState, request: Request) -> FunctionUrn:
-    params = request.path_params
-    check_project(state, params["project_id"])
-    try:
-        urn = FunctionUrn.parse(params["urn"])
-    except InvalidRequestError as err:
-        raise ApiRefusal(400, "FSS.1309", str(err)) from None
-    if urn.project_id != state.project_id or urn.region != state.region:
-        raise ApiRefusal(404, "FSS.1051", f"Not found the function: {urn.unqualified}")
-    return urn
 
 
 def _managed(state: EmulatorState, urn: FunctionUrn) -> ManagedFunction:
@@ -232,7 +224,7 @@ def _alias_body(
 
 async def _show_config(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     if urn.alias is not None:
         record = _refusing(lambda: _registry(state).alias(urn.name, urn.alias or ""))
@@ -245,13 +237,13 @@ async def _show_config(state: EmulatorState, request: Request) -> Response:
 
 async def _show_code(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    managed = _managed(state, _target(state, request))
+    managed = _managed(state, urn_of_path(state, request))
     return json_response(200, _code_body(state, managed))
 
 
 async def _update_code(state: EmulatorState, request: Request) -> Response:
     body = _json_body(await authenticated_body(state, request, MAX_CODE_REQUEST_BYTES))
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     code_type = body.get("code_type")
     if code_type != "zip":
@@ -273,7 +265,7 @@ async def _update_code(state: EmulatorState, request: Request) -> Response:
 
 async def _update_config(state: EmulatorState, request: Request) -> Response:
     body = _json_body(await authenticated_body(state, request, MAX_CONFIG_REQUEST_BYTES))
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     if urn.qualifier != LATEST:
         raise ApiRefusal(
@@ -322,7 +314,7 @@ async def _update_config(state: EmulatorState, request: Request) -> Response:
 
 async def _list_versions(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    managed = _managed(state, _target(state, request))
+    managed = _managed(state, urn_of_path(state, request))
     items = [_config_body(state, managed, managed.latest, LATEST)]
     items += [_config_body(state, managed, snap, name) for name, snap in managed.versions.items()]
     return json_response(200, {"versions": items, "next_marker": 0, "count": len(items)})
@@ -330,7 +322,7 @@ async def _list_versions(state: EmulatorState, request: Request) -> Response:
 
 async def _publish_version(state: EmulatorState, request: Request) -> Response:
     body = _json_body(await authenticated_body(state, request, MAX_CONFIG_REQUEST_BYTES))
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     version = body.get("version") or None
     if version is not None:
@@ -358,13 +350,13 @@ def _alias_request(body: dict[str, Any]) -> tuple[str, dict[str, int], str]:
 
 async def _list_aliases(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    managed = _managed(state, _target(state, request))
+    managed = _managed(state, urn_of_path(state, request))
     return json_response(200, [_alias_body(state, managed, n, r) for n, r in managed.aliases.items()])
 
 
 async def _create_alias(state: EmulatorState, request: Request) -> Response:
     body = _json_body(await authenticated_body(state, request, MAX_CONFIG_REQUEST_BYTES))
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     name = body.get("name")
     _refusing(lambda: check_alias_name(name))  # type: ignore[arg-type]
@@ -377,7 +369,7 @@ async def _create_alias(state: EmulatorState, request: Request) -> Response:
 
 async def _show_alias(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     name = request.path_params["alias"]
     record = _refusing(lambda: _registry(state).alias(urn.name, name))
@@ -386,7 +378,7 @@ async def _show_alias(state: EmulatorState, request: Request) -> Response:
 
 async def _update_alias(state: EmulatorState, request: Request) -> Response:
     body = _json_body(await authenticated_body(state, request, MAX_CONFIG_REQUEST_BYTES))
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     managed = _managed(state, urn)
     name = request.path_params["alias"]
     version, weights, description = _alias_request(body)
@@ -398,7 +390,7 @@ async def _update_alias(state: EmulatorState, request: Request) -> Response:
 
 async def _delete_alias(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     _managed(state, urn)
     _refusing(lambda: _registry(state).delete_alias(urn.name, request.path_params["alias"]))
     return Response(status_code=204)
@@ -406,7 +398,7 @@ async def _delete_alias(state: EmulatorState, request: Request) -> Response:
 
 async def _delete_function(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
-    urn = _target(state, request)
+    urn = urn_of_path(state, request)
     _managed(state, urn)
     if urn.alias is not None:
         raise ApiRefusal(400, "FSS.0400", "Delete an alias with DELETE .../aliases/{name}")
