@@ -19,7 +19,6 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
@@ -27,6 +26,7 @@ from airflow_provider_fgs.protocol.errors import FunctionGraphError
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.triggers.claims import TaskTry, write_claim
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
+from tests.triggers.supervisor import InterleavingSupervisor
 
 AKSK = "metrics_aksk"
 PASSWORD = "metrics_password"
@@ -58,27 +58,11 @@ def invoke_trigger(function: str, task_try: TaskTry | None = None) -> FunctionGr
     )
 
 
-class XComSupervisor:
-    """The triggerer's supervisor as the claims use it: XComs kept in memory."""
-
-    def __init__(self) -> None:
-        self.xcoms: dict[str, Any] = {}
-
-    async def asend(self, message: Any) -> Any:
-        if type(message).__name__ == "SetXCom":
-            self.xcoms[message.key] = message.value
-            return None
-        if type(message).__name__ == "DeleteXCom":
-            self.xcoms.pop(message.key, None)
-            return None
-        return SimpleNamespace(value=self.xcoms.get(message.key))
-
-
 def outcome_unknown() -> None:
     """A trigger started again finds the claim of a run that is gone: it fails safe without sending."""
     from airflow.sdk.execution_time import task_runner
 
-    task_runner.SUPERVISOR_COMMS = XComSupervisor()
+    task_runner.SUPERVISOR_COMMS = InterleavingSupervisor(seed=0)
 
     async def scenario() -> list[Any]:
         await write_claim(TASK_TRY, state="sent", nonce="gone-run", until=time.time() - 3600)

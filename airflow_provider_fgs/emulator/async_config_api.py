@@ -7,7 +7,6 @@ Answers have the shape of the official SDK's ``ShowFunctionAsyncInvokeConfigResp
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +15,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from airflow_provider_fgs.emulator.async_settings import AsyncSettings
-from airflow_provider_fgs.emulator.functions_api import ApiRefusal, authenticated_body, urn_of_path
+from airflow_provider_fgs.emulator.functions_api import (
+    ApiRefusal,
+    authenticated_body,
+    json_object_body,
+    urn_of_path,
+)
 from airflow_provider_fgs.emulator.registry import FunctionConfigError, FunctionSpec, LookupFailure
 from airflow_provider_fgs.emulator.responses import json_response
 from airflow_provider_fgs.emulator.state import EmulatorState
@@ -117,16 +121,6 @@ def _changes(body: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ApiRefusal(400, "FSS.0400", f"The request body is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ApiRefusal(400, "FSS.0400", "The request body must be a JSON object")
-    return data
-
-
 async def _show(state: EmulatorState, request: Request) -> Response:
     await authenticated_body(state, request, 0)
     urn, spec = _function(state, request)
@@ -136,7 +130,7 @@ async def _show(state: EmulatorState, request: Request) -> Response:
 async def _update(state: EmulatorState, request: Request) -> Response:
     body = await authenticated_body(state, request, MAX_REQUEST_BYTES)
     urn, spec = _function(state, request)
-    changes = _changes(_json_object(body))
+    changes = _changes(json_object_body(body))
     return json_response(200, _answer(urn, state.async_settings.update(spec, changes)))
 
 

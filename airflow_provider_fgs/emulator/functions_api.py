@@ -106,6 +106,17 @@ def urn_of_path(state: EmulatorState, request: Request) -> FunctionUrn:
     return urn
 
 
+def json_object_body(body: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object (400 ``FSS.0400`` otherwise)."""
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ApiRefusal(400, "FSS.0400", f"The request body is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ApiRefusal(400, "FSS.0400", "The request body must be a JSON object")
+    return data
+
+
 def resolve(state: EmulatorState, project_id: str, urn_text: str) -> tuple[FunctionUrn, ResolvedFunction]:
     """Parse the URN path segment and find the function (400 / 404)."""
     check_project(state, project_id)

@@ -27,6 +27,7 @@ from airflow_provider_fgs.emulator.deployments import (
 from airflow_provider_fgs.emulator.functions_api import (
     ApiRefusal,
     authenticated_body,
+    json_object_body,
     urn_of_path,
 )
 from airflow_provider_fgs.emulator.registry import LookupFailure
@@ -114,15 +115,8 @@ def _managed(state: EmulatorState, urn: FunctionUrn) -> ManagedFunction:
 
 
 def _json_body(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ApiRefusal(400, "FSS.0400", f"The request body is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ApiRefusal(400, "FSS.0400", "The request body must be a JSON object")
-    return data
+    """The JSON object of a management request; an empty body is an empty object."""
+    return json_object_body(body) if body.strip() else {}
 
 
 def _refusing(fn: Callable[[], Any]) -> Any:

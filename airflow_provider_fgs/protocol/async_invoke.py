@@ -16,7 +16,12 @@ from airflow_provider_fgs.protocol.errors import (
     FunctionGraphApiError,
     InvalidRequestError,
 )
-from airflow_provider_fgs.protocol.http import HttpRequest, functions_url, lower_headers, platform_error
+from airflow_provider_fgs.protocol.http import (
+    HttpRequest,
+    functions_url,
+    json_object_answer,
+    platform_error,
+)
 from airflow_provider_fgs.protocol.invoke import encode_payload
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
@@ -47,29 +52,11 @@ def build_async_invoke_request(endpoint: str, urn: FunctionUrn, payload: Any) ->
     )
 
 
-def _json_object(status_code: int, headers: Mapping[str, str], body: bytes, what: str) -> dict[str, Any]:
-    if status_code >= 400:
-        raise platform_error(status_code, headers, body, what=what)
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        preview = body[:200].decode("utf-8", errors="replace")
-        raise FunctionGraphApiError(
-            f"FunctionGraph answered {what} with HTTP {status_code} and a body that is not a JSON object: "
-            f"{preview!r}",
-            http_status=status_code,
-            request_id=lower_headers(headers).get("x-cff-request-id"),
-        )
-    return data
-
-
 def parse_async_invoke_response(
     status_code: int, headers: Mapping[str, str], body: bytes, *, function: str
 ) -> str:
     """The request id of a started async invocation (answer 202 ``{"request_id": ...}``)."""
-    data = _json_object(status_code, headers, body, f"async invoke of {function}")
+    data = json_object_answer(status_code, headers, body, f"async invoke of {function}")
     request_id = data.get("request_id")
     if not isinstance(request_id, str) or not request_id:
         raise FunctionGraphApiError(
@@ -229,7 +216,7 @@ def parse_async_status_page(
     API reference differ). A record whose status is missing or unknown is an error, never success.
     """
     what = f"async status query of {function}"
-    data = _json_object(status_code, headers, body, what)
+    data = json_object_answer(status_code, headers, body, what)
     items = data.get("invocations") or []
     if not isinstance(items, list):
         items = []

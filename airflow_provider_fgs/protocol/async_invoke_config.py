@@ -7,13 +7,18 @@ keeps no status record of the function's asynchronous invocations, so no wait fo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_fgs.protocol.errors import FunctionGraphApiError
-from airflow_provider_fgs.protocol.http import HttpRequest, functions_url, lower_headers, platform_error
+from airflow_provider_fgs.protocol.http import (
+    HttpRequest,
+    functions_url,
+    json_object_answer,
+    lower_headers,
+    request_id_of,
+)
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 ASYNC_INVOKE_CONFIG_ACTION = "async-invoke-config"
@@ -59,15 +64,8 @@ def parse_async_invoke_config(
     :class:`FunctionGraphApiError`. Tolerant elsewhere: a missing flag is ``None`` (not stated), and
     other fields that are missing or odd are ``None``.
     """
-    what = f"async settings query of {function}"
-    if status_code >= 400:
-        raise platform_error(status_code, headers, body, what=what)
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        data = None
-    if not isinstance(data, dict):
-        raise _unreadable(what, status_code, headers, f"a body that is not a JSON object: {body[:200]!r}")
+    what = f"the async settings query of {function}"
+    data = json_object_answer(status_code, headers, body, what)
     flag = data.get("enable_async_status_log")
     enabled = _flag(flag)
     if flag is not None and enabled is None:
@@ -85,9 +83,9 @@ def _unreadable(
     what: str, status_code: int, headers: Mapping[str, str], detail: str
 ) -> FunctionGraphApiError:
     return FunctionGraphApiError(
-        f"FunctionGraph answered the {what} with HTTP {status_code} and {detail}",
+        f"FunctionGraph answered {what} with HTTP {status_code} and {detail}",
         http_status=status_code,
-        request_id=lower_headers(headers).get("x-request-id"),
+        request_id=request_id_of(lower_headers(headers)),
     )
 
 

@@ -147,3 +147,29 @@ def platform_error(
     if status_code in REJECTED_STATUS:
         return RequestRejectedError(message, **kwargs)
     return FunctionGraphApiError(message, **kwargs)
+
+
+def json_object_answer(
+    status_code: int, headers: Mapping[str, str], body: bytes, what: str
+) -> dict[str, Any]:
+    """
+    The JSON object of a successful answer; a refusal raises :func:`platform_error`'s exception, and an
+    answer that is not a JSON object a :class:`FunctionGraphApiError` quoting its start.
+
+    :param what: what was asked, for the message, e.g. ``"async invoke of urn:fss:..."``.
+    """
+    if status_code >= 400:
+        raise platform_error(status_code, headers, body, what=what)
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict):
+        preview = body[:200].decode("utf-8", errors="replace")
+        raise FunctionGraphApiError(
+            f"FunctionGraph answered {what} with HTTP {status_code} and a body that is not a JSON object: "
+            f"{preview!r}",
+            http_status=status_code,
+            request_id=request_id_of(lower_headers(headers)),
+        )
+    return data

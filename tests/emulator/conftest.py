@@ -1,4 +1,4 @@
-"""Helpers of the emulator tests: a token, URLs, signed requests."""
+"""Helpers of the emulator tests: a token, URLs, signed requests, the official SDK's client."""
 
 from __future__ import annotations
 
@@ -13,6 +13,17 @@ from airflow_provider_fgs.protocol.signing import Signer
 
 DEMO_USER = {"domain": {"name": "demo-domain"}, "name": "demo-user", "password": "demo-password"}
 SIGNER = Signer("DEMOACCESSKEY", "demo-secret-key")
+
+
+def official_sdk_client(emulator: FunctionGraphEmulator) -> Any:
+    """Huawei's own FunctionGraph client, signing with the emulator's demo access key."""
+    from huaweicloudsdkcore.auth.credentials import BasicCredentials
+    from huaweicloudsdkfunctiongraph.v2 import FunctionGraphClient
+
+    credentials = BasicCredentials("DEMOACCESSKEY", "demo-secret-key", emulator.project_id)
+    return (
+        FunctionGraphClient.new_builder().with_credentials(credentials).with_endpoints([emulator.url]).build()
+    )
 
 
 def token_body(project: dict[str, str] | None = None, password: str = "demo-password") -> dict[str, Any]:

@@ -13,7 +13,7 @@ from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.protocol.invoke import build_invoke_request
 from airflow_provider_fgs.protocol.signing import Signer
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from tests.emulator.conftest import SIGNER
+from tests.emulator.conftest import SIGNER, official_sdk_client
 
 
 def _signed(emulator: FunctionGraphEmulator, signer: Signer = SIGNER, **sign_kw):  # type: ignore[no-untyped-def]
@@ -89,17 +89,9 @@ def test_malformed_authorization(emulator: FunctionGraphEmulator, authorization:
 
 
 def test_official_sdk_invokes_with_aksk(emulator: FunctionGraphEmulator) -> None:
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkfunctiongraph.v2 import (
-        AsyncInvokeFunctionRequest,
-        FunctionGraphClient,
-        InvokeFunctionRequest,
-    )
+    from huaweicloudsdkfunctiongraph.v2 import AsyncInvokeFunctionRequest, InvokeFunctionRequest
 
-    credentials = BasicCredentials("DEMOACCESSKEY", "demo-secret-key", emulator.project_id)
-    client = (
-        FunctionGraphClient.new_builder().with_credentials(credentials).with_endpoints([emulator.url]).build()
-    )
+    client = official_sdk_client(emulator)
     response = client.invoke_function(
         InvokeFunctionRequest(
             function_urn=emulator.urn("hello"),

@@ -16,6 +16,7 @@ import pytest
 
 from airflow_provider_fgs.code_package import load_code_package
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
+from tests.emulator.conftest import official_sdk_client
 from tests.release_support import code_dir, release_emulator
 
 
@@ -27,16 +28,7 @@ def release_emu(tmp_path: Path) -> Iterator[FunctionGraphEmulator]:
 
 @pytest.fixture
 def sdk(release_emu: FunctionGraphEmulator) -> Any:
-    from huaweicloudsdkcore.auth.credentials import BasicCredentials
-    from huaweicloudsdkfunctiongraph.v2 import FunctionGraphClient
-
-    credentials = BasicCredentials("DEMOACCESSKEY", "demo-secret-key", release_emu.project_id)
-    return (
-        FunctionGraphClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([release_emu.url])
-        .build()
-    )
+    return official_sdk_client(release_emu)
 
 
 def invoke(sdk: Any, urn: str) -> dict[str, Any]:

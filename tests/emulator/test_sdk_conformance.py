@@ -21,9 +21,9 @@ import pytest
 
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from tests.conftest import FUNCTION_DIRS
+from tests.emulator.conftest import official_sdk_client
 
 sdk_core = pytest.importorskip("huaweicloudsdkcore")
-from huaweicloudsdkcore.auth.credentials import BasicCredentials  # noqa: E402
 from huaweicloudsdkcore.exceptions.exceptions import (  # noqa: E402
     ClientRequestException,
     ServerResponseException,
@@ -32,7 +32,6 @@ from huaweicloudsdkfunctiongraph.v2 import (  # noqa: E402
     AsyncInvokeFunctionRequest,
     CancelAsyncInvocationRequest,
     CancelAsyncInvocationRequestBody,
-    FunctionGraphClient,
     InvokeFunctionRequest,
     ListAsyncInvocationsRequest,
     ListFunctionsRequest,
@@ -127,13 +126,7 @@ def sdk_emulator() -> Iterator[FunctionGraphEmulator]:
 
 @pytest.fixture(scope="module")
 def sdk(sdk_emulator: FunctionGraphEmulator) -> Any:
-    credentials = BasicCredentials("DEMOACCESSKEY", "demo-secret-key", sdk_emulator.project_id)
-    return (
-        FunctionGraphClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([sdk_emulator.url])
-        .build()
-    )
+    return official_sdk_client(sdk_emulator)
 
 
 @pytest.fixture(autouse=True)

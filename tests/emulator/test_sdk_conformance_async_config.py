@@ -17,15 +17,13 @@ import requests
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.protocol.async_invoke_config import parse_async_invoke_config
 from tests.conftest import FUNCTION_DIRS
-from tests.emulator.conftest import function_url, get_token
+from tests.emulator.conftest import function_url, get_token, official_sdk_client
 
 pytest.importorskip("huaweicloudsdkfunctiongraph")
-from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.exceptions.exceptions import ClientRequestException
 from huaweicloudsdkfunctiongraph.v2 import (
     FuncAsyncDestinationConfig,
     FuncDestinationConfig,
-    FunctionGraphClient,
     ShowFunctionAsyncInvokeConfigRequest,
     UpdateFunctionAsyncInvokeConfigRequest,
     UpdateFunctionAsyncInvokeConfigRequestBody,
@@ -43,13 +41,7 @@ def sdk_emulator() -> Iterator[FunctionGraphEmulator]:
 
 @pytest.fixture(scope="module")
 def sdk(sdk_emulator: FunctionGraphEmulator) -> Any:
-    credentials = BasicCredentials("DEMOACCESSKEY", "demo-secret-key", sdk_emulator.project_id)
-    return (
-        FunctionGraphClient.new_builder()
-        .with_credentials(credentials)
-        .with_endpoints([sdk_emulator.url])
-        .build()
-    )
+    return official_sdk_client(sdk_emulator)
 
 
 def _show(sdk: Any, urn: str) -> Any:
