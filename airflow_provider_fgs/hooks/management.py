@@ -237,6 +237,12 @@ class FunctionManagementMixin:
             request, fn.parse_alias, f"update of alias {name!r} of {urn.unqualified}", idempotent=True
         )
 
+    def list_aliases(self, function: str | FunctionUrn) -> list[fn.AliasInfo]:
+        """Every alias of the function, with its version and canary weights."""
+        urn = self._function(function)
+        request = fn.build_list_aliases_request(self._endpoint, urn)
+        return self._managed(request, fn.parse_aliases, f"alias list of {urn.unqualified}", idempotent=True)
+
     def get_alias(self, function: str | FunctionUrn, name: str) -> fn.AliasInfo | None:
         """Alias ``name``, or ``None`` when the function has no such alias."""
         urn = self._function(function)

@@ -387,6 +387,14 @@ def parse_alias(status: int, headers: Mapping[str, str], body: bytes, *, what: s
     return AliasInfo.from_dict(_object(parse_json_answer(status, headers, body, what=what), what))
 
 
+def parse_aliases(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> list[AliasInfo]:
+    """An alias listing (``ListVersionAliases``: a JSON array of aliases)."""
+    data = parse_json_answer(status, headers, body, what=what)
+    if not isinstance(data, list):
+        raise FunctionGraphApiError(f"FunctionGraph answered {what} with {type(data).__name__}, not a list")
+    return [AliasInfo.from_dict(item) for item in data if isinstance(item, dict)]
+
+
 def parse_empty(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> None:
     """A delete answer: anything 2xx."""
     if status >= 400:
@@ -573,6 +581,12 @@ def build_update_alias_request(
     )
 
 
+def build_list_aliases_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
+    """``GET .../{urn}/aliases``: every alias of the function."""
+    target = _unqualified(urn)
+    return _request("GET", _function_url(endpoint, target, "aliases"), target)
+
+
 def build_show_alias_request(endpoint: str, urn: FunctionUrn, name: str) -> HttpRequest:
     """``GET .../{urn}/aliases/{name}``."""
     target = _unqualified(urn)
@@ -613,6 +627,7 @@ __all__ = [
     "build_create_alias_request",
     "build_delete_alias_request",
     "build_delete_function_request",
+    "build_list_aliases_request",
     "build_list_versions_request",
     "build_publish_version_request",
     "build_show_alias_request",
@@ -627,6 +642,7 @@ __all__ = [
     "check_weights",
     "handler_file",
     "parse_alias",
+    "parse_aliases",
     "parse_config",
     "parse_empty",
     "parse_json_answer",

@@ -82,8 +82,10 @@ def test_deploy_configure_publish_and_alias(
     assert not created
     assert (alias.version, alias.weights) == ("v2", {})
     assert hook.get_alias("greeter", "canary") == alias
+    assert hook.list_aliases("greeter") == [alias]
 
     hook.delete_alias("greeter", "canary")
+    assert hook.list_aliases("greeter") == []
     hook.delete_function("greeter", version="v1")
     assert [v.version for v in hook.list_versions("greeter")] == ["latest", "v2"]
     hook.delete_function("greeter")
