@@ -11,21 +11,28 @@ XCOM_REQUEST_ID = "request_id"
 XCOM_LOG = "log"
 XCOM_SUMMARY = "summary"
 XCOM_BILLING_DURATION_MS = "billing_duration_ms"
+XCOM_ERROR_CODE = "error_code"
 
 
 def invocation_xcoms_keys() -> tuple[str, ...]:
     """The keys of :func:`invocation_xcoms`."""
-    return (XCOM_REQUEST_ID, XCOM_LOG, XCOM_SUMMARY, XCOM_BILLING_DURATION_MS)
+    return (XCOM_REQUEST_ID, XCOM_LOG, XCOM_SUMMARY, XCOM_BILLING_DURATION_MS, XCOM_ERROR_CODE)
 
 
 def invocation_xcoms(result: InvocationResult) -> dict[str, Any]:
-    """The XComs describing an invocation (besides ``return_value``), pushed even on a function error."""
-    return {
+    """
+    The XComs describing an invocation (besides ``return_value``), pushed even on a function error;
+    ``error_code`` (``X-Func-Err-Code``) only on a function error.
+    """
+    xcoms = {
         XCOM_REQUEST_ID: result.request_id,
         XCOM_LOG: result.log,
         XCOM_SUMMARY: result.summary,
         XCOM_BILLING_DURATION_MS: result.billing_duration_ms,
     }
+    if result.is_function_error:
+        xcoms[XCOM_ERROR_CODE] = result.function_error_code or "unknown"
+    return xcoms
 
 
 def log_invocation(

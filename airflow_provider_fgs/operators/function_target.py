@@ -26,6 +26,14 @@ class FunctionTargetMixin:
     alias: str | None
     _resolved_urn: FunctionUrn | None
 
+    @classmethod
+    def get_serialized_fields(cls) -> frozenset[str]:
+        """Airflow's serialized fields plus the connection (the FunctionGraph view reads it there)."""
+        # Only templated fields and BaseOperator's own are serialized otherwise: without this, the DAGs'
+        # serialized form could not say which connection (account, region) a task's function is in.
+        fields: frozenset[str] = super().get_serialized_fields()  # type: ignore[misc]
+        return fields | {"functiongraph_conn_id"}
+
     def set_function_target(
         self,
         *,

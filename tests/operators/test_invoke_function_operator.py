@@ -133,6 +133,7 @@ def test_invoke_by_name_returns_result_and_pushes_invocation_details(
     assert isinstance(xcoms["summary"], dict)
     assert "duration" in xcoms["summary"]
     assert isinstance(xcoms["billing_duration_ms"], int)
+    assert "error_code" not in xcoms  # a function error's only
     assert "return_value" not in xcoms  # Airflow pushes the returned value itself
 
     out = capsys.readouterr().out
@@ -250,6 +251,7 @@ def test_function_error_fails_after_logging_the_function_log(
     assert "dividing 1 by 0" in (error.log or "")
     # The invocation details are pushed even though the task fails; the result is not.
     assert "dividing 1 by 0" in ti.xcoms["log"]
+    assert ti.xcoms["error_code"] == error.error_code != "0"
     assert "return_value" not in ti.xcoms
 
     out = capsys.readouterr().out
