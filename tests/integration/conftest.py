@@ -233,6 +233,24 @@ def runs(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> Ru
     )
 
 
+METRICS_DAG = "functiongraph_metrics"
+
+
+@pytest.fixture(scope="session")
+def metrics_run(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> str:
+    """
+    A finished run of ``functiongraph_metrics``: its ``succeed`` task invoked ``noop`` from a worker, its
+    ``fail`` task ``fail`` from the triggerer, whose function failed (the run failed).
+    """
+    api = deployment.api
+    api.wait_for_dag(METRICS_DAG)
+    api.unpause(METRICS_DAG)
+    run_id = api.trigger(METRICS_DAG)
+    assert api.wait_for_run(METRICS_DAG, run_id, timeout=RUN_TIMEOUT) == "failed"
+    assert api.task_states(METRICS_DAG, run_id) == {"succeed": "success", "fail": "failed"}
+    return run_id
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

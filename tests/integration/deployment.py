@@ -1,10 +1,11 @@
 """A real Airflow 3 deployment on loopback in a temporary AIRFLOW_HOME, for the integration tests.
 
 Four components run as separate ``airflow`` commands (api-server, scheduler, dag-processor,
-triggerer) with LocalExecutor on sqlite, the simple auth manager with one admin user whose password
-is generated here, and the connection Test button enabled. Separate commands give one log file per
-component, which the failure messages quote. ``production.CeleryDeployment`` builds the production
-shape on this class by overriding ``components()`` (and ``start``/``stop`` for its services).
+triggerer) with LocalExecutor on sqlite, the simple auth manager with an admin user and a viewer
+restricted to one DAG (passwords generated here), and the connection Test button enabled. Separate
+commands give one log file per component, which the failure messages quote.
+``production.CeleryDeployment`` builds the production shape on this class by overriding
+``components()`` (and ``start``/``stop`` for its services).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +30,12 @@ import requests
 from .processes import DeploymentError, ManagedProcess, describe_logs, stop_all, tail, wait_for
 
 ADMIN_USER = "admin"
+DAG_READER = "dag_reader"
+"""A viewer that the deployment's auth manager lets read one DAG only, :data:`DAG_READER_DAG`."""
+DAG_READER_DAG = "functiongraph_chain"
+GRANTS_ENV = (
+    "FGS_TEST_DAG_GRANTS"  # read by dag_restricted_auth (not imported here: it imports the API server)
+)
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH_KEYS = {"scheduler": "scheduler", "dag-processor": "dag_processor", "triggerer": "triggerer"}
 
@@ -70,7 +78,9 @@ class AirflowDeployment:
 
     def _environment(self, extra_env: Mapping[str, str]) -> dict[str, str]:
         passwords_file = self.home / "simple_auth_manager_passwords.json"
-        passwords_file.write_text(json.dumps({ADMIN_USER: self.password}), encoding="utf-8")
+        passwords_file.write_text(
+            json.dumps({ADMIN_USER: self.password, DAG_READER: self.password}), encoding="utf-8"
+        )
         env = {
             key: value
             for key, value in os.environ.items()
@@ -85,10 +95,9 @@ class AirflowDeployment:
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": "4",
                 "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
-                "AIRFLOW__CORE__AUTH_MANAGER": (
-                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
-                ),
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__AUTH_MANAGER": self._auth_manager(),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{DAG_READER}:viewer",
+                GRANTS_ENV: json.dumps({DAG_READER: [DAG_READER_DAG]}),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords_file),
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
                 "AIRFLOW__API__HOST": "127.0.0.1",
@@ -139,6 +148,13 @@ class AirflowDeployment:
             encoding="utf-8",
         )
         return "fgs_recorded_email.send_email"
+
+    def _auth_manager(self) -> str:
+        """The simple auth manager with per-user DAG grants (:mod:`.dag_restricted_auth`): its import path."""
+        config = self.home / "config"
+        config.mkdir(exist_ok=True)
+        shutil.copy(Path(__file__).with_name("dag_restricted_auth.py"), config / "fgs_dag_restricted_auth.py")
+        return "fgs_dag_restricted_auth.DagRestrictedSimpleAuthManager"
 
     def _sqlite_connect_args(self) -> str:
         """

@@ -278,3 +278,35 @@ def test_release_is_triggered_from_the_params_form(
     assert (canary["version"], canary["weights"]) == ("v1", {"v2ui": 20})
     promoted = api.xcom(RELEASE_DAG, run["dag_run_id"], "invoke_promoted")
     assert (promoted["version"], promoted["release"]) == ("v2ui", 2)
+
+
+def test_functiongraph_view_from_the_navigation(
+    page: Page, deployment: Deployment, runs: Runs, artifacts_dir: Path
+) -> None:
+    """Browse → FunctionGraph: the functions and their tasks, one function's invocations, a live release."""
+    from playwright.sync_api import expect
+
+    api = deployment.api
+    assert api.wait_for_run(CHAIN_DAG, runs.chain, RUN_TIMEOUT) == "success"
+    page.goto(f"{deployment.airflow.url}/")
+    page.get_by_role("button", name="Browse").click()
+    page.get_by_role("menuitem", name="FunctionGraph").click()
+    page.wait_for_url(re.compile(r"/plugin/functiongraph$"))
+    view = page.frame_locator("iframe")
+
+    split_words = view.locator("[data-testid=functions] tr[data-function='default/split_words']")
+    expect(split_words).to_contain_text(f"{CHAIN_DAG}.split_words")
+    split_words.get_by_role("button", name="Invocations").click()
+    request_id = api.xcom(CHAIN_DAG, runs.chain, "split_words", key="request_id")
+    invocation = view.locator(f"[data-testid=invocations] tr[data-request-id='{request_id}']")
+    expect(invocation).to_contain_text("success")
+    expect(invocation.get_by_role("link")).to_have_attribute(
+        "href", re.compile(rf"/dags/{CHAIN_DAG}/runs/.+/tasks/split_words$")
+    )
+
+    # the release DAG (run by the test above) names its function with a param: its default is shown
+    greeter = view.locator("[data-testid=functions] tr[data-function='default/greeter']")
+    greeter.get_by_role("button", name="Release state").click()
+    expect(view.locator("[data-testid=aliases]")).to_contain_text("canary")
+    expect(view.locator("[data-testid=versions]")).to_contain_text("latest")
+    page.screenshot(path=str(artifacts_dir / "07-functiongraph-view.png"), full_page=True)

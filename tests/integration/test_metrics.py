@@ -13,7 +13,7 @@ import pytest
 from tests.machine import needs
 from tests.statsd_listener import StatsdListener, statsd_missing_reason
 
-from .conftest import INTEGRATION_TIMEOUT, RUN_TIMEOUT, Deployment
+from .conftest import INTEGRATION_TIMEOUT
 
 pytestmark = [
     pytest.mark.integration,
@@ -21,7 +21,6 @@ pytestmark = [
     pytest.mark.usefixtures("functiongraph_connection"),
     needs(statsd_missing_reason()),
 ]
-DAG_ID = "functiongraph_metrics"
 EXPECTED = {
     # the worker's invocation of noop
     "functiongraph.invocation.success",
@@ -32,16 +31,8 @@ EXPECTED = {
 }
 
 
-def test_a_run_with_a_success_and_a_function_error_emits_both(
-    deployment: Deployment, statsd: StatsdListener
-) -> None:
-    api = deployment.api
-    api.wait_for_dag(DAG_ID)
-    api.unpause(DAG_ID)
-    run_id = api.trigger(DAG_ID)
-    assert api.wait_for_run(DAG_ID, run_id, timeout=RUN_TIMEOUT) == "failed"
-    assert api.task_states(DAG_ID, run_id) == {"succeed": "success", "fail": "failed"}
-
+@pytest.mark.usefixtures("metrics_run")  # a run with a success and a function error
+def test_a_run_with_a_success_and_a_function_error_emits_both(statsd: StatsdListener) -> None:
     deadline = time.monotonic() + 10  # UDP: sent before the tasks ended, received a moment later
     while missing := EXPECTED - _received_names(statsd):
         assert time.monotonic() < deadline, f"not received: {sorted(missing)}"

@@ -1,0 +1,127 @@
+"""
+The FunctionGraph view's FastAPI app, mounted by the Airflow API server under ``/functiongraph``.
+
+Its page is static; its data (JSON, also for scripts) needs an Airflow login (the UI's session cookie or
+a ``Bearer`` token) and shows only the DAGs that the deployment's auth manager lets the user read.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Annotated, Any
+
+from airflow.api_fastapi.app import get_auth_manager
+from airflow.api_fastapi.common.db.common import SessionDep
+from airflow.api_fastapi.core_api.security import GetUserDep
+from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]  # 3.1 exports it; stubs lag
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse
+from sqlalchemy import select
+
+from airflow_provider_fgs import __version__
+from airflow_provider_fgs.protocol.errors import FunctionGraphError
+from airflow_provider_fgs.ui.catalog import INVOKING_KINDS, FunctionEntry, build_catalog
+from airflow_provider_fgs.ui.invocations import MAX_PAGE, recent_invocations
+from airflow_provider_fgs.ui.release_state import release_state
+
+DAG_CHUNK = 500
+"""DAGs read per query of their serialized form."""
+
+
+def _readable_catalog(user: Any, session: Any) -> list[FunctionEntry]:
+    """The functions of the DAGs that ``user`` may read (per the auth manager), from their latest version."""
+    from airflow.models.dag import DagModel
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
+    if not readable:
+        return []
+    # Deleted DAG files leave their rows behind, marked stale.
+    current = sorted(
+        session.scalars(
+            select(DagModel.dag_id).where(DagModel.dag_id.in_(readable), DagModel.is_stale.is_(False))
+        )
+    )
+    serialized: list[tuple[str, dict[str, Any]]] = []
+    for start in range(0, len(current), DAG_CHUNK):
+        rows = SerializedDagModel.get_latest_serialized_dags(
+            dag_ids=current[start : start + DAG_CHUNK], session=session
+        )
+        serialized.extend((row.dag_id, row.data or {}) for row in rows)
+    return build_catalog(serialized)
+
+
+def _entry(catalog: list[FunctionEntry], conn_id: str, function: str) -> FunctionEntry:
+    for entry in catalog:
+        if entry.key == (conn_id, function):
+            return entry
+    raise HTTPException(
+        404, f"No DAG you can read calls function {function!r} through connection {conn_id!r}"
+    )
+
+
+def create_app() -> FastAPI:
+    """The view's app: its page at ``/`` and its JSON under ``/api``."""
+    app = FastAPI(
+        title="FunctionGraph view",
+        version=__version__,
+        description="Which DAGs call which functions, their recent invocations, and their live releases.",
+    )
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> str:
+        return resources.files("airflow_provider_fgs.ui").joinpath("page.html").read_text(encoding="utf-8")
+
+    @app.get("/api/functions")
+    def functions(
+        user: GetUserDep,
+        session: SessionDep,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """The functions the DAGs you may read call, each with its DAGs and tasks."""
+        catalog = _readable_catalog(user, session)
+        return {
+            "functions": [entry.to_dict() for entry in catalog[offset : offset + limit]],
+            "total_entries": len(catalog),
+        }
+
+    @app.get("/api/invocations")
+    def invocations(
+        user: GetUserDep,
+        session: SessionDep,
+        function: str | None = None,
+        conn_id: str | None = None,
+        dag_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 25,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """Recent invocations (newest first), of one function when ``function`` is given."""
+        catalog = _readable_catalog(user, session)
+        if function is not None:
+            catalog = [e for e in catalog if e.function == function and conn_id in (None, e.conn_id)]
+        calls = [
+            call
+            for entry in catalog
+            for call in entry.calls
+            if call.kind in INVOKING_KINDS and dag_id in (None, call.dag_id)
+        ]
+        rows, has_more = recent_invocations(session, calls, limit=limit, offset=offset)
+        return {"invocations": rows, "has_more": has_more, "offset": offset, "limit": limit}
+
+    @app.get("/api/release")
+    def release(user: GetUserDep, session: SessionDep, conn_id: str, function: str) -> dict[str, Any]:
+        """The function's live versions and aliases, read through its connection (nothing is changed)."""
+        entry = _entry(_readable_catalog(user, session), conn_id, function)
+        if entry.templated:
+            raise HTTPException(
+                400, f"Function {function!r} is a template: its name is only known when a task runs"
+            )
+        try:
+            return release_state(conn_id, function)
+        except AirflowNotFoundException:
+            raise HTTPException(404, f"Connection {conn_id!r} is not defined in this deployment") from None
+        except FunctionGraphError as err:
+            raise HTTPException(502, f"FunctionGraph refused the read of {function!r}: {err}") from None
+
+    return app

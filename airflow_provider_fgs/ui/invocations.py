@@ -1,0 +1,144 @@
+"""Recent invocations from Airflow's own records: task instances, and the XComs that describe each call."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from sqlalchemy import and_, or_, select, tuple_
+
+from airflow_provider_fgs.invocation_report import (
+    XCOM_BILLING_DURATION_MS,
+    XCOM_ERROR_CODE,
+    XCOM_REQUEST_ID,
+    XCOM_SUMMARY,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from airflow_provider_fgs.ui.catalog import FunctionCall
+
+# The XComs a row shows; the function's log and result stay out of the listing (they may be large).
+ROW_XCOMS = (XCOM_REQUEST_ID, XCOM_SUMMARY, XCOM_BILLING_DURATION_MS, XCOM_ERROR_CODE)
+MAX_PAGE = 100
+
+
+def recent_invocations(
+    session: Session, calls: Iterable[FunctionCall], *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """
+    The newest task instances of ``calls`` (latest start first; not started yet last), one page of them,
+    each with its invocation's request id, billing, memory and error code; and whether more follow.
+
+    Two queries whatever the page holds: the task instances, then their XComs.
+
+    :param session: a database session.
+    :param calls: the invoking tasks to list (already limited to the DAGs the user may read).
+    :param limit: rows per page, at most :data:`MAX_PAGE`.
+    :param offset: rows to skip.
+    """
+    from airflow.models.taskinstance import TaskInstance as TI
+
+    tasks_by_dag: dict[str, set[str]] = defaultdict(set)
+    for call in calls:
+        tasks_by_dag[call.dag_id].add(call.task_id)
+    if not tasks_by_dag:
+        return [], False
+    of_the_calls = or_(
+        *(and_(TI.dag_id == dag_id, TI.task_id.in_(sorted(tasks))) for dag_id, tasks in tasks_by_dag.items())
+    )
+    rows = session.execute(
+        select(
+            TI.dag_id,
+            TI.task_id,
+            TI.run_id,
+            TI.map_index,
+            TI.try_number,
+            TI.state,
+            TI.start_date,
+            TI.end_date,
+            TI.duration,
+        )
+        .where(of_the_calls)
+        .order_by(TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.map_index)
+        .limit(min(limit, MAX_PAGE) + 1)
+        .offset(offset)
+    ).all()
+    has_more = len(rows) > min(limit, MAX_PAGE)
+    rows = rows[: min(limit, MAX_PAGE)]
+    xcoms = _row_xcoms(session, [(r.dag_id, r.run_id, r.task_id, r.map_index) for r in rows])
+    return [
+        _invocation(row, xcoms.get((row.dag_id, row.run_id, row.task_id, row.map_index), {})) for row in rows
+    ], (has_more)
+
+
+def _row_xcoms(
+    session: Session, keys: Sequence[tuple[str, str, str, int]]
+) -> dict[tuple[str, str, str, int], dict[str, Any]]:
+    """The :data:`ROW_XCOMS` of these task instances, in one query."""
+    from airflow.models.xcom import XComModel
+
+    if not keys:
+        return {}
+    found = session.execute(
+        select(
+            XComModel.dag_id,
+            XComModel.run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.key,
+            XComModel.value,
+        ).where(
+            tuple_(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index).in_(keys),
+            XComModel.key.in_(ROW_XCOMS),
+        )
+    ).all()
+    by_task: dict[tuple[str, str, str, int], dict[str, Any]] = defaultdict(dict)
+    for row in found:
+        by_task[(row.dag_id, row.run_id, row.task_id, row.map_index)][row.key] = XComModel.deserialize_value(
+            row
+        )
+    return by_task
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _invocation(row: Any, xcoms: dict[str, Any]) -> dict[str, Any]:
+    found_summary = xcoms.get(XCOM_SUMMARY)
+    summary: dict[str, Any] = found_summary if isinstance(found_summary, dict) else {}
+    billed_ms = _number(xcoms.get(XCOM_BILLING_DURATION_MS))
+    if billed_ms is None:
+        billed_ms = _number(summary.get("billingDuration"))
+    memory_mb = _number(summary.get("memorySize"))
+    return {
+        "dag_id": row.dag_id,
+        "task_id": row.task_id,
+        "run_id": row.run_id,
+        "map_index": row.map_index,
+        "try_number": row.try_number,
+        "state": None if row.state is None else str(row.state),
+        "start_date": row.start_date.isoformat() if row.start_date else None,
+        "end_date": row.end_date.isoformat() if row.end_date else None,
+        "duration_s": row.duration,
+        "request_id": xcoms.get(XCOM_REQUEST_ID),
+        "billed_duration_ms": billed_ms,
+        "memory_mb": memory_mb,
+        "memory_used_mb": _number(summary.get("memoryUsed")),
+        "gb_seconds": (
+            round(billed_ms / 1000 * memory_mb / 1024, 6) if billed_ms is not None and memory_mb else None
+        ),
+        # Airflow reads a stored "1" back as 1: codes are strings on the wire (X-Func-Err-Code).
+        "error_code": None if xcoms.get(XCOM_ERROR_CODE) is None else str(xcoms[XCOM_ERROR_CODE]),
+        "ti_url": task_instance_path(row.dag_id, row.run_id, row.task_id, row.map_index),
+    }
+
+
+def task_instance_path(dag_id: str, run_id: str, task_id: str, map_index: int) -> str:
+    """The task instance's page in the Airflow UI, relative to the UI's root."""
+    path = f"/dags/{quote(dag_id, safe='')}/runs/{quote(run_id, safe='')}/tasks/{quote(task_id, safe='')}"
+    return path if map_index < 0 else f"{path}/mapped/{map_index}"

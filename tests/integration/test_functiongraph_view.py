@@ -1,0 +1,164 @@
+"""
+The FunctionGraph view's JSON, served by the plugin in a real deployment's API server: which DAGs call
+which functions (from the serialized DAGs), recent invocations (task instances and their XComs), live
+release state, an Airflow login required, and only the DAGs the auth manager lets the user read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from airflow_provider_fgs.emulator.invoker import ERR_HANDLER
+from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+
+from .airflow_api import AirflowApi
+from .conftest import CHAIN_DAG, CONN_ID, INTEGRATION_TIMEOUT, METRICS_DAG, RUN_TIMEOUT, Deployment, Runs
+from .deployment import DAG_READER, DAG_READER_DAG
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(INTEGRATION_TIMEOUT),
+    pytest.mark.usefixtures("functiongraph_connection"),
+]
+DAG_ID = METRICS_DAG  # one invocation that succeeds (noop), one whose function fails (fail)
+
+
+def _view(api: AirflowApi, path: str, **params: Any) -> Any:
+    response = api.session.get(f"{api.base_url}/functiongraph/api/{path}", params=params, timeout=30)
+    assert response.status_code == 200, f"{response.status_code}: {response.text[:2000]}"
+    return response.json()
+
+
+def _function(functions: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    (found,) = [f for f in functions if f["function"] == name and f["conn_id"] == CONN_ID]
+    return found
+
+
+def test_lists_the_functions_the_dags_call_with_their_tasks(deployment: Deployment) -> None:
+    for dag_id in (
+        DAG_ID,
+        CHAIN_DAG,
+        "functiongraph_decorator",
+        "functiongraph_async",
+        "functiongraph_release",
+    ):
+        deployment.api.wait_for_dag(dag_id)
+    body = _view(deployment.api, "functions", limit=100)
+    functions = body["functions"]
+    assert body["total_entries"] == len(functions)
+
+    fail = _function(functions, "default/fail")
+    assert {(c["dag_id"], c["task_id"], c["operator"], c["kind"]) for c in fail["calls"]} >= {
+        (DAG_ID, "fail", "InvokeFunctionOperator", "invoke")
+    }
+    split_words = _function(functions, "default/split_words")
+    assert CHAIN_DAG in split_words["dag_ids"]
+    # the decorator, mapped, and the async operator with its sensor
+    square = _function(functions, "default/square")
+    assert ("functiongraph_decorator", "square", "@task.functiongraph", True) in {
+        (c["dag_id"], c["task_id"], c["operator"], c["mapped"]) for c in square["calls"]
+    }
+    kinds = {c["kind"] for f in functions for c in f["calls"]}
+    assert {"invoke", "invoke_async", "wait", "release"} <= kinds
+
+
+def test_shows_recent_invocations_from_task_instances_and_xcoms(
+    deployment: Deployment, metrics_run: str
+) -> None:
+    api = deployment.api
+    failed = _view(api, "invocations", function="default/fail", conn_id=CONN_ID)["invocations"]
+    row = next(r for r in failed if r["run_id"] == metrics_run)
+    assert row["state"] == "failed"
+    assert row["error_code"] == ERR_HANDLER
+    assert row["request_id"] == api.xcom(DAG_ID, metrics_run, "fail", key="request_id")
+    assert row["ti_url"] == f"/dags/{DAG_ID}/runs/{quote(metrics_run, safe='')}/tasks/fail"
+
+    succeeded = _view(api, "invocations", function="default/noop", dag_id=DAG_ID)["invocations"]
+    row = next(r for r in succeeded if r["run_id"] == metrics_run)
+    assert (row["state"], row["error_code"]) == ("success", None)
+    assert row["billed_duration_ms"] == api.xcom(DAG_ID, metrics_run, "succeed", key="billing_duration_ms")
+    summary = api.xcom(DAG_ID, metrics_run, "succeed", key="summary")
+    assert row["memory_mb"] == summary["memorySize"]
+    assert row["gb_seconds"] == pytest.approx(
+        row["billed_duration_ms"] / 1000 * row["memory_mb"] / 1024, abs=1e-6
+    )
+    assert row["start_date"]
+    assert row["duration_s"] is not None
+
+
+def test_pages_through_invocations_newest_first(deployment: Deployment, metrics_run: str) -> None:
+    api = deployment.api
+    first = _view(api, "invocations", limit=1)
+    second = _view(api, "invocations", limit=1, offset=1)
+    assert first["has_more"]
+    rows = first["invocations"] + second["invocations"]
+    keys = [(r["dag_id"], r["run_id"], r["task_id"], r["map_index"]) for r in rows]
+    assert len(set(keys)) == len(keys) == 2
+    starts = [r["start_date"] for r in rows if r["start_date"]]
+    assert starts == sorted(starts, reverse=True)
+    too_big = api.session.get(
+        f"{api.base_url}/functiongraph/api/invocations", params={"limit": 1000}, timeout=30
+    )
+    assert too_big.status_code == 422
+
+
+def test_reads_the_live_release_state_through_the_connection(
+    deployment: Deployment, probe_hook: FunctionGraphHook
+) -> None:
+    probe_hook.publish_function_version("noop", version="view-v1")
+    probe_hook.set_alias("noop", "view-live", "view-v1", weights={"latest": 10})
+    state = _view(deployment.api, "release", conn_id=CONN_ID, function="default/noop")
+    assert "view-v1" in {v["version"] for v in state["versions"]}
+    assert ("view-live", "view-v1", {"latest": 10}) in [
+        (a["name"], a["version"], a["weights"]) for a in state["aliases"]
+    ]
+    # only functions that a readable DAG calls, through the connection it calls them with
+    api = deployment.api
+    other = api.session.get(
+        f"{api.base_url}/functiongraph/api/release",
+        params={"conn_id": "some_other_connection", "function": "default/noop"},
+        timeout=30,
+    )
+    assert other.status_code == 404, other.text
+
+
+def test_needs_an_airflow_login(deployment: Deployment) -> None:
+    base = deployment.airflow.url
+    assert requests.get(f"{base}/functiongraph/api/functions", timeout=30).status_code == 401
+    forged = {"Authorization": "Bearer not-a-token"}
+    assert requests.get(f"{base}/functiongraph/api/invocations", headers=forged, timeout=30).status_code in (
+        401,
+        403,
+    )
+    page = requests.get(f"{base}/functiongraph/", timeout=30)  # the page holds no data of its own
+    assert page.status_code == 200
+    assert "FunctionGraph" in page.text
+
+
+def test_a_user_restricted_to_one_dag_sees_only_that_dag(
+    deployment: Deployment, runs: Runs, metrics_run: str
+) -> None:
+    reader = AirflowApi(deployment.airflow.url, DAG_READER, deployment.airflow.password)
+    # the deployment's auth manager restricts the user (Airflow's own API agrees)
+    dags = reader.request("GET", "/dags", params={"limit": 100}).json()["dags"]
+    assert [d["dag_id"] for d in dags] == [DAG_READER_DAG]
+
+    functions = _view(reader, "functions")["functions"]
+    assert {f["function"] for f in functions} == {"default/split_words", "default/count_words"}
+    assert {dag for f in functions for dag in f["dag_ids"]} == {DAG_READER_DAG}
+    deployment.api.wait_for_run(CHAIN_DAG, runs.chain, RUN_TIMEOUT)
+    invocations = _view(reader, "invocations", limit=100)["invocations"]
+    assert invocations
+    assert {r["dag_id"] for r in invocations} == {DAG_READER_DAG}
+
+    hidden = reader.session.get(
+        f"{reader.base_url}/functiongraph/api/release",
+        params={"conn_id": CONN_ID, "function": "default/noop"},
+        timeout=30,
+    )
+    assert hidden.status_code == 404, hidden.text
+    assert _view(reader, "invocations", function="default/fail")["invocations"] == []
