@@ -125,6 +125,9 @@ def test_entry_points_register_the_provider_the_emulator_and_its_pytest_plugin(
     }
     assert dict(entry_points["console_scripts"]) == {"fgs-emulator": "airflow_provider_fgs.emulator.cli:main"}
     assert dict(entry_points["pytest11"]) == {"fgs_emulator": "airflow_provider_fgs.emulator.pytest_plugin"}
+    assert dict(entry_points["airflow.plugins"]) == {
+        "functiongraph": "airflow_provider_fgs.ui.plugin:FunctionGraphPlugin"
+    }
 
 
 def test_wheel_holds_the_package_and_nothing_else(wheel_files: dict[str, bytes]) -> None:
