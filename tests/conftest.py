@@ -40,6 +40,7 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 
 from airflow_provider_fgs.emulator import FunctionGraphEmulator  # noqa: E402
+from tests.connections import emulator_extra  # noqa: E402
 
 FUNCTION_DIRS = [EXAMPLE_DAGS / "functions", ROOT / "tests" / "functions"]
 
@@ -99,15 +100,8 @@ def fgs_connection(emulator: FunctionGraphEmulator, monkeypatch: pytest.MonkeyPa
         "conn_type": "functiongraph",
         "login": "DEMOACCESSKEY",
         "password": "demo-secret-key",
-        "extra": {
-            "region": emulator.region,
-            "project_id": emulator.project_id,
-            "endpoint": emulator.url,
-            "iam_endpoint": emulator.url,
-            # Short backoff keeps retry tests fast; the policy itself is unchanged.
-            "retry_min_wait": 0.05,
-            "retry_max_wait": 0.2,
-        },
+        # Short backoff keeps retry tests fast; the policy itself is unchanged.
+        "extra": emulator_extra(emulator, retry_min_wait=0.05, retry_max_wait=0.2),
     }
     monkeypatch.setenv("AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT", json.dumps(connection))
 

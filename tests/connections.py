@@ -14,6 +14,17 @@ DEMO_KEY = ("DEMOACCESSKEY", "demo-secret-key")
 ConnFactory = Callable[..., str]
 
 
+def emulator_extra(emulator: Any, **more: Any) -> dict[str, Any]:
+    """A connection's extras for ``emulator`` (region, project, service and IAM endpoints), and ``more``."""
+    return {
+        "region": emulator.region,
+        "project_id": emulator.project_id,
+        "endpoint": emulator.url,
+        "iam_endpoint": emulator.url,
+        **more,
+    }
+
+
 def connection_factory(
     emulator: Any,
     monkeypatch: pytest.MonkeyPatch,
@@ -41,13 +52,7 @@ def connection_factory(
     ) -> str:
         target = on or emulator
         conn_id = f"{prefix}_{next(counter)}"
-        extras: dict[str, Any] = {
-            "region": target.region,
-            "project_id": target.project_id,
-            "endpoint": target.url,
-            "iam_endpoint": target.url,
-            **defaults,
-        }
+        extras = emulator_extra(target, **defaults)
         if mode == "password":
             extras["domain_name"] = DEMO_USER[0]
             credentials: tuple[str, str] = (DEMO_USER[1], DEMO_USER[2])

@@ -28,7 +28,7 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.retry import TransportError
-from tests.connections import DEMO_KEY, DEMO_USER
+from tests.connections import DEMO_KEY, DEMO_USER, emulator_extra
 from tests.machine import require
 from tests.statsd_listener import Metric, StatsdListener, statsd_missing_reason
 
@@ -41,14 +41,7 @@ PROBE_TIMEOUT_S = 120.0
 
 def _connections(emulator: FunctionGraphEmulator) -> dict[str, str]:
     """The probe's connections (``AIRFLOW_CONN_*``): good and bad AK/SK, good and bad IAM password."""
-    extra = {
-        "region": emulator.region,
-        "project_id": emulator.project_id,
-        "endpoint": emulator.url,
-        "iam_endpoint": emulator.url,
-        "retry_min_wait": 0.05,
-        "retry_max_wait": 0.2,
-    }
+    extra = emulator_extra(emulator, retry_min_wait=0.05, retry_max_wait=0.2)
     password_extra = {**extra, "domain_name": DEMO_USER[0]}
     wrong = f"wrong-{time.time_ns()}"  # a credential never seen before: no cool-down from another run
     connections = {

@@ -17,6 +17,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
+from tests.connections import emulator_extra
 from tests.dags.dagrun import states
 
 CONN_ID = "fgs_permanent"
@@ -28,14 +29,7 @@ def _metadata_db(airflow_db: Path) -> None:
 
 
 def _connection(emulator: Any, monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
-    extra: dict[str, Any] = {
-        "region": emulator.region,
-        "project_id": emulator.project_id,
-        "endpoint": emulator.url,
-        "iam_endpoint": emulator.url,
-        "retry_min_wait": 0.01,
-        "retry_max_wait": 0.05,
-    }
+    extra = emulator_extra(emulator, retry_min_wait=0.01, retry_max_wait=0.05)
     login, password = "DEMOACCESSKEY", changes.pop("password", "demo-secret-key")
     for key, value in changes.items():
         if value is None:

@@ -22,6 +22,7 @@ from airflow.sdk.definitions import dag as dag_module
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.iam import build_password_token_request, parse_token_response
+from tests.connections import emulator_extra
 from tests.dags.dagrun import run_dag, states, xcoms
 
 CONN_ENV = "AIRFLOW_CONN_FUNCTIONGRAPH_DEFAULT"
@@ -44,13 +45,7 @@ def issue_token(emulator: Any) -> str:
 
 def connection(emulator: Any, mode: str) -> tuple[str, list[str]]:
     """``functiongraph_default`` as JSON for ``mode``, and the secrets it holds."""
-    extra: dict[str, Any] = {
-        "region": emulator.region,
-        "project_id": emulator.project_id,
-        "endpoint": emulator.url,
-        "iam_endpoint": emulator.url,
-        "retry_min_wait": 0.05,
-    }
+    extra = emulator_extra(emulator, retry_min_wait=0.05)
     login, password = "", ""
     if mode == "aksk":
         security_token = f"sts-{uuid.uuid4().hex}"

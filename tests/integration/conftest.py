@@ -30,6 +30,7 @@ import pytest
 
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
+from tests.connections import emulator_extra
 from tests.machine import require
 from tests.statsd_listener import StatsdListener, statsd_missing_reason
 
@@ -93,12 +94,7 @@ class Deployment:
     def connection_body(self, conn_id: str = CONN_ID) -> dict[str, Any]:
         """A ``functiongraph`` connection to the emulator with its demo access key (API body shape)."""
         access_key, secret_key = next(iter(DEFAULT_ACCESS_KEYS.items()))
-        extra = {
-            "region": self.emulator.region,
-            "project_id": self.emulator.project_id,
-            "endpoint": self.emulator.url,
-            "iam_endpoint": self.emulator.url,
-        }
+        extra = emulator_extra(self.emulator)
         return {
             "connection_id": conn_id,
             "conn_type": "functiongraph",

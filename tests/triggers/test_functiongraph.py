@@ -26,6 +26,7 @@ from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
     FunctionGraphInvokeTrigger,
 )
+from tests.connections import emulator_extra
 from tests.triggering import first_event, run_trigger
 
 pytestmark = pytest.mark.usefixtures("fgs_connection")
@@ -46,13 +47,7 @@ def password_connection(emulator: Any, password: str) -> str:
             "conn_type": "functiongraph",
             "login": "demo-user",
             "password": password,
-            "extra": {
-                "domain_name": "demo-domain",
-                "region": emulator.region,
-                "project_id": emulator.project_id,
-                "endpoint": emulator.url,
-                "iam_endpoint": emulator.url,
-            },
+            "extra": emulator_extra(emulator, domain_name="demo-domain"),
         }
     )
 
