@@ -140,13 +140,15 @@ def _connections_read_afresh() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _async_settings_read_afresh() -> None:
+def _function_settings_read_afresh() -> None:
     """
-    Each test reads functions' async settings afresh: the process caches them per endpoint and function
-    (also a refused read), and the session emulator's functions serve many tests.
+    Each test reads functions' config and async settings afresh: the process caches them per endpoint
+    and function (also a refused read), and the session emulator's functions serve many tests, so a
+    test's requests would otherwise depend on which tests ran before it in the same process.
     """
     from airflow_provider_fgs.hooks import functiongraph
 
+    functiongraph._function_configs.clear()
     functiongraph._async_invoke_configs.clear()
 
 

@@ -67,7 +67,8 @@ def _register(dag: Any) -> None:
     ("case", "changes", "invoke", "error", "requests"),
     [
         ("not-found", {}, {"function_name": "no-such-function"}, "NotFoundError", 1),
-        ("wrong-sk", {"password": "wrong-secret"}, {"function_name": "hello"}, "AuthenticationError", 1),
+        # refused at its first request, the function's config read: no invocation is sent
+        ("wrong-sk", {"password": "wrong-secret"}, {"function_name": "hello"}, "AuthenticationError", 0),
         ("bad-alias", {}, {"function_name": "hello", "alias": "bad alias!"}, "InvalidRequestError", 0),
         ("bad-settings", {"region": None}, {"function_name": "hello"}, "InvalidRequestError", 0),
         (
@@ -95,6 +96,8 @@ def test_a_permanent_failure_fails_the_task_without_retries(
     assert state == "failed"
     assert tries == 1
     assert emu.request_count("invoke") == requests
+    # a refused key is sent once, not retried
+    assert emu.rejection_count("signature") == (1 if case == "wrong-sk" else 0)
     log = output.out + output.err
     assert error in log  # the typed error and its message stay in the task log
     assert "wrong-secret" not in log
@@ -103,7 +106,7 @@ def test_a_permanent_failure_fails_the_task_without_retries(
 def test_a_transient_failure_still_uses_airflows_retries(emu: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     _connection(emu, monkeypatch)
     # the function runs, then the connection breaks: the hook must not re-send, Airflow retries the task
-    emu.inject_fault("drop_after", count=1, function="hello")
+    emu.inject_fault("drop_after", count=1, function="hello", route="invoke")
     state, tries = _run("fgs_transient", function_name="hello")
     assert state == "success"
     assert tries == 2
