@@ -18,10 +18,11 @@ from airflow_provider_fgs.emulator.async_settings import AsyncSettings
 from airflow_provider_fgs.emulator.functions_api import (
     ApiRefusal,
     authenticated_body,
+    found,
     json_object_body,
     urn_of_path,
 )
-from airflow_provider_fgs.emulator.registry import FunctionConfigError, FunctionSpec, LookupFailure
+from airflow_provider_fgs.emulator.registry import FunctionSpec
 from airflow_provider_fgs.emulator.responses import json_response
 from airflow_provider_fgs.emulator.state import EmulatorState
 from airflow_provider_fgs.protocol.async_invoke_config import ASYNC_INVOKE_CONFIG_ACTION
@@ -51,12 +52,7 @@ def route(method: str, path: str) -> tuple[str, Handler | None, dict[str, str], 
 def _function(state: EmulatorState, request: Request) -> tuple[FunctionUrn, FunctionSpec]:
     """The URN of the path and the function it names (400 / 404), without drawing an alias's version."""
     urn = urn_of_path(state, request)
-    try:
-        return urn, state.registry.lookup(urn)
-    except LookupFailure as err:
-        raise ApiRefusal(404, err.error_code, err.message) from None
-    except FunctionConfigError as err:
-        raise ApiRefusal(500, "FSS.0500", f"Bad settings file of function {urn.name}: {err}") from None
+    return urn, found(urn, state.registry.lookup)
 
 
 def _answer(urn: FunctionUrn, settings: AsyncSettings) -> dict[str, Any]:

@@ -7,8 +7,9 @@ import base64
 import json
 import math
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,8 @@ from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.invoke import ALLOWED_MEMORY_SIZES, LOG_TAIL_BYTES, MAX_PAYLOAD_BYTES
 from airflow_provider_fgs.protocol.signing import parse_authorization
 from airflow_provider_fgs.protocol.urn import FunctionUrn
+
+T = TypeVar("T")
 
 _background: set[asyncio.Task[Any]] = set()
 
@@ -131,8 +134,13 @@ def resolve(state: EmulatorState, project_id: str, urn_text: str) -> tuple[Funct
             f"Not found the function: {urn.unqualified} (this emulator serves region {state.region}, "
             f"project {state.project_id})",
         )
+    return urn, found(urn, state.registry.resolve)
+
+
+def found(urn: FunctionUrn, lookup: Callable[[FunctionUrn], T]) -> T:
+    """``lookup(urn)`` from the registry; an unknown function is 404, a bad settings file 500."""
     try:
-        return urn, state.registry.resolve(urn)
+        return lookup(urn)
     except LookupFailure as err:
         raise ApiRefusal(404, err.error_code, err.message) from None
     except FunctionConfigError as err:
