@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -74,17 +75,22 @@ class FunctionEntry:
             "function": self.function,
             "templated": self.templated,
             "dag_ids": sorted({call.dag_id for call in self.calls}),
-            "calls": [call.__dict__ for call in self.calls],
+            "calls": [dataclasses.asdict(call) for call in self.calls],
         }
 
 
 def _task_fields(task: Mapping[str, Any]) -> dict[str, Any]:
     """A serialized task's fields, a mapped task's ``partial`` arguments included."""
-    fields: dict[str, Any] = dict(task.get("__var", task))
+    fields: dict[str, Any] = dict(_plain(task))
     partial = fields.get("partial_kwargs") or {}
     for name, value in partial.items():
-        fields.setdefault(name, value.get("__var") if isinstance(value, dict) and "__var" in value else value)
+        fields.setdefault(name, _plain(value))
     return fields
+
+
+def _plain(value: Any) -> Any:
+    """A serialized value without Airflow's ``{"__type": ..., "__var": ...}`` wrapper, when it has one."""
+    return value["__var"] if isinstance(value, dict) and "__var" in value else value
 
 
 def _kind(fields: Mapping[str, Any]) -> str | None:
@@ -118,8 +124,7 @@ def _dag_params(dag: Mapping[str, Any]) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
     for item in items:
         name, spec = item
-        value = spec.get("default") if isinstance(spec, dict) else spec
-        defaults[str(name)] = value.get("__var") if isinstance(value, dict) and "__var" in value else value
+        defaults[str(name)] = _plain(spec.get("default") if isinstance(spec, dict) else spec)
     return defaults
 
 

@@ -42,6 +42,7 @@ def recent_invocations(
     """
     from airflow.models.taskinstance import TaskInstance as TI
 
+    page_size = min(limit, MAX_PAGE)
     tasks_by_dag: dict[str, set[str]] = defaultdict(set)
     for call in calls:
         tasks_by_dag[call.dag_id].add(call.task_id)
@@ -64,15 +65,17 @@ def recent_invocations(
         )
         .where(of_the_calls)
         .order_by(TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.map_index)
-        .limit(min(limit, MAX_PAGE) + 1)
+        .limit(page_size + 1)  # one more row says whether another page follows
         .offset(offset)
     ).all()
-    has_more = len(rows) > min(limit, MAX_PAGE)
-    rows = rows[: min(limit, MAX_PAGE)]
-    xcoms = _row_xcoms(session, [(r.dag_id, r.run_id, r.task_id, r.map_index) for r in rows])
-    return [
-        _invocation(row, xcoms.get((row.dag_id, row.run_id, row.task_id, row.map_index), {})) for row in rows
-    ], (has_more)
+    page = rows[:page_size]
+    xcoms = _row_xcoms(session, [_ti_key(row) for row in page])
+    return [_invocation(row, xcoms.get(_ti_key(row), {})) for row in page], len(rows) > page_size
+
+
+def _ti_key(row: Any) -> tuple[str, str, str, int]:
+    """A task instance's key as the XCom table has it: DAG, run, task, map index."""
+    return (row.dag_id, row.run_id, row.task_id, row.map_index)
 
 
 def _row_xcoms(
@@ -98,9 +101,7 @@ def _row_xcoms(
     ).all()
     by_task: dict[tuple[str, str, str, int], dict[str, Any]] = defaultdict(dict)
     for row in found:
-        by_task[(row.dag_id, row.run_id, row.task_id, row.map_index)][row.key] = XComModel.deserialize_value(
-            row
-        )
+        by_task[_ti_key(row)][row.key] = XComModel.deserialize_value(row)
     return by_task
 
 
