@@ -27,8 +27,13 @@ pytestmark = [
 DAG_ID = METRICS_DAG  # one invocation that succeeds (noop), one whose function fails (fail)
 
 
+def _get(api: AirflowApi, path: str, **params: Any) -> requests.Response:
+    """``GET /functiongraph/api/<path>`` as the user that ``api`` logged in."""
+    return api.session.get(f"{api.base_url}/functiongraph/api/{path}", params=params, timeout=30)
+
+
 def _view(api: AirflowApi, path: str, **params: Any) -> Any:
-    response = api.session.get(f"{api.base_url}/functiongraph/api/{path}", params=params, timeout=30)
+    response = _get(api, path, **params)
     assert response.status_code == 200, f"{response.status_code}: {response.text[:2000]}"
     return response.json()
 
@@ -100,10 +105,7 @@ def test_pages_through_invocations_newest_first(deployment: Deployment, metrics_
     assert len(set(keys)) == len(keys) == 2
     starts = [r["start_date"] for r in rows if r["start_date"]]
     assert starts == sorted(starts, reverse=True)
-    too_big = api.session.get(
-        f"{api.base_url}/functiongraph/api/invocations", params={"limit": 1000}, timeout=30
-    )
-    assert too_big.status_code == 422
+    assert _get(api, "invocations", limit=1000).status_code == 422
 
 
 def test_reads_the_live_release_state_through_the_connection(
@@ -117,12 +119,7 @@ def test_reads_the_live_release_state_through_the_connection(
         (a["name"], a["version"], a["weights"]) for a in state["aliases"]
     ]
     # only functions that a readable DAG calls, through the connection it calls them with
-    api = deployment.api
-    other = api.session.get(
-        f"{api.base_url}/functiongraph/api/release",
-        params={"conn_id": "some_other_connection", "function": "default/noop"},
-        timeout=30,
-    )
+    other = _get(deployment.api, "release", conn_id="some_other_connection", function="default/noop")
     assert other.status_code == 404, other.text
 
 
@@ -155,10 +152,6 @@ def test_a_user_restricted_to_one_dag_sees_only_that_dag(
     assert invocations
     assert {r["dag_id"] for r in invocations} == {DAG_READER_DAG}
 
-    hidden = reader.session.get(
-        f"{reader.base_url}/functiongraph/api/release",
-        params={"conn_id": CONN_ID, "function": "default/noop"},
-        timeout=30,
-    )
+    hidden = _get(reader, "release", conn_id=CONN_ID, function="default/noop")
     assert hidden.status_code == 404, hidden.text
     assert _view(reader, "invocations", function="default/fail")["invocations"] == []
