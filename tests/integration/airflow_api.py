@@ -190,6 +190,12 @@ class AirflowApi:
                 lines.append(str(item))
         return "\n".join(lines)
 
+    def audit_log(self, dag_id: str, run_id: str, task_id: str, event: str) -> list[dict[str, Any]]:
+        """The task's entries of Airflow's audit log (``/eventLogs``) with this ``event``."""
+        params = {"dag_id": dag_id, "run_id": run_id, "task_id": task_id, "event": event}
+        entries: list[dict[str, Any]] = self.request("GET", "/eventLogs", params=params).json()["event_logs"]
+        return entries
+
     def extra_links(
         self, dag_id: str, run_id: str, task_id: str, map_index: int = -1
     ) -> dict[str, str | None]:

@@ -257,9 +257,15 @@ def artifacts_dir() -> Path:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep each phase's report on the item, so fixtures can react to a failed test (screenshots)."""
+    """
+    Keep each phase's report on the item, so fixtures can react to a failed test (screenshots), and
+    quote the tail of each component's log in a failed test's report: the components outlive the test.
+    """
     report: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[report.when] = report
+    deployment = getattr(item, "funcargs", {}).get("deployment")
+    if report.failed and report.when == "call" and isinstance(deployment, Deployment):
+        report.sections.append(("the deployment's component logs", deployment.logs()))
     return report
 
 
