@@ -43,6 +43,16 @@ from airflow_provider_fgs.emulator import FunctionGraphEmulator  # noqa: E402
 from tests.connections import emulator_extra  # noqa: E402
 
 FUNCTION_DIRS = [EXAMPLE_DAGS / "functions", ROOT / "tests" / "functions"]
+# Tests of what does not depend on the Airflow line (the emulator, the test harness's machine checks):
+# marked airflow_independent, which CI runs on the newest line only. The emulator still serves every
+# line's other tests.
+AIRFLOW_INDEPENDENT = [ROOT / "tests" / "emulator", ROOT / "tests" / "test_machine_requirements.py"]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.path == path or path in item.path.parents for path in AIRFLOW_INDEPENDENT):
+            item.add_marker(pytest.mark.airflow_independent)
 
 
 @pytest.hookimpl(tryfirst=True)
