@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import ParamSpec
 
 from airflow_provider_fgs.compat import Stats
+from airflow_provider_fgs.protocol.async_invoke import AsyncInvocationStatus
 from airflow_provider_fgs.protocol.errors import (
     CredentialCoolDownError,
     FunctionGraphApiError,
@@ -29,6 +30,8 @@ SUCCESS = "success"
 FUNCTION_ERROR = "function_error"
 PLATFORM_ERROR = "platform_error"
 OUTCOME_UNKNOWN = "outcome_unknown"
+ASYNC_STARTED = "started"
+ASYNC_ENDED = {"SUCCESS": "success", "FAIL": "fail", "DISCARD": "discard"}  # by the record's status
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -38,6 +41,9 @@ METRICS: dict[str, str] = {
     f"{PREFIX}.invocation.{FUNCTION_ERROR}": "counter",
     f"{PREFIX}.invocation.{PLATFORM_ERROR}": "counter",
     f"{PREFIX}.invocation.{OUTCOME_UNKNOWN}": "counter",
+    f"{PREFIX}.async_invocation.{ASYNC_STARTED}": "counter",
+    f"{PREFIX}.async_invocation.{PLATFORM_ERROR}": "counter",
+    **{f"{PREFIX}.async_invocation.{outcome}": "counter" for outcome in ASYNC_ENDED.values()},
     f"{PREFIX}.function.<function>.<outcome>": "counter",
     f"{PREFIX}.invocation.latency": "timer",
     f"{PREFIX}.invocation.billed_duration": "timer",
@@ -167,6 +173,54 @@ def invocation_outcome_unknown(function: str) -> None:
     """
     name = function_tag(function)
     _count_invocation(OUTCOME_UNKNOWN, name, {"function": name})
+
+
+def _count_async_invocation(outcome: str, function: str, tags: dict[str, str]) -> None:
+    Stats.incr(f"{PREFIX}.async_invocation.{outcome}", tags=tags)
+    Stats.incr(f"{PREFIX}.function.{function}.async_{outcome}")
+
+
+@_never_raises
+def async_invocation_started(function: str) -> None:
+    """
+    FunctionGraph accepted an asynchronous invocation: ``functiongraph.async_invocation.started``.
+
+    :param function: the function's name (or URN).
+    """
+    name = function_tag(function)
+    _count_async_invocation(ASYNC_STARTED, name, {"function": name})
+
+
+@_never_raises
+def async_invocation_not_started(function: str, error: BaseException) -> None:
+    """
+    An asynchronous invocation was refused (after the hook's retries), or could not be sent or its
+    answer read: ``functiongraph.async_invocation.platform_error`` (tag ``error_code``).
+
+    :param function: the function's name (or URN).
+    :param error: what the hook raised.
+    """
+    name = function_tag(function)
+    _count_async_invocation(PLATFORM_ERROR, name, {"function": name, "error_code": error_code_of(error)})
+
+
+@_never_raises
+def async_invocation_ended(function: str, status: AsyncInvocationStatus) -> None:
+    """
+    A task waiting for an asynchronous invocation saw it end: ``functiongraph.async_invocation.success``,
+    ``.fail`` (tag ``error_code``, the record's) or ``.discard``. Counted by the waiting task, once.
+
+    :param function: the function's name (or URN).
+    :param status: the invocation's ended status record.
+    """
+    outcome = ASYNC_ENDED.get(status.status)
+    if outcome is None:
+        return  # still pending: not an end
+    name = function_tag(function)
+    tags = {"function": name}
+    if outcome != "success":
+        tags["error_code"] = status.error_code or "unknown"
+    _count_async_invocation(outcome, name, tags)
 
 
 @_never_raises

@@ -21,11 +21,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from airflow.triggers.base import BaseTrigger
+
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.triggers.claims import TaskTry, write_claim
-from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
+from airflow_provider_fgs.triggers.functiongraph import (
+    FunctionGraphAsyncInvocationTrigger,
+    FunctionGraphInvokeTrigger,
+)
 from tests.triggers.supervisor import InterleavingSupervisor
 
 AKSK = "metrics_aksk"
@@ -46,7 +51,7 @@ def urn(function: str) -> str:
     return f"urn:fss:{emulator['region']}:{emulator['project_id']}:function:default:{function}:latest"
 
 
-async def fire(trigger: FunctionGraphInvokeTrigger) -> list[Any]:
+async def fire(trigger: BaseTrigger) -> list[Any]:
     return [event.payload async for event in trigger.run()]
 
 
@@ -83,6 +88,22 @@ def deferred() -> None:
     asyncio.run(fire(invoke_trigger("text")))
 
 
+def async_waited_in_the_triggerer(function: str) -> None:
+    """An async invocation started through the sync hook, its end seen by the deferred wait's trigger."""
+    request_id = FunctionGraphHook(AKSK).invoke_async(urn(function), {"probe": True})
+    trigger = FunctionGraphAsyncInvocationTrigger(
+        functiongraph_conn_id=AKSK, function_urn=urn(function), request_id=request_id, poll_interval=0.1
+    )
+    events = asyncio.run(fire(trigger))
+    assert events[0]["status"] == "done", events
+
+
+def async_refused() -> None:
+    """An async invocation of a function that does not exist: refused, nothing to wait for."""
+    with contextlib.suppress(FunctionGraphError):
+        FunctionGraphHook(AKSK).invoke_async(urn("no_such_function"), {"probe": True})
+
+
 SCENARIOS: dict[str, Callable[[], None]] = {
     "success": lambda: invoke(AKSK, "echo"),
     "function_error": lambda: invoke(AKSK, "fail"),
@@ -93,6 +114,9 @@ SCENARIOS: dict[str, Callable[[], None]] = {
     "cool_down": cool_down,
     "deferred": deferred,
     "outcome_unknown": outcome_unknown,
+    "async_success": lambda: async_waited_in_the_triggerer("echo"),
+    "async_fail": lambda: async_waited_in_the_triggerer("fail"),
+    "async_refused": async_refused,
 }
 
 

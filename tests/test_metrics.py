@@ -209,6 +209,38 @@ def test_an_unknown_outcome_is_counted_and_nothing_is_sent(emitted: dict[str, li
     assert "functiongraph.invocation.success" not in _names(received)
 
 
+def test_an_async_invocation_is_counted_when_started_and_when_seen_ending(
+    emitted: dict[str, list[Metric]],
+) -> None:
+    received = emitted["async_success"]
+    _find(received, "functiongraph.async_invocation.started", function="echo")
+    _find(received, "functiongraph.function.echo.async_started")
+    _find(received, "functiongraph.async_invocation.success", function="echo")
+    _find(received, "functiongraph.function.echo.async_success")
+    assert not {name for name in _names(received) if name.startswith("functiongraph.invocation.")}
+
+
+def test_a_failed_async_invocation_is_counted_with_its_error_code(emitted: dict[str, list[Metric]]) -> None:
+    received = emitted["async_fail"]
+    _find(received, "functiongraph.async_invocation.started", function="fail")
+    failed = _find(received, "functiongraph.async_invocation.fail", function="fail")
+    assert failed.tags["error_code"] not in ("", "0"), failed
+    _find(received, "functiongraph.function.fail.async_fail")
+    assert "functiongraph.async_invocation.success" not in _names(received)
+
+
+def test_a_refused_async_invocation_is_a_platform_error_by_code(emitted: dict[str, list[Metric]]) -> None:
+    received = emitted["async_refused"]
+    _find(
+        received,
+        "functiongraph.async_invocation.platform_error",
+        function="no_such_function",
+        error_code="FSS.1051",
+    )
+    _find(received, "functiongraph.function.no_such_function.async_platform_error")
+    assert "functiongraph.async_invocation.started" not in _names(received)
+
+
 def test_every_emitted_name_is_a_documented_metric(emitted: dict[str, list[Metric]]) -> None:
     documented = set(metrics.METRICS)
     for received in emitted.values():

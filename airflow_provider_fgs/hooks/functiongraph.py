@@ -582,14 +582,20 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
         def parse(response: Response) -> str:
             return parse_async_invoke_response(*response, function=name)
 
-        return self._call(
-            PreparedCall(
-                request,
-                parse,
-                what=f"async invoke of {name}",
-                idempotent=self.settings.retry.retry_sync_invoke,
+        try:
+            request_id = self._call(
+                PreparedCall(
+                    request,
+                    parse,
+                    what=f"async invoke of {name}",
+                    idempotent=self.settings.retry.retry_sync_invoke,
+                )
             )
-        )
+        except Exception as err:
+            metrics.async_invocation_not_started(urn.name, err)
+            raise
+        metrics.async_invocation_started(urn.name)
+        return request_id
 
     def get_async_invocation(
         self,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
@@ -281,6 +282,7 @@ class InvokeFunctionAsyncOperator(FunctionTargetMixin, BaseOperator):
             guard.check(status)
             if status is not None and not status.is_pending:
                 self.log.info("Async invocation %s of %s ended %s", request_id, function, status.status)
+                metrics.async_invocation_ended(function, status)
                 return status
             self.log.info(
                 "Async invocation %s is %s; next check in %.1f s",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
+from airflow_provider_fgs import metrics
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
@@ -202,6 +203,7 @@ class FunctionGraphAsyncInvocationSensor(FunctionTargetMixin, BaseSensorOperator
             )
             return False
         self._waiting = False
+        metrics.async_invocation_ended(str(urn), status)
         return PokeReturnValue(is_done=True, xcom_value=finished_status(status, str(urn), self._result_check))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:

@@ -625,6 +625,7 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
                 yield TriggerEvent({"status": "error", "error": error_to_event(err)})
                 return
             if status is not None and not status.is_pending:
+                metrics.async_invocation_ended(self.function_urn, status)
                 break
             self.log.info(
                 "Async invocation %s of %s is %s; next check in %.1f s",

@@ -236,14 +236,21 @@ METRICS_DAG = "functiongraph_metrics"
 def metrics_run(deployment: Deployment, functiongraph_connection: dict[str, Any]) -> str:
     """
     A finished run of ``functiongraph_metrics``: its ``succeed`` task invoked ``noop`` from a worker, its
-    ``fail`` task ``fail`` from the triggerer, whose function failed (the run failed).
+    ``fail`` task ``fail`` from the triggerer, whose function failed (the run failed); ``environ`` and
+    ``memory`` were invoked asynchronously and waited for on workers.
     """
     api = deployment.api
     api.wait_for_dag(METRICS_DAG)
     api.unpause(METRICS_DAG)
     run_id = api.trigger(METRICS_DAG)
     assert api.wait_for_run(METRICS_DAG, run_id, timeout=RUN_TIMEOUT) == "failed"
-    assert api.task_states(METRICS_DAG, run_id) == {"succeed": "success", "fail": "failed"}
+    assert api.task_states(METRICS_DAG, run_id) == {
+        "succeed": "success",
+        "fail": "failed",
+        "start_and_wait": "success",
+        "start": "success",
+        "wait": "success",
+    }
     return run_id
 
 

@@ -1,7 +1,7 @@
 """
 The provider's metrics reach the deployment's StatsD server through Airflow's metrics client, from the
-worker and from the triggerer, in a real deployment with ``[metrics] statsd_on`` (plain StatsD: the
-outcome and the function are in the names).
+worker and from the triggerer, for synchronous and asynchronous invocations, in a real deployment with
+``[metrics] statsd_on`` (plain StatsD: the outcome and the function are in the names).
 """
 
 from __future__ import annotations
@@ -28,6 +28,13 @@ EXPECTED = {
     # the triggerer's invocation of fail
     "functiongraph.invocation.function_error",
     "functiongraph.function.fail.function_error",
+    # the async invocations of environ (waited for by the task that started it) and memory (by a sensor)
+    "functiongraph.async_invocation.started",
+    "functiongraph.async_invocation.success",
+    "functiongraph.function.environ.async_started",
+    "functiongraph.function.environ.async_success",
+    "functiongraph.function.memory.async_started",
+    "functiongraph.function.memory.async_success",
 }
 
 
