@@ -78,9 +78,15 @@ def create_app() -> FastAPI:
         session: SessionDep,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, Query(ge=0)] = 0,
+        search: str | None = None,
     ) -> dict[str, Any]:
-        """The functions the DAGs you may read call, each with its DAGs and tasks."""
+        """
+        The functions the DAGs you may read call, each with its DAGs and tasks; with ``search``, those
+        whose name or a calling DAG's id contains it (any case).
+        """
         catalog = _readable_catalog(user, session)
+        if search:
+            catalog = [entry for entry in catalog if entry.matches(search)]
         return {
             "functions": [entry.to_dict() for entry in catalog[offset : offset + limit]],
             "total_entries": len(catalog),

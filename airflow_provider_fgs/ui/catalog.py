@@ -69,6 +69,13 @@ class FunctionEntry:
     def key(self) -> tuple[str, str]:
         return (self.conn_id, self.function)
 
+    def matches(self, search: str) -> bool:
+        """Whether ``search`` is part of the function's name or of a calling DAG's id (any case)."""
+        needle = search.casefold()
+        return needle in self.function.casefold() or any(
+            needle in call.dag_id.casefold() for call in self.calls
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "conn_id": self.conn_id,

@@ -33,6 +33,7 @@ from .conftest import (
     CHAIN_DAG,
     CHAIN_TEXT,
     INTEGRATION_TIMEOUT,
+    METRICS_DAG,
     RUN_TIMEOUT,
     Deployment,
     Runs,
@@ -310,3 +311,17 @@ def test_functiongraph_view_from_the_navigation(
     expect(view.locator("[data-testid=aliases]")).to_contain_text("canary")
     expect(view.locator("[data-testid=versions]")).to_contain_text("latest")
     page.screenshot(path=str(artifacts_dir / "07-functiongraph-view.png"), full_page=True)
+
+    # The search box, and "More functions" (the page asks for 100 at a time: 2 here, rewritten in flight)
+    page.route(
+        re.compile(r".*/functiongraph/api/functions\?.*"),
+        lambda route: route.continue_(url=route.request.url.replace("limit=100", "limit=2")),
+    )
+    view.get_by_test_id("function-search").fill(METRICS_DAG)
+    rows = view.locator("[data-testid=functions] tbody tr")
+    expect(rows).to_have_count(2)
+    expect(view.locator("#functions-shown")).to_have_text("2 of 4 shown")
+    view.get_by_role("button", name="More functions").click()
+    expect(rows).to_have_count(4)
+    expect(view.get_by_role("button", name="More functions")).to_be_hidden()
+    expect(view.locator("#message")).to_have_text(f"4 function(s) match “{METRICS_DAG}”.")

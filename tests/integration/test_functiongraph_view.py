@@ -71,6 +71,19 @@ def test_lists_the_functions_the_dags_call_with_their_tasks(deployment: Deployme
     assert {"invoke", "invoke_async", "wait", "release"} <= kinds
 
 
+def test_a_search_keeps_the_functions_named_so_or_called_by_such_a_dag(deployment: Deployment) -> None:
+    api = deployment.api
+    api.wait_for_dag(DAG_ID)
+    by_dag = _view(api, "functions", search=DAG_ID.upper(), limit=100)
+    metrics_functions = {"default/noop", "default/fail", "default/environ", "default/memory"}
+    assert {f["function"] for f in by_dag["functions"]} == metrics_functions
+    assert by_dag["total_entries"] == len(metrics_functions)
+    second = _view(api, "functions", search=DAG_ID, limit=1, offset=1)
+    assert second["total_entries"] == len(metrics_functions)
+    assert [f["function"] for f in second["functions"]] == [by_dag["functions"][1]["function"]]
+    assert _view(api, "functions", search="environ")["functions"][0]["function"] == "default/environ"
+
+
 def test_shows_recent_invocations_from_task_instances_and_xcoms(
     deployment: Deployment, metrics_run: str
 ) -> None:

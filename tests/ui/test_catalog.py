@@ -72,6 +72,19 @@ def test_tasks_that_are_not_the_providers_are_left_out(catalog: dict[tuple[str, 
     assert all(entry.function.startswith("default/") for entry in catalog.values())
 
 
+def test_a_search_matches_the_function_name_or_a_calling_dags_id_in_any_case(
+    catalog: dict[tuple[str, str], FunctionEntry],
+) -> None:
+    def found(search: str) -> list[FunctionEntry]:
+        return [entry for entry in catalog.values() if entry.matches(search)]
+
+    assert [entry.function for entry in found("SPLIT_")] == ["default/split_words"]
+    by_dag = found("functiongraph_chain")
+    assert {entry.function for entry in by_dag} >= {"default/split_words", "default/count_words"}
+    assert all("functiongraph_chain" in entry.to_dict()["dag_ids"] for entry in by_dag)
+    assert found("no such thing") == []
+
+
 def test_a_urn_gives_package_name_and_version_and_an_unknown_template_stays_one() -> None:
     urn = "urn:fss:ap-southeast-1:0a1b2c3d4e5f60718293a4b5c6d7e8f9:function:tools:resize:3"
     with DAG(dag_id="named_in_ways", schedule=None) as dag:
