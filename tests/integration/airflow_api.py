@@ -10,6 +10,21 @@ from urllib.parse import quote
 import requests
 
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+FINISHED_TASK_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
+LOG_SETTLE_S = 30.0
+"""How long a finished task's log may take to hold the last lines of its trigger (see ``task_log_events``)."""
+
+
+def _trigger_log_complete(content: list[Any]) -> bool:
+    """Whether the last trigger run the log shows (if any) has logged its end ("trigger completed")."""
+    completed = True
+    for item in content:
+        event = str(item.get("event", "")) if isinstance(item, dict) else str(item)
+        if event.startswith("trigger ") and event.endswith(" starting"):
+            completed = False
+        elif event == "trigger completed":
+            completed = True
+    return completed
 
 
 class AirflowApiError(AssertionError):
@@ -171,11 +186,28 @@ class AirflowApi:
     def task_log_events(
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
     ) -> list[Any]:
-        """The task's whole log as the API serves it: structured events (dicts with ``level``) or text."""
-        path = f"{self._ti_path(dag_id, run_id, task_id)}/logs/{try_number}"
+        """
+        The task's whole log as the API serves it: structured events (dicts with ``level``) or text.
+
+        The triggerer writes a trigger's lines to its log file through a channel of its own and may
+        write the last ones after the task has ended (seen on Airflow 3.3: a mapped task ended in the
+        triggerer, its DAG run finished, and its log still stopped at the trigger's first line). So a
+        finished task's log whose last trigger run has not logged "trigger completed" yet is read
+        again, for up to ``LOG_SETTLE_S`` seconds; what is then asserted about it is the caller's.
+        """
+        ti_path = self._ti_path(dag_id, run_id, task_id)
         params = {"full_content": "true", "map_index": str(map_index)}
-        content: list[Any] = self.request("GET", path, params=params).json()["content"]
-        return content
+        deadline = time.monotonic() + LOG_SETTLE_S
+        while True:
+            content: list[Any] = self.request("GET", f"{ti_path}/logs/{try_number}", params=params).json()[
+                "content"
+            ]
+            if _trigger_log_complete(content) or time.monotonic() > deadline:
+                return content
+            instance = f"{ti_path}/{map_index}" if map_index >= 0 else ti_path
+            if self.request("GET", instance).json().get("state") not in FINISHED_TASK_STATES:
+                return content  # still deferred: its trigger is running
+            time.sleep(0.5)
 
     def task_log(
         self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1
