@@ -207,11 +207,12 @@ def async_invocation_not_started(function: str, error: BaseException) -> None:
 @_never_raises
 def async_invocation_ended(function: str, status: AsyncInvocationStatus) -> None:
     """
-    A task waiting for an asynchronous invocation saw it end: ``functiongraph.async_invocation.success``,
-    ``.fail`` (tag ``error_code``, the record's) or ``.discard``. Counted by the waiting task, once.
+        A task waiting for an asynchronous invocation saw it end: ``functiongraph.async_invocation.success``,
+        ``.fail`` (tag ``error_code``, the record's) or ``.discard``. Counted by each task that waits for it,
+    when it sees the end.
 
-    :param function: the function's name (or URN).
-    :param status: the invocation's ended status record.
+        :param function: the function's name (or URN).
+        :param status: the invocation's ended status record.
     """
     outcome = ASYNC_ENDED.get(status.status)
     if outcome is None:

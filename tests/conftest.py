@@ -43,9 +43,9 @@ from airflow_provider_fgs.emulator import FunctionGraphEmulator  # noqa: E402
 from tests.connections import emulator_extra  # noqa: E402
 
 FUNCTION_DIRS = [EXAMPLE_DAGS / "functions", ROOT / "tests" / "functions"]
-# Tests of what does not depend on the Airflow line (the emulator, the test harness's machine checks):
-# marked airflow_independent, which CI runs on the newest line only. The emulator still serves every
-# line's other tests.
+# Tests of what Airflow's line changes little (the emulator, whose starlette and uvicorn follow each
+# line's pins, and the test harness's machine checks): marked airflow_independent, which CI runs on the
+# newest line only. The emulator still serves every line's other tests (docs/compatibility.md).
 AIRFLOW_INDEPENDENT = [ROOT / "tests" / "emulator", ROOT / "tests" / "test_machine_requirements.py"]
 
 

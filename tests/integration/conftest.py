@@ -272,7 +272,11 @@ def pytest_runtest_makereport(
     item.stash.setdefault(phase_report_key, {})[report.when] = report
     deployment = getattr(item, "funcargs", {}).get("deployment")
     if report.failed and report.when == "call" and isinstance(deployment, Deployment):
-        report.sections.append(("the deployment's component logs", deployment.logs()))
+        try:
+            logs = deployment.logs()
+        except Exception as err:  # never in place of the test's own failure
+            logs = f"(could not read them: {err!r})"
+        report.sections.append(("the deployment's component logs", logs))
     return report
 
 

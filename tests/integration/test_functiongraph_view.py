@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.timeout(INTEGRATION_TIMEOUT),
     pytest.mark.usefixtures("functiongraph_connection"),
 ]
-DAG_ID = METRICS_DAG  # one invocation that succeeds (noop), one whose function fails (fail)
+DAG_ID = METRICS_DAG  # invocations that succeed (noop; async: environ, memory), one that fails (fail)
 
 
 def _get(api: AirflowApi, path: str, **params: Any) -> requests.Response:

@@ -38,8 +38,8 @@ EXPECTED = {
 }
 
 
-@pytest.mark.usefixtures("metrics_run")  # a run with a success and a function error
-def test_a_run_with_a_success_and_a_function_error_emits_both(statsd: StatsdListener) -> None:
+@pytest.mark.usefixtures("metrics_run")  # a success, a function error and two async invocations
+def test_a_run_of_sync_and_async_invocations_emits_their_outcomes(statsd: StatsdListener) -> None:
     deadline = time.monotonic() + 10  # UDP: sent before the tasks ended, received a moment later
     while missing := EXPECTED - _received_names(statsd):
         assert time.monotonic() < deadline, f"not received: {sorted(missing)}"
