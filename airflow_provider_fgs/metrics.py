@@ -30,6 +30,7 @@ SUCCESS = "success"
 FUNCTION_ERROR = "function_error"
 PLATFORM_ERROR = "platform_error"
 OUTCOME_UNKNOWN = "outcome_unknown"
+ASYNC = "async_"  # what an asynchronous invocation's metric names add to a synchronous one's
 ASYNC_STARTED = "started"
 ASYNC_ENDED = {"SUCCESS": "success", "FAIL": "fail", "DISCARD": "discard"}  # by the record's status
 _UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -105,10 +106,11 @@ def error_code_of(error: BaseException) -> str:
     return type(error).__name__
 
 
-def _count_invocation(outcome: str, function: str, tags: dict[str, str]) -> None:
-    Stats.incr(f"{PREFIX}.invocation.{outcome}", tags=tags)
+def _count_invocation(outcome: str, function: str, tags: dict[str, str], kind: str = "") -> None:
+    """Count an outcome of a synchronous invocation, or with ``kind="async_"`` of an asynchronous one."""
+    Stats.incr(f"{PREFIX}.{kind}invocation.{outcome}", tags=tags)
     # The same count under a name of its own per function, for StatsD without tags.
-    Stats.incr(f"{PREFIX}.function.{function}.{outcome}")
+    Stats.incr(f"{PREFIX}.function.{function}.{kind}{outcome}")
 
 
 def _time_invocation(outcome: str, function: str, seconds: float) -> None:
@@ -175,11 +177,6 @@ def invocation_outcome_unknown(function: str) -> None:
     _count_invocation(OUTCOME_UNKNOWN, name, {"function": name})
 
 
-def _count_async_invocation(outcome: str, function: str, tags: dict[str, str]) -> None:
-    Stats.incr(f"{PREFIX}.async_invocation.{outcome}", tags=tags)
-    Stats.incr(f"{PREFIX}.function.{function}.async_{outcome}")
-
-
 @_never_raises
 def async_invocation_started(function: str) -> None:
     """
@@ -188,7 +185,7 @@ def async_invocation_started(function: str) -> None:
     :param function: the function's name (or URN).
     """
     name = function_tag(function)
-    _count_async_invocation(ASYNC_STARTED, name, {"function": name})
+    _count_invocation(ASYNC_STARTED, name, {"function": name}, ASYNC)
 
 
 @_never_raises
@@ -201,27 +198,27 @@ def async_invocation_not_started(function: str, error: BaseException) -> None:
     :param error: what the hook raised.
     """
     name = function_tag(function)
-    _count_async_invocation(PLATFORM_ERROR, name, {"function": name, "error_code": error_code_of(error)})
+    _count_invocation(PLATFORM_ERROR, name, {"function": name, "error_code": error_code_of(error)}, ASYNC)
 
 
 @_never_raises
 def async_invocation_ended(function: str, status: AsyncInvocationStatus) -> None:
     """
-        A task waiting for an asynchronous invocation saw it end: ``functiongraph.async_invocation.success``,
-        ``.fail`` (tag ``error_code``, the record's) or ``.discard``. Counted by each task that waits for it,
+    A task waiting for an asynchronous invocation saw it end: ``functiongraph.async_invocation.success``,
+    ``.fail`` (tag ``error_code``, the record's) or ``.discard``. Counted by each task that waits for it,
     when it sees the end.
 
-        :param function: the function's name (or URN).
-        :param status: the invocation's ended status record.
+    :param function: the function's name (or URN).
+    :param status: the invocation's ended status record.
     """
     outcome = ASYNC_ENDED.get(status.status)
     if outcome is None:
         return  # still pending: not an end
     name = function_tag(function)
     tags = {"function": name}
-    if outcome != "success":
+    if not status.is_success:
         tags["error_code"] = status.error_code or "unknown"
-    _count_async_invocation(outcome, name, tags)
+    _count_invocation(outcome, name, tags, ASYNC)
 
 
 @_never_raises

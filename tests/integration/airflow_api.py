@@ -196,6 +196,7 @@ class AirflowApi:
         again, for up to ``LOG_SETTLE_S`` seconds; what is then asserted about it is the caller's.
         """
         ti_path = self._ti_path(dag_id, run_id, task_id)
+        instance = f"{ti_path}/{map_index}" if map_index >= 0 else ti_path
         params = {"full_content": "true", "map_index": str(map_index)}
         deadline = time.monotonic() + LOG_SETTLE_S
         while True:
@@ -204,7 +205,6 @@ class AirflowApi:
             ]
             if _trigger_log_complete(content) or time.monotonic() > deadline:
                 return content
-            instance = f"{ti_path}/{map_index}" if map_index >= 0 else ti_path
             if self.request("GET", instance).json().get("state") not in FINISHED_TASK_STATES:
                 return content  # still deferred: its trigger is running
             time.sleep(0.5)
