@@ -113,7 +113,7 @@ def bench_invoke(calls: int, rounds: int) -> tuple[InvokeTimes, InvokeTimes, flo
 
 def bench_token_requests(emu: object, invocations: int) -> int:
     """IAM token requests made by ``invocations`` calls through fresh hooks (10 calls per hook)."""
-    from airflow_provider_fgs.auth import TOKEN_CACHE
+    from airflow_provider_fgs.client.tokens import TOKEN_CACHE
     from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 
     TOKEN_CACHE.clear()

@@ -122,7 +122,7 @@ def emu(emulator: FunctionGraphEmulator) -> Iterator[FunctionGraphEmulator]:
     The session emulator with no faults, zeroed counters and an empty token cache, before and after;
     its token lifetime is restored afterwards.
     """
-    from airflow_provider_fgs.auth import TOKEN_CACHE
+    from airflow_provider_fgs.client.tokens import TOKEN_CACHE
 
     emulator.clear_faults()
     emulator.reset_stats()
@@ -164,7 +164,7 @@ def _function_settings_read_afresh() -> None:
 
 def clear_host_cache() -> None:
     """Forget the tokens and cool-downs that earlier tests left in the host cache directory."""
-    from airflow_provider_fgs.cooldown import CredentialCoolDowns
+    from airflow_provider_fgs.client.cooldown import CredentialCoolDowns
 
     for path in HOST_CACHE_DIR.glob("*"):
         path.unlink()

@@ -1,5 +1,5 @@
 """
-Run by ``tests/test_metrics.py`` (``python -m tests.metrics_probe``) in a process of its own, whose
+Run by ``tests/client/test_metrics.py`` (``python -m tests.metrics_probe``) in a process of its own, whose
 Airflow sends its metrics to the test's StatsD listener (``[metrics]`` from the environment): one scenario
 per provider event, each against the emulator (``FGS_PROBE_EMULATOR``: its region and project) with the
 connections the test put in the environment. Before each scenario it sends a marker line

@@ -13,8 +13,21 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from airflow.sdk import BaseHook
 
-from airflow_provider_fgs import __version__, metrics
-from airflow_provider_fgs.auth import (
+from airflow_provider_fgs import __version__
+from airflow_provider_fgs.client import metrics
+from airflow_provider_fgs.client.cooldown import CredentialCoolDowns
+from airflow_provider_fgs.client.host_cache import HostStore, host_store
+from airflow_provider_fgs.client.management import FunctionManagementMixin
+from airflow_provider_fgs.client.retry import (
+    TransportError,
+    delay_after_first_attempt,
+    mark_exhausted,
+    note_not_resent,
+    retry_arguments,
+)
+from airflow_provider_fgs.client.settings import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
+from airflow_provider_fgs.client.settings_cache import UNREAD, FunctionSettingsCache
+from airflow_provider_fgs.client.tokens import (
     TOKEN_CACHE,
     Response,
     SharedTokens,
@@ -23,12 +36,7 @@ from airflow_provider_fgs.auth import (
     authenticate,
     uses_fetched_tokens,
 )
-from airflow_provider_fgs.connection import KNOWN_EXTRAS, FunctionGraphSettings, parse_connection
-from airflow_provider_fgs.connection_form import legacy_field_behaviour, legacy_form_widgets
-from airflow_provider_fgs.cooldown import CredentialCoolDowns
-from airflow_provider_fgs.hooks.function_settings import UNREAD, FunctionSettingsCache
-from airflow_provider_fgs.hooks.management import FunctionManagementMixin
-from airflow_provider_fgs.host_cache import HostStore, host_store
+from airflow_provider_fgs.hooks.connection_form import legacy_field_behaviour, legacy_form_widgets
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphError,
@@ -43,13 +51,6 @@ from airflow_provider_fgs.protocol.http import (
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult, build_invoke_request, parse_invoke_response
 from airflow_provider_fgs.protocol.urn import FunctionUrn, check_function_arguments
-from airflow_provider_fgs.retry import (
-    TransportError,
-    delay_after_first_attempt,
-    mark_exhausted,
-    note_not_resent,
-    retry_arguments,
-)
 
 if TYPE_CHECKING:
     import requests
@@ -139,16 +140,16 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
     long call survives idle-dropping NATs), TLS verification on unless the connection turns it off, a
     ``(connect, read)`` timeout on every request. IAM tokens are fetched lazily and shared by
     all hooks of the same credentials in the process and, through the host's private cache directory
-    (:mod:`airflow_provider_fgs.host_cache`), by the other processes of the host; a token rejected
+    (:mod:`airflow_provider_fgs.client.host_cache`), by the other processes of the host; a token rejected
     with 401 (or 403 ``FSS.0403`` "invalid token") is refreshed once and the call retried once. AK/SK
     connections sign every request.
 
     Credentials that IAM or the API gateway rejected are not sent again from this host for the
-    connection's ``credential_cooldown`` (:mod:`airflow_provider_fgs.cooldown`): the call fails at
+    connection's ``credential_cooldown`` (:mod:`airflow_provider_fgs.client.cooldown`): the call fails at
     once with :class:`CredentialCoolDownError`, so retries and fan-out cannot get them locked.
 
     Retries (bounded exponential backoff with jitter, ``Retry-After`` honoured) follow
-    :mod:`airflow_provider_fgs.retry`. A synchronous invocation is not idempotent: it is re-sent only
+    :mod:`airflow_provider_fgs.client.retry`. A synchronous invocation is not idempotent: it is re-sent only
     when the request provably never reached the function (HTTP 429, no connection made), because a
     re-send after the request may have reached the function can run the function twice. Set the
     connection extra ``retry_sync_invoke`` to true to also retry after read timeouts, broken
@@ -246,7 +247,7 @@ class FunctionGraphHook(FunctionManagementMixin, BaseHook):
             if self._session is None:
                 import requests
 
-                from airflow_provider_fgs.keepalive_adapter import KeepaliveAdapter
+                from airflow_provider_fgs.client.keepalive_adapter import KeepaliveAdapter
 
                 session = requests.Session()
                 session.mount("https://", KeepaliveAdapter())

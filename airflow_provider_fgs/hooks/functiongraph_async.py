@@ -12,11 +12,18 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from airflow_provider_fgs import metrics
-from airflow_provider_fgs.auth import Response, authenticate, uses_fetched_tokens
+from airflow_provider_fgs.client import metrics
+from airflow_provider_fgs.client.keepalive import keepalive_socket_options
+from airflow_provider_fgs.client.retry import (
+    TransportError,
+    delay_after_first_attempt,
+    note_not_resent,
+    retry_arguments,
+)
+from airflow_provider_fgs.client.settings import FunctionGraphSettings
+from airflow_provider_fgs.client.settings_cache import UNREAD, FunctionSettingsCache
+from airflow_provider_fgs.client.tokens import Response, authenticate, uses_fetched_tokens
 from airflow_provider_fgs.compat import to_thread
-from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.hooks.function_settings import UNREAD, FunctionSettingsCache
 from airflow_provider_fgs.hooks.functiongraph import (
     USER_AGENT,
     FunctionGraphHook,
@@ -25,7 +32,6 @@ from airflow_provider_fgs.hooks.functiongraph import (
     _function_configs,
     as_invocation,
 )
-from airflow_provider_fgs.keepalive import keepalive_socket_options
 from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
 from airflow_provider_fgs.protocol.async_invoke_config import AsyncInvokeConfig
 from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
@@ -34,12 +40,6 @@ from airflow_provider_fgs.protocol.http import HttpRequest, is_token_rejected
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
-from airflow_provider_fgs.retry import (
-    TransportError,
-    delay_after_first_attempt,
-    note_not_resent,
-    retry_arguments,
-)
 
 if TYPE_CHECKING:
     import httpx

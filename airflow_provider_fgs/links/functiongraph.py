@@ -7,8 +7,8 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 
-from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.protocol.urn import LATEST, FunctionUrn
+from airflow_provider_fgs.triggers.invocation_report import XCOM_REQUEST_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator

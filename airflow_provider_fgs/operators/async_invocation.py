@@ -11,17 +11,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.bases.operator import TRIGGER_FAIL_REPR
 
-from airflow_provider_fgs import metrics
+from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.invocation_report import XCOM_REQUEST_ID
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.async_status_persistence import require_async_status_persistence
-from airflow_provider_fgs.operators.end_from_trigger import (
-    check_end_from_trigger,
-    maps_result,
-    worker_decides_end,
-)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
@@ -33,7 +27,13 @@ from airflow_provider_fgs.protocol.async_invoke import (
 )
 from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
+from airflow_provider_fgs.triggers.end_from_trigger import (
+    check_end_from_trigger,
+    maps_result,
+    worker_decides_end,
+)
 from airflow_provider_fgs.triggers.functiongraph import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
+from airflow_provider_fgs.triggers.invocation_report import XCOM_REQUEST_ID
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

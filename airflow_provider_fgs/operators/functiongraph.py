@@ -12,13 +12,7 @@ from airflow.triggers.base import StartTriggerArgs
 
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
-from airflow_provider_fgs.invocation_report import invocation_xcoms, log_invocation
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
-from airflow_provider_fgs.operators.end_from_trigger import (
-    check_end_from_trigger,
-    maps_result,
-    worker_decides_end,
-)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.operators.start_from_trigger import check_start_from_trigger, unavailable_reason
@@ -26,7 +20,13 @@ from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S, InvocationResult, validate_options
 from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY, TaskTry, open_claim
+from airflow_provider_fgs.triggers.end_from_trigger import (
+    check_end_from_trigger,
+    maps_result,
+    worker_decides_end,
+)
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
+from airflow_provider_fgs.triggers.invocation_report import invocation_xcoms, log_invocation
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.mappedoperator import OperatorPartial

@@ -2,7 +2,7 @@
 
 Every value that is not a template is checked when the DAG is parsed; templated values are checked
 once rendered, before any call. Nothing that changes the function is sent twice by the provider (see
-:mod:`airflow_provider_fgs.hooks.management`).
+:mod:`airflow_provider_fgs.client.management`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_fgs.code_package import load_code_package
+from airflow_provider_fgs.client.code_package import load_code_package
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin

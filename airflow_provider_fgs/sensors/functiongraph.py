@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
-from airflow_provider_fgs import metrics
+from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
@@ -18,17 +18,17 @@ from airflow_provider_fgs.operators.async_invocation import (
     status_from_event,
 )
 from airflow_provider_fgs.operators.async_status_persistence import require_async_status_persistence
-from airflow_provider_fgs.operators.end_from_trigger import (
-    check_end_from_trigger,
-    maps_result,
-    worker_decides_end,
-)
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     MissingRecordGuard,
     query_begin_time_for,
+)
+from airflow_provider_fgs.triggers.end_from_trigger import (
+    check_end_from_trigger,
+    maps_result,
+    worker_decides_end,
 )
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
 

@@ -14,19 +14,9 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from airflow_provider_fgs import metrics
+from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
-from airflow_provider_fgs.invocation_report import (
-    XCOM_REQUEST_ID,
-    invocation_xcoms,
-    invocation_xcoms_keys,
-    log_invocation,
-)
-from airflow_provider_fgs.operators.end_from_trigger import (
-    deployment_needs_worker_to_end,
-    may_end_in_triggerer,
-)
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     AsyncInvocationStatus,
@@ -46,6 +36,16 @@ from airflow_provider_fgs.triggers.claims import (
     read_claim,
     take_claim,
     write_claim,
+)
+from airflow_provider_fgs.triggers.end_from_trigger import (
+    deployment_needs_worker_to_end,
+    may_end_in_triggerer,
+)
+from airflow_provider_fgs.triggers.invocation_report import (
+    XCOM_REQUEST_ID,
+    invocation_xcoms,
+    invocation_xcoms_keys,
+    log_invocation,
 )
 from airflow_provider_fgs.triggers.supervisor import (
     TaskTry,

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from airflow_provider_fgs.compat import uses_default_xcom_backend
-from airflow_provider_fgs.operators.end_from_trigger import maps_result, task_needs_worker_to_end
 from airflow_provider_fgs.protocol.invocation import Invocation
+from airflow_provider_fgs.triggers.end_from_trigger import maps_result, task_needs_worker_to_end
 from airflow_provider_fgs.triggers.supervisor import read_xcom
 
 DEFAULT_CONN_ID = "functiongraph_default"

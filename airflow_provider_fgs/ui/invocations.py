@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from sqlalchemy import and_, or_, select, tuple_
 
-from airflow_provider_fgs.invocation_report import (
+from airflow_provider_fgs.triggers.invocation_report import (
     XCOM_BILLING_DURATION_MS,
     XCOM_ERROR_CODE,
     XCOM_REQUEST_ID,

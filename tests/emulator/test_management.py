@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fgs.code_package import load_code_package
+from airflow_provider_fgs.client.code_package import load_code_package
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from tests.emulator.conftest import official_sdk_client
 from tests.release_support import code_dir, release_emulator

@@ -15,7 +15,8 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from airflow_provider_fgs.auth import TOKEN_CACHE
+from airflow_provider_fgs.client.retry import TransportError
+from airflow_provider_fgs.client.tokens import TOKEN_CACHE
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
@@ -25,7 +26,6 @@ from airflow_provider_fgs.protocol.errors import (
     ThrottledError,
 )
 from airflow_provider_fgs.protocol.iam import build_password_token_request, parse_token_response
-from airflow_provider_fgs.retry import TransportError
 from tests.conftest import clear_host_cache
 from tests.connections import DEMO_USER, ConnFactory
 

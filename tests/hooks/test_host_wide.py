@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fgs.auth import TOKEN_CACHE
+from airflow_provider_fgs.client.tokens import TOKEN_CACHE
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.emulator.lockout import LockoutRules
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook

@@ -151,7 +151,7 @@ def test_platform_refusals_are_typed_and_name_the_target(hook: FunctionGraphHook
 
 
 def _zip_path_of(hook: FunctionGraphHook, release_emu: Any) -> Any:
-    from airflow_provider_fgs.code_package import CodePackage
+    from airflow_provider_fgs.client.code_package import CodePackage
 
     data = _zip({"index.py": "def handler(e, c): return 1\n"})
     return CodePackage(data=data, filename="code.zip", sha256="", files=("index.py",))

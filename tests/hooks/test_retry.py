@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from airflow_provider_fgs.connection import RetrySettings
+from airflow_provider_fgs.client.retry import TransportError, backoff_seconds, mark_exhausted, should_retry
+from airflow_provider_fgs.client.settings import RetrySettings
 from airflow_provider_fgs.protocol.errors import (
     AuthenticationError,
     FunctionGraphApiError,
@@ -12,7 +13,6 @@ from airflow_provider_fgs.protocol.errors import (
     ServiceUnavailableError,
     ThrottledError,
 )
-from airflow_provider_fgs.retry import TransportError, backoff_seconds, mark_exhausted, should_retry
 
 
 @pytest.mark.parametrize(

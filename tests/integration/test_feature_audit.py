@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
-from airflow_provider_fgs.invocation_report import invocation_xcoms_keys
+from airflow_provider_fgs.triggers.invocation_report import invocation_xcoms_keys
 
 from .conftest import INTEGRATION_TIMEOUT, Deployment
 

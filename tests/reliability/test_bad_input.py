@@ -3,7 +3,7 @@ Bad input, table-driven, through the hook AND the operator: every case is a clea
 bad value (or field), raised before any network call (the emulator's request counter does not move).
 
 Pure-parser tables elsewhere (not repeated): ``tests/protocol/test_urn.py``, ``tests/protocol/test_invoke.py``
-(``test_bad_options_are_named``, ``test_encode_payload``), ``tests/test_connection_settings.py``
+(``test_bad_options_are_named``, ``test_encode_payload``), ``tests/client/test_settings.py``
 (``test_bad_connections_name_the_field``); parse-time operator checks in
 ``tests/operators/test_invoke_function_operator.py``.
 """

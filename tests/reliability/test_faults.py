@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_fgs.client.retry import TransportError
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
@@ -36,7 +37,6 @@ from airflow_provider_fgs.protocol.errors import (
     error_from_event,
 )
 from airflow_provider_fgs.protocol.invocation import Invocation
-from airflow_provider_fgs.retry import TransportError
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
 from tests.operators.test_invoke_function_operator import make_context
 from tests.reliability.conftest import Connect

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fgs.auth import TOKEN_CACHE
+from airflow_provider_fgs.client.tokens import TOKEN_CACHE
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
 from airflow_provider_fgs.protocol.invocation import Invocation

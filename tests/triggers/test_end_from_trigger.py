@@ -20,11 +20,11 @@ from airflow.triggers.base import TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
-from airflow_provider_fgs.operators.end_from_trigger import maps_result, worker_decides_end
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
 from airflow_provider_fgs.triggers import claims, functiongraph
+from airflow_provider_fgs.triggers.end_from_trigger import maps_result, worker_decides_end
 from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
     FunctionGraphInvokeTrigger,

@@ -5,7 +5,7 @@
 from the hook's ``get_connection_form_widgets`` / ``get_ui_field_behaviour``, which return
 :func:`legacy_form_widgets` and :func:`legacy_field_behaviour`, built from the same two tables. Each
 extra field is stored in the connection's extra JSON under its own name, which is what
-:func:`airflow_provider_fgs.connection.parse_connection` reads. Importing this module costs nothing.
+:func:`airflow_provider_fgs.client.settings.parse_connection` reads. Importing this module costs nothing.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def legacy_form_widgets() -> dict[str, Any]:
     WTForms and Flask-AppBuilder replaced by stand-ins when they are not installed (they are not
     dependencies of this provider, hence the imports here, called only by that machinery). WTForms has
     no decimal field that 3.1 accepts, so a ``number`` field is a text field whose default is the
-    number's text; :func:`airflow_provider_fgs.connection.parse_connection` reads both.
+    number's text; :func:`airflow_provider_fgs.client.settings.parse_connection` reads both.
     """
     from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
     from flask_babel import lazy_gettext

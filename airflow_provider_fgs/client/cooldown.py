@@ -25,9 +25,9 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from typing import ClassVar
 
-from airflow_provider_fgs import metrics
-from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.host_cache import HostStore
+from airflow_provider_fgs.client import metrics
+from airflow_provider_fgs.client.host_cache import HostStore
+from airflow_provider_fgs.client.settings import FunctionGraphSettings
 from airflow_provider_fgs.protocol.errors import AuthenticationError, CredentialCoolDownError
 
 _MAX_REASON = 400

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_2_PLUS
-from airflow_provider_fgs.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_fgs.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 
 READ_HOOK_META = """
 import json

@@ -4,7 +4,7 @@
   credentials (:attr:`FunctionGraphSettings.token_cache_key`), so every hook of one connection in a
   process shares one token. Its methods never block on I/O, so async code can use it too.
 * :class:`SharedTokens` keeps the tokens in the host's private cache directory
-  (:mod:`airflow_provider_fgs.host_cache`), so task processes, the triggerer and the connection Test
+  (:mod:`airflow_provider_fgs.client.host_cache`), so task processes, the triggerer and the connection Test
   on one host share one token per credential identity.
 * :class:`TokenProvider` fetches through a pluggable ``send`` callable (the hook passes its
   ``requests`` session); N threads asking at once cause one token request, and with a
@@ -23,9 +23,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from airflow_provider_fgs import metrics
-from airflow_provider_fgs.connection import FunctionGraphSettings
-from airflow_provider_fgs.host_cache import HostStore
+from airflow_provider_fgs.client import metrics
+from airflow_provider_fgs.client.host_cache import HostStore
+from airflow_provider_fgs.client.settings import FunctionGraphSettings
 from airflow_provider_fgs.protocol.errors import AuthenticationError
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.iam import (

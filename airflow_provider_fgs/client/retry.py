@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt
 
-from airflow_provider_fgs import metrics
-from airflow_provider_fgs.connection import RetrySettings
+from airflow_provider_fgs.client import metrics
+from airflow_provider_fgs.client.settings import RetrySettings
 from airflow_provider_fgs.protocol.errors import ServiceUnavailableError, ThrottledError
 
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_fgs import metrics
+from airflow_provider_fgs.client import metrics
+from airflow_provider_fgs.client.retry import TransportError
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.protocol.errors import (
     CredentialCoolDownError,
@@ -27,12 +28,11 @@ from airflow_provider_fgs.protocol.errors import (
     ThrottledError,
 )
 from airflow_provider_fgs.protocol.invoke import InvocationResult
-from airflow_provider_fgs.retry import TransportError
 from tests.connections import DEMO_KEY, DEMO_USER, emulator_extra
 from tests.machine import require
 from tests.statsd_listener import Metric, StatsdListener, statsd_missing_reason
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
     "tests.metrics_probe"  # run as a module from ROOT: as a script, tests/packaging would shadow packaging
 )

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection
 
-from airflow_provider_fgs.keepalive import SocketOption, keepalive_socket_options
+from airflow_provider_fgs.client.keepalive import SocketOption, keepalive_socket_options
 
 
 class KeepaliveAdapter(HTTPAdapter):

@@ -7,7 +7,7 @@ function finished (apache/airflow#41498, #34781, #34653 for the Lambda operator)
 every few seconds keep such a connection alive in every middlebox on the path.
 
 The socket options serve both transports; the ``requests`` adapter of the sync hook is in
-:mod:`~airflow_provider_fgs.keepalive_adapter` (a DAG file that imports an operator imports no
+:mod:`~airflow_provider_fgs.client.keepalive_adapter` (a DAG file that imports an operator imports no
 ``requests``: about 0.17 s less for every parse of it).
 """
 

@@ -1,4 +1,4 @@
-"""Token cache, refresh moments and request authentication (pure parts of airflow_provider_fgs.auth)."""
+"""Token cache, refresh moments and request authentication (pure parts of the client's tokens)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Connection
 
-from airflow_provider_fgs.auth import (
+from airflow_provider_fgs.client.settings import FunctionGraphSettings, parse_connection
+from airflow_provider_fgs.client.tokens import (
     REFRESH_MARGIN,
     CachedToken,
     TokenCache,
     authenticate,
     token_request,
 )
-from airflow_provider_fgs.connection import FunctionGraphSettings, parse_connection
 from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.iam import IamToken
 from airflow_provider_fgs.protocol.signing import compute_signature, parse_authorization

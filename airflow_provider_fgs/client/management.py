@@ -21,8 +21,8 @@ from airflow_provider_fgs.protocol.http import HttpRequest
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 if TYPE_CHECKING:
-    from airflow_provider_fgs.auth import Response
-    from airflow_provider_fgs.code_package import CodePackage
+    from airflow_provider_fgs.client.code_package import CodePackage
+    from airflow_provider_fgs.client.tokens import Response
     from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook, PreparedCall
 
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class FunctionManagementMixin:
         :param handler: when given, the zip must hold the handler's file (checked before the upload).
         :return: the platform's answer (``digest``, ``code_size``, ``last_modified``, ...).
         """
-        from airflow_provider_fgs.code_package import CodePackage, load_code_package
+        from airflow_provider_fgs.client.code_package import CodePackage, load_code_package
 
         package = code if isinstance(code, CodePackage) else load_code_package(code, handler=handler)
         urn = self._function(function)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from airflow_provider_fgs.auth import CachedToken, SharedTokens
-from airflow_provider_fgs.host_cache import HostStore, host_store
+from airflow_provider_fgs.client.host_cache import HostStore, host_store
+from airflow_provider_fgs.client.tokens import CachedToken, SharedTokens
 from airflow_provider_fgs.protocol.iam import IamToken
 
 TOKEN_VALUE = "MIIsecret-token-value-" + "x" * 40

@@ -1,0 +1,1 @@
+"""The FunctionGraph client the hooks wrap: credentials, tokens, retries, cool-downs, transports."""
