@@ -156,10 +156,10 @@ def _function_settings_read_afresh() -> None:
     and function (also a refused read), and the session emulator's functions serve many tests, so a
     test's requests would otherwise depend on which tests ran before it in the same process.
     """
-    from airflow_provider_fgs.hooks import functiongraph
+    from airflow_provider_fgs.client.settings_cache import ASYNC_INVOKE_CONFIGS, FUNCTION_CONFIGS
 
-    functiongraph._function_configs.clear()
-    functiongraph._async_invoke_configs.clear()
+    FUNCTION_CONFIGS.clear()
+    ASYNC_INVOKE_CONFIGS.clear()
 
 
 def clear_host_cache() -> None:

@@ -1,4 +1,4 @@
-"""TCP keepalive on the hooks' connections, so a long synchronous call survives idle-dropping middleboxes.
+"""TCP keepalive on the client's connections, so a long synchronous call survives idle-dropping middleboxes.
 
 A synchronous invocation sends its request and then waits, silent, until the function answers (up to
 the 90 s gateway cut). NAT gateways, load balancers and firewalls drop connections that carry no
@@ -6,9 +6,8 @@ packets for a while; the answer is then lost and the client ends in a read timeo
 function finished (apache/airflow#41498, #34781, #34653 for the Lambda operator). Keepalive probes
 every few seconds keep such a connection alive in every middlebox on the path.
 
-The socket options serve both transports; the ``requests`` adapter of the sync hook is in
-:mod:`~airflow_provider_fgs.client.keepalive_adapter` (a DAG file that imports an operator imports no
-``requests``: about 0.17 s less for every parse of it).
+The socket options serve both transports (:mod:`~airflow_provider_fgs.client.sync_transport` and
+:mod:`~airflow_provider_fgs.client.async_transport`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Function management through the hook: code, configuration, versions and aliases.
+"""Function management through the client: code, configuration, versions and aliases.
 
-Mixed into :class:`~airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook`; every method builds its
-request with :mod:`airflow_provider_fgs.protocol.functions` and sends it through the hook's
-``PreparedCall`` machinery (authentication, the one-time token refresh, the retry policy). Reads and
+Mixed into :class:`~airflow_provider_fgs.client.sync_client.FunctionGraphClient` (and so into the hook);
+every method builds its request with :mod:`airflow_provider_fgs.protocol.functions` and sends it as a
+:class:`~airflow_provider_fgs.client.calls.PreparedCall` (authentication, the one-time token refresh, the
+retry policy). Reads and
 alias updates to a given version are retried; a code upload, a configuration change, a version publish,
 an alias creation and deletes are re-sent only when they certainly did not arrive (no connection, 429,
 503), as a synchronous invoke: a re-send after one may have arrived is not harmless (a second publish
@@ -13,17 +14,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from airflow_provider_fgs.client.calls import PreparedCall, function_config_call
+from airflow_provider_fgs.client.settings import FunctionGraphSettings
+from airflow_provider_fgs.protocol import aliases
 from airflow_provider_fgs.protocol import functions as fn
 from airflow_provider_fgs.protocol.errors import FunctionGraphApiError, InvalidRequestError
-from airflow_provider_fgs.protocol.http import HttpRequest
+from airflow_provider_fgs.protocol.http import HttpRequest, Response
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 if TYPE_CHECKING:
     from airflow_provider_fgs.client.code_package import CodePackage
-    from airflow_provider_fgs.client.tokens import Response
-    from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook, PreparedCall
 
 T = TypeVar("T")
 Parser = Callable[..., T]
@@ -31,26 +33,31 @@ Parser = Callable[..., T]
 ALIAS_NOT_FOUND = "FSS.1053"
 
 
-class FunctionManagementMixin:
-    """Management calls of :class:`~airflow_provider_fgs.hooks.functiongraph.FunctionGraphHook`."""
+class ManagementCalls:
+    """
+    Management calls of :class:`~airflow_provider_fgs.client.sync_client.FunctionGraphClient`, which
+    gives them its settings, its URN resolution (:meth:`_function`) and its sending (:meth:`_call`).
+    """
 
-    def _hook(self) -> FunctionGraphHook:
-        return cast("FunctionGraphHook", self)
+    @property
+    def settings(self) -> FunctionGraphSettings:
+        raise NotImplementedError
+
+    def _call(self, call: PreparedCall[T]) -> T:
+        raise NotImplementedError
+
+    def _function(self, function: str | FunctionUrn) -> FunctionUrn:
+        raise NotImplementedError
 
     @property
     def _endpoint(self) -> str:
-        return self._hook().settings.endpoint
+        return self.settings.endpoint
 
     def _managed(self, request: HttpRequest, parse: Parser[T], what: str, *, idempotent: bool) -> T:
-        from airflow_provider_fgs.hooks.functiongraph import PreparedCall
-
         def read(response: Response) -> T:
             return parse(*response, what=what)
 
-        return self._hook()._call(PreparedCall(request, read, what=what, idempotent=idempotent))
-
-    def _function(self, function: str | FunctionUrn) -> FunctionUrn:
-        return self._hook().resolve_urn(function)
+        return self._call(PreparedCall(request, read, what=what, idempotent=idempotent))
 
     # -- code and configuration ---------------------------------------------------------------------
 
@@ -85,20 +92,7 @@ class FunctionManagementMixin:
 
     def get_function_config(self, function: str | FunctionUrn) -> fn.FunctionConfig:
         """The configuration of the function (or of the version its URN names)."""
-        return self._hook()._call(self._prepare_function_config(function))
-
-    def _prepare_function_config(self, function: str | FunctionUrn) -> PreparedCall[fn.FunctionConfig]:
-        """The configuration read of :meth:`get_function_config` (shared with the async hook)."""
-        from airflow_provider_fgs.hooks.functiongraph import PreparedCall
-
-        urn = self._function(function)
-        request = fn.build_show_config_request(self._endpoint, urn)
-        what = f"configuration read of {urn}"
-
-        def read(response: Response) -> fn.FunctionConfig:
-            return fn.parse_config(*response, what=what)
-
-        return PreparedCall(request, read, what=what, idempotent=True)
+        return self._call(function_config_call(self.settings, self._function(function)))
 
     def get_function_code(self, function: str | FunctionUrn) -> dict[str, Any]:
         """The code metadata of the function: ``digest``, ``code_size``, ``code_filename``, ..."""
@@ -209,14 +203,14 @@ class FunctionManagementMixin:
         *,
         weights: Mapping[str, Any] | None = None,
         description: str | None = None,
-    ) -> fn.AliasInfo:
+    ) -> aliases.AliasInfo:
         """Create alias ``name`` on ``version``, with optional canary ``weights`` (sent once)."""
         urn = self._function(function)
-        request = fn.build_create_alias_request(
+        request = aliases.build_create_alias_request(
             self._endpoint, urn, name, version, weights=weights, description=description
         )
         return self._managed(
-            request, fn.parse_alias, f"creation of alias {name!r} of {urn.unqualified}", idempotent=False
+            request, aliases.parse_alias, f"creation of alias {name!r} of {urn.unqualified}", idempotent=False
         )
 
     def update_alias(
@@ -227,29 +221,31 @@ class FunctionManagementMixin:
         *,
         weights: Mapping[str, Any] | None = None,
         description: str | None = None,
-    ) -> fn.AliasInfo:
+    ) -> aliases.AliasInfo:
         """Point alias ``name`` at ``version`` with these ``weights`` (replacing the old ones; retried)."""
         urn = self._function(function)
-        request = fn.build_update_alias_request(
+        request = aliases.build_update_alias_request(
             self._endpoint, urn, name, version, weights=weights, description=description
         )
         return self._managed(
-            request, fn.parse_alias, f"update of alias {name!r} of {urn.unqualified}", idempotent=True
+            request, aliases.parse_alias, f"update of alias {name!r} of {urn.unqualified}", idempotent=True
         )
 
-    def list_aliases(self, function: str | FunctionUrn) -> list[fn.AliasInfo]:
+    def list_aliases(self, function: str | FunctionUrn) -> list[aliases.AliasInfo]:
         """Every alias of the function, with its version and canary weights."""
         urn = self._function(function)
-        request = fn.build_list_aliases_request(self._endpoint, urn)
-        return self._managed(request, fn.parse_aliases, f"alias list of {urn.unqualified}", idempotent=True)
+        request = aliases.build_list_aliases_request(self._endpoint, urn)
+        return self._managed(
+            request, aliases.parse_aliases, f"alias list of {urn.unqualified}", idempotent=True
+        )
 
-    def get_alias(self, function: str | FunctionUrn, name: str) -> fn.AliasInfo | None:
+    def get_alias(self, function: str | FunctionUrn, name: str) -> aliases.AliasInfo | None:
         """Alias ``name``, or ``None`` when the function has no such alias."""
         urn = self._function(function)
-        request = fn.build_show_alias_request(self._endpoint, urn, name)
+        request = aliases.build_show_alias_request(self._endpoint, urn, name)
         try:
             return self._managed(
-                request, fn.parse_alias, f"read of alias {name!r} of {urn.unqualified}", idempotent=True
+                request, aliases.parse_alias, f"read of alias {name!r} of {urn.unqualified}", idempotent=True
             )
         except FunctionGraphApiError as err:
             if err.error_code == ALIAS_NOT_FOUND:
@@ -264,14 +260,14 @@ class FunctionManagementMixin:
         *,
         weights: Mapping[str, Any] | None = None,
         description: str | None = None,
-    ) -> tuple[fn.AliasInfo, bool]:
+    ) -> tuple[aliases.AliasInfo, bool]:
         """
         Point alias ``name`` at ``version``, creating it when missing.
 
         :return: the alias and whether it was created.
         """
-        fn.check_weights(weights, version=fn.check_version_name(version, what="alias target version"))
-        fn.check_alias_name(name)
+        aliases.check_weights(weights, version=fn.check_version_name(version, what="alias target version"))
+        aliases.check_alias_name(name)
         if self.get_alias(function, name) is None:
             return self.create_alias(function, name, version, weights=weights, description=description), True
         return self.update_alias(function, name, version, weights=weights, description=description), False
@@ -279,7 +275,7 @@ class FunctionManagementMixin:
     def delete_alias(self, function: str | FunctionUrn, name: str) -> None:
         """Delete alias ``name`` (sent once)."""
         urn = self._function(function)
-        request = fn.build_delete_alias_request(self._endpoint, urn, name)
+        request = aliases.build_delete_alias_request(self._endpoint, urn, name)
         self._managed(
             request, fn.parse_empty, f"deletion of alias {name!r} of {urn.unqualified}", idempotent=False
         )

@@ -12,11 +12,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from airflow_provider_fgs import __version__
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
 
 AuthType = Literal["aksk", "password", "token"]
 AUTH_TYPES: tuple[str, ...] = ("aksk", "password", "token")
 
+USER_AGENT = f"airflow-provider-fgs/{__version__}"
 DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
 DEFAULT_IAM_ENDPOINT = "https://iam.{region}.myhuaweicloud.com"
 DEFAULT_CONNECT_TIMEOUT = 10.0

@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any, Generic, TypeVar
 
+from airflow_provider_fgs.protocol.async_invoke_config import AsyncInvokeConfig
+from airflow_provider_fgs.protocol.functions import FunctionConfig
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 T = TypeVar("T")
@@ -40,3 +42,14 @@ class FunctionSettingsCache(Generic[T]):
     def clear(self) -> None:
         """Forget every read (tests, for a fresh start)."""
         self._entries.clear()
+
+
+FUNCTION_SETTINGS_TTL_S = 600.0
+"""How long a function's settings (its timeout, its log stream, its async settings) are trusted by the
+process that read them."""
+FUNCTION_CONFIGS: FunctionSettingsCache[FunctionConfig] = FunctionSettingsCache(FUNCTION_SETTINGS_TTL_S)
+"""The function configs this process has read, as invocations use them."""
+ASYNC_INVOKE_CONFIGS: FunctionSettingsCache[AsyncInvokeConfig] = FunctionSettingsCache(
+    FUNCTION_SETTINGS_TTL_S
+)
+"""The asynchronous invocation settings this process has read."""

@@ -1,4 +1,4 @@
-"""Credentials on the wire: IAM token lifecycle and AK/SK signing, independent of the HTTP library.
+"""The IAM token lifecycle, independent of the HTTP library.
 
 * :class:`TokenCache` is process-wide and thread-safe. Tokens are keyed by the identity of the
   credentials (:attr:`FunctionGraphSettings.token_cache_key`), so every hook of one connection in a
@@ -10,40 +10,35 @@
   ``requests`` session); N threads asking at once cause one token request, and with a
   :class:`SharedTokens`, N processes too. The in-process cache stays in front, so a call with a
   cached token touches no file.
-* :func:`authenticate` adds the auth headers to a built :class:`HttpRequest`.
 
-The deferrable triggers reuse :func:`token_request`, :func:`parse_token`, :func:`authenticate` and
-:data:`TOKEN_CACHE` with ``httpx`` and an ``asyncio.Lock`` in place of :class:`TokenProvider`.
+Fetching a token blocks (an HTTP request, perhaps a file lock): the event loop's client runs it in a worker
+thread, and only when the process's cache has no fresh token (:meth:`TokenProvider.cached`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.client.host_cache import HostStore
 from airflow_provider_fgs.client.settings import FunctionGraphSettings
 from airflow_provider_fgs.protocol.errors import AuthenticationError
-from airflow_provider_fgs.protocol.http import HttpRequest
+from airflow_provider_fgs.protocol.http import HttpRequest, Response
 from airflow_provider_fgs.protocol.iam import (
-    AUTH_TOKEN_HEADER,
     IamToken,
     build_assume_role_token_request,
     build_password_token_request,
     parse_token_response,
 )
-from airflow_provider_fgs.protocol.signing import Signer
 
 # Refresh this long before expires_at (the official SDK uses 40 minutes for temporary credentials),
 # but never more than a quarter of the token's lifetime, so short-lived tokens are still used.
 REFRESH_MARGIN = timedelta(minutes=40)
 REFRESH_FRACTION = 0.25
 
-Response = tuple[int, Mapping[str, str], bytes]
-"""``(status, headers, body)`` of an HTTP exchange."""
 Send = Callable[[HttpRequest], Response]
 Clock = Callable[[], datetime]
 
@@ -230,11 +225,6 @@ def parse_token(settings: FunctionGraphSettings, response: Response) -> IamToken
     return parse_token_response(status, headers, body, who=settings.principal)
 
 
-def uses_fetched_tokens(settings: FunctionGraphSettings) -> bool:
-    """Whether this connection obtains tokens from IAM (and so can refresh one after a 401)."""
-    return settings.auth_type == "password"
-
-
 class TokenProvider:
     """
     Thread-safe, lazily fetching, shared IAM tokens for one connection.
@@ -272,6 +262,13 @@ class TokenProvider:
 
     def __repr__(self) -> str:
         return f"TokenProvider({self.settings.principal})"
+
+    def cached(self) -> str | None:
+        """The token when this process holds a fresh one (never blocks), else ``None``."""
+        if self.settings.auth_type == "token":
+            return self.settings.token or ""
+        cached = self._cache.get(self._key, self._clock())
+        return cached.value if cached is not None else None
 
     def token(self) -> str:
         """A valid token, fetched when none is cached or the cached one is due for refresh."""
@@ -347,25 +344,3 @@ class TokenProvider:
         self.token()
         cached = self._cache.get(self._key, self._clock())
         return cached.token.project_id if cached else None
-
-
-def authenticate(
-    request: HttpRequest,
-    settings: FunctionGraphSettings,
-    *,
-    token: str | None = None,
-    now: datetime | None = None,
-) -> HttpRequest:
-    """
-    ``request`` with its authentication headers.
-
-    AK/SK connections are signed (``Host``, ``X-Sdk-Date``, optional ``X-Security-Token``,
-    ``Authorization``); token connections get ``X-Auth-Token: token``.
-    """
-    if settings.auth_type == "aksk":
-        signer = Signer(settings.access_key or "", settings.secret_key or "", settings.security_token)
-        headers = signer.sign(request.method, request.url, request.headers, request.body, now=now)
-        return replace(request, headers=headers)
-    if not token:
-        raise AuthenticationError(f"No token available for {settings.principal}")
-    return replace(request, headers={**request.headers, AUTH_TOKEN_HEADER: token})

@@ -33,13 +33,9 @@ from airflow_provider_fgs.emulator.functions_api import (
 from airflow_provider_fgs.emulator.registry import LookupFailure
 from airflow_provider_fgs.emulator.responses import json_response
 from airflow_provider_fgs.emulator.state import EmulatorState
+from airflow_provider_fgs.protocol.aliases import check_alias_name, check_weights
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
-from airflow_provider_fgs.protocol.functions import (
-    ConfigUpdate,
-    check_alias_name,
-    check_version_name,
-    check_weights,
-)
+from airflow_provider_fgs.protocol.functions import ConfigUpdate, check_version_name
 from airflow_provider_fgs.protocol.urn import LATEST, FunctionUrn
 
 Handler = Callable[[EmulatorState, Request], Awaitable[Response]]

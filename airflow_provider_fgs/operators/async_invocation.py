@@ -27,12 +27,12 @@ from airflow_provider_fgs.protocol.async_invoke import (
 )
 from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
+from airflow_provider_fgs.triggers.async_invocation import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.end_from_trigger import (
     check_end_from_trigger,
     maps_result,
     worker_decides_end,
 )
-from airflow_provider_fgs.triggers.functiongraph import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.invocation_report import XCOM_REQUEST_ID
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from airflow_provider_fgs.client.code_package import load_code_package
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
+from airflow_provider_fgs.protocol import aliases
 from airflow_provider_fgs.protocol import functions as fn
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
 from airflow_provider_fgs.protocol.urn import LATEST
@@ -314,7 +315,7 @@ class UpdateFunctionAliasOperator(_FunctionReleaseOperator):
         self.canary_weight = canary_weight
         self.description = description
         if not is_template(alias_name):
-            fn.check_alias_name(alias_name)
+            aliases.check_alias_name(alias_name)
         if not any(is_template(v) for v in (version, weights, canary_version, canary_weight)):
             self._target()
 
@@ -332,10 +333,10 @@ class UpdateFunctionAliasOperator(_FunctionReleaseOperator):
             weights[self.canary_version] = weight
         elif weight is not None:
             raise InvalidRequestError(f"canary_weight {self.canary_weight!r} needs a canary_version")
-        return version, fn.check_weights(weights, version=version)
+        return version, aliases.check_weights(weights, version=version)
 
     def execute(self, context: Context) -> dict[str, Any]:
-        name = fn.check_alias_name(self.alias_name)
+        name = aliases.check_alias_name(self.alias_name)
         version, weights = self._target()
         urn = self.resolve_function_urn()
         known = {v.version for v in self.hook.list_versions(urn)} | {LATEST}

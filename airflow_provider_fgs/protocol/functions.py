@@ -1,9 +1,8 @@
-"""Function management requests (code, configuration, versions, aliases) and their answers.
+"""Function management requests (code, configuration, versions) and their answers.
 
-Pure and I/O free, shared by the sync hook and the async hook: paths and bodies follow the official
-SDK's models (``UpdateFunctionCode``, ``UpdateFunctionConfig``, ``CreateFunctionVersion``,
-``CreateVersionAlias`` / ``UpdateVersionAlias`` / ``ShowVersionAlias`` / ``DeleteVersionAlias``,
-``ShowFunctionConfig``, ``ShowFunctionCode``, ``DeleteFunction``).
+Pure and I/O free, shared by both transports and the emulator (aliases: :mod:`.aliases`); paths and
+bodies follow the official SDK's models (``UpdateFunctionCode``, ``UpdateFunctionConfig``,
+``CreateFunctionVersion``, ``ShowFunctionConfig``, ``ShowFunctionCode``, ``DeleteFunction``).
 """
 
 from __future__ import annotations
@@ -26,26 +25,27 @@ MAX_INLINE_ZIP_BYTES = 50 * 1024 * 1024
 MIN_TIMEOUT_S = 3
 MAX_TIMEOUT_S = 259_200
 MAX_VERSIONS = 10
-_ALIAS_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,62}")
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,41}")
 _HANDLER = re.compile(r"[^\s.][^\s]*\.[A-Za-z_][A-Za-z0-9_]*")
 _JSON = {"Content-Type": "application/json"}
 
 
-def _function_url(endpoint: str, urn: FunctionUrn | str, action: str | None = None) -> str:
+def management_url(endpoint: str, urn: FunctionUrn | str, action: str | None = None) -> str:
+    """``{endpoint}/v2/{project}/fgs/functions/{urn}[/{action}]``, the URN encoded as one segment."""
     urn_text = str(urn)
     project_id = urn.project_id if isinstance(urn, FunctionUrn) else urn_text.split(":")[3]
     url = f"{endpoint.rstrip('/')}/v2/{project_id}/fgs/functions/{quote(urn_text, safe='')}"
     return f"{url}/{action}" if action else url
 
 
-def _request(method: str, url: str, urn: FunctionUrn, body: Any = None) -> HttpRequest:
+def management_request(method: str, url: str, urn: FunctionUrn, body: Any = None) -> HttpRequest:
+    """A management request with its JSON body (none for ``None``) and the project header."""
     headers = {**_JSON, "X-Project-Id": urn.project_id}
     data = b"" if body is None else json.dumps(body, separators=(",", ":")).encode("utf-8")
     return HttpRequest(method=method, url=url, headers=headers, body=data)
 
 
-def _unqualified(urn: FunctionUrn) -> FunctionUrn:
+def unqualified(urn: FunctionUrn) -> FunctionUrn:
     """The function itself (``latest``): code, configuration, versions and aliases live there."""
     return FunctionUrn(urn.region, urn.project_id, urn.package, urn.name)
 
@@ -61,48 +61,6 @@ def check_version_name(version: str, *, what: str = "version") -> str:
             "characters, starting with a letter or digit (e.g. 'v2' or '20240101-120000')"
         )
     return version
-
-
-def check_alias_name(name: str) -> str:
-    """An alias name: a letter, then letters, digits, ``_`` or ``-`` (at most 63)."""
-    if not isinstance(name, str) or not _ALIAS_NAME.fullmatch(name):
-        raise InvalidRequestError(
-            f"Invalid alias name {name!r}: expected a letter then letters, digits, '_' or '-' (e.g. 'canary')"
-        )
-    return name
-
-
-def check_weights(weights: Mapping[str, Any] | None, *, version: str) -> dict[str, int]:
-    """
-    The canary weights of an alias: ``{other_version: percent}``, percentages summing to at most 100.
-
-    The alias's own ``version`` takes the rest of the traffic, so it cannot carry a weight itself.
-
-    :raises InvalidRequestError: naming the bad version or weight.
-    """
-    if not weights:
-        return {}
-    if not isinstance(weights, Mapping):
-        raise InvalidRequestError(
-            f"Invalid weights {weights!r}: expected a mapping of version to percent, e.g. {{'2': 10}}"
-        )
-    checked: dict[str, int] = {}
-    for other, weight in weights.items():
-        check_version_name(str(other), what="weighted version")
-        if str(other) == version:
-            raise InvalidRequestError(
-                f"Invalid weights {dict(weights)!r}: version {version!r} is the alias's main version; "
-                "weights name the other versions that get a share of the calls"
-            )
-        if isinstance(weight, bool) or not isinstance(weight, int | float) or int(weight) != weight:
-            raise InvalidRequestError(f"Invalid weight {weight!r} for version {other!r}: expected an integer")
-        if not 0 <= int(weight) <= 100:
-            raise InvalidRequestError(f"Invalid weight {weight!r} for version {other!r}: expected 0..100")
-        checked[str(other)] = int(weight)
-    total = sum(checked.values())
-    if total > 100:
-        raise InvalidRequestError(f"Invalid weights {checked!r}: they sum to {total}, more than 100")
-    return checked
 
 
 @dataclass(frozen=True)
@@ -240,15 +198,15 @@ class FunctionConfig:
             func_urn=str(data.get("func_urn") or ""),
             func_name=str(data.get("func_name") or ""),
             version=str(data.get("version") or LATEST),
-            runtime=_opt_str(data.get("runtime")),
-            handler=_opt_str(data.get("handler")),
+            runtime=optional_str(data.get("runtime")),
+            handler=optional_str(data.get("handler")),
             memory_size=_opt_int(data.get("memory_size")),
             timeout=_positive_int(data.get("timeout")),
-            digest=_opt_str(data.get("digest")),
+            digest=optional_str(data.get("digest")),
             code_size=_opt_int(data.get("code_size")),
-            last_modified=_opt_str(data.get("last_modified")),
+            last_modified=optional_str(data.get("last_modified")),
             environment=environment,
-            description=_opt_str(data.get("description")),
+            description=optional_str(data.get("description")),
             raw=dict(data),
         )
 
@@ -291,38 +249,8 @@ class FunctionConfig:
         }
 
 
-@dataclass(frozen=True)
-class AliasInfo:
-    """An alias: its main version and the weights of the others (``ShowVersionAlias``)."""
-
-    name: str
-    version: str
-    weights: dict[str, int]
-    alias_urn: str | None
-    description: str | None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AliasInfo:
-        weights = data.get("additional_version_weights") or {}
-        return cls(
-            name=str(data.get("name") or ""),
-            version=str(data.get("version") or ""),
-            weights={str(k): int(v) for k, v in weights.items()} if isinstance(weights, dict) else {},
-            alias_urn=_opt_str(data.get("alias_urn")),
-            description=_opt_str(data.get("description")),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "weights": dict(self.weights),
-            "alias_urn": self.alias_urn,
-            "description": self.description,
-        }
-
-
-def _opt_str(value: Any) -> str | None:
+def optional_str(value: Any) -> str | None:
+    """``value`` as text, ``None`` kept."""
     return None if value is None else str(value)
 
 
@@ -364,7 +292,8 @@ def parse_json_answer(status: int, headers: Mapping[str, str], body: bytes, *, w
         ) from None
 
 
-def _object(data: Any, what: str) -> dict[str, Any]:
+def json_object(data: Any, what: str) -> dict[str, Any]:
+    """``data`` when it is a JSON object; a :class:`FunctionGraphApiError` naming ``what`` otherwise."""
     if not isinstance(data, dict):
         raise FunctionGraphApiError(
             f"FunctionGraph answered {what} with {type(data).__name__}, not an object"
@@ -374,25 +303,12 @@ def _object(data: Any, what: str) -> dict[str, Any]:
 
 def parse_config(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> FunctionConfig:
     """A configuration answer (show config, update config, publish version)."""
-    return FunctionConfig.from_dict(_object(parse_json_answer(status, headers, body, what=what), what))
+    return FunctionConfig.from_dict(json_object(parse_json_answer(status, headers, body, what=what), what))
 
 
 def parse_object(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> dict[str, Any]:
     """Any answer that is a JSON object (code metadata, update code)."""
-    return _object(parse_json_answer(status, headers, body, what=what), what)
-
-
-def parse_alias(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> AliasInfo:
-    """An alias answer (create, update, show)."""
-    return AliasInfo.from_dict(_object(parse_json_answer(status, headers, body, what=what), what))
-
-
-def parse_aliases(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> list[AliasInfo]:
-    """An alias listing (``ListVersionAliases``: a JSON array of aliases)."""
-    data = parse_json_answer(status, headers, body, what=what)
-    if not isinstance(data, list):
-        raise FunctionGraphApiError(f"FunctionGraph answered {what} with {type(data).__name__}, not a list")
-    return [AliasInfo.from_dict(item) for item in data if isinstance(item, dict)]
+    return json_object(parse_json_answer(status, headers, body, what=what), what)
 
 
 def parse_empty(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> None:
@@ -442,8 +358,8 @@ def build_update_code_request(
     }
     if depend_version_list:
         body["depend_version_list"] = list(depend_version_list)
-    target = _unqualified(urn)
-    return _request("PUT", _function_url(endpoint, target, "code"), target, body)
+    target = unqualified(urn)
+    return management_request("PUT", management_url(endpoint, target, "code"), target, body)
 
 
 def build_update_config_request(
@@ -484,18 +400,18 @@ def build_update_config_request(
     description = update.description if update.description is not None else current.description
     if description is not None:
         body["description"] = description
-    target = _unqualified(urn)
-    return _request("PUT", _function_url(endpoint, target, "config"), target, body)
+    target = unqualified(urn)
+    return management_request("PUT", management_url(endpoint, target, "config"), target, body)
 
 
 def build_show_config_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
     """``GET .../{urn}/config`` (a version's URN reads that version's snapshot)."""
-    return _request("GET", _function_url(endpoint, urn, "config"), urn)
+    return management_request("GET", management_url(endpoint, urn, "config"), urn)
 
 
 def build_show_code_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
     """``GET .../{urn}/code``: code metadata (digest, size, file name, last change)."""
-    return _request("GET", _function_url(endpoint, urn, "code"), urn)
+    return management_request("GET", management_url(endpoint, urn, "code"), urn)
 
 
 def build_publish_version_request(
@@ -516,91 +432,23 @@ def build_publish_version_request(
         body["description"] = description
     if digest is not None:
         body["digest"] = digest
-    target = _unqualified(urn)
-    return _request("POST", _function_url(endpoint, target, "versions"), target, body)
+    target = unqualified(urn)
+    return management_request("POST", management_url(endpoint, target, "versions"), target, body)
 
 
 def build_list_versions_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
     """``GET .../{urn}/versions``: the published versions."""
-    target = _unqualified(urn)
-    return _request("GET", _function_url(endpoint, target, "versions"), target)
+    target = unqualified(urn)
+    return management_request("GET", management_url(endpoint, target, "versions"), target)
 
 
 def parse_versions(
     status: int, headers: Mapping[str, str], body: bytes, *, what: str
 ) -> list[FunctionConfig]:
     """The ``versions`` list of a version listing."""
-    data = _object(parse_json_answer(status, headers, body, what=what), what)
+    data = json_object(parse_json_answer(status, headers, body, what=what), what)
     items = data.get("versions") or []
     return [FunctionConfig.from_dict(item) for item in items if isinstance(item, dict)]
-
-
-def _alias_body(version: str, description: str | None, weights: Mapping[str, int]) -> dict[str, Any]:
-    body: dict[str, Any] = {"version": check_version_name(version, what="alias target version")}
-    if description is not None:
-        body["description"] = description
-    body["additional_version_weights"] = dict(weights)
-    return body
-
-
-def build_create_alias_request(
-    endpoint: str,
-    urn: FunctionUrn,
-    name: str,
-    version: str,
-    *,
-    weights: Mapping[str, Any] | None = None,
-    description: str | None = None,
-) -> HttpRequest:
-    """``POST .../{urn}/aliases`` with ``name``, ``version`` and ``additional_version_weights``."""
-    body = {
-        "name": check_alias_name(name),
-        **_alias_body(version, description, check_weights(weights, version=version)),
-    }
-    target = _unqualified(urn)
-    return _request("POST", _function_url(endpoint, target, "aliases"), target, body)
-
-
-def build_update_alias_request(
-    endpoint: str,
-    urn: FunctionUrn,
-    name: str,
-    version: str,
-    *,
-    weights: Mapping[str, Any] | None = None,
-    description: str | None = None,
-) -> HttpRequest:
-    """``PUT .../{urn}/aliases/{name}``: point the alias at ``version`` with these weights (all replaced)."""
-    body = _alias_body(version, description, check_weights(weights, version=version))
-    target = _unqualified(urn)
-    return _request(
-        "PUT",
-        _function_url(endpoint, target, f"aliases/{quote(check_alias_name(name), safe='')}"),
-        target,
-        body,
-    )
-
-
-def build_list_aliases_request(endpoint: str, urn: FunctionUrn) -> HttpRequest:
-    """``GET .../{urn}/aliases``: every alias of the function."""
-    target = _unqualified(urn)
-    return _request("GET", _function_url(endpoint, target, "aliases"), target)
-
-
-def build_show_alias_request(endpoint: str, urn: FunctionUrn, name: str) -> HttpRequest:
-    """``GET .../{urn}/aliases/{name}``."""
-    target = _unqualified(urn)
-    return _request(
-        "GET", _function_url(endpoint, target, f"aliases/{quote(check_alias_name(name), safe='')}"), target
-    )
-
-
-def build_delete_alias_request(endpoint: str, urn: FunctionUrn, name: str) -> HttpRequest:
-    """``DELETE .../{urn}/aliases/{name}``."""
-    target = _unqualified(urn)
-    return _request(
-        "DELETE", _function_url(endpoint, target, f"aliases/{quote(check_alias_name(name), safe='')}"), target
-    )
 
 
 def build_delete_function_request(
@@ -610,39 +458,29 @@ def build_delete_function_request(
     ``DELETE .../{urn}``: the whole function (unqualified URN), or one version when ``version`` is
     given (the URN qualified with it; ``latest`` cannot be deleted on its own).
     """
-    target = _unqualified(urn)
+    target = unqualified(urn)
     if version is not None:
         if version == LATEST:
             raise InvalidRequestError(
                 "Cannot delete version 'latest' on its own: delete the function (version=None) instead"
             )
         target = FunctionUrn(urn.region, urn.project_id, urn.package, urn.name, check_version_name(version))
-    return _request("DELETE", _function_url(endpoint, target), target)
+    return management_request("DELETE", management_url(endpoint, target), target)
 
 
 __all__ = [
-    "AliasInfo",
     "ConfigUpdate",
     "FunctionConfig",
-    "build_create_alias_request",
-    "build_delete_alias_request",
     "build_delete_function_request",
-    "build_list_aliases_request",
     "build_list_versions_request",
     "build_publish_version_request",
-    "build_show_alias_request",
     "build_show_code_request",
     "build_show_config_request",
-    "build_update_alias_request",
     "build_update_code_request",
     "build_update_config_request",
-    "check_alias_name",
     "check_handler",
     "check_version_name",
-    "check_weights",
     "handler_file",
-    "parse_alias",
-    "parse_aliases",
     "parse_config",
     "parse_empty",
     "parse_json_answer",

@@ -30,6 +30,9 @@ TOKEN_REJECTED_403_CODES = frozenset({"FSS.0403", *AUTH_CODES})
 REJECTED_STATUS = frozenset({400, 405, 411, 413, 414, 415, 422})
 _MAX_BODY_IN_MESSAGE = 300
 
+Response = tuple[int, Mapping[str, str], bytes]
+"""``(status, headers, body)`` of an HTTP exchange, as either transport returns it."""
+
 
 @dataclass(frozen=True)
 class HttpRequest:

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-from airflow_provider_fgs.compat import allow_xcom_deserialization
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError
 from airflow_provider_fgs.protocol.http import (
     GATEWAY_TIMEOUT_CODES,
@@ -239,9 +238,6 @@ class InvocationResult:
             log=self.log,
             payload=self.result,
         )
-
-
-allow_xcom_deserialization(InvocationResult)
 
 
 def read_log_header(value: str | None) -> tuple[bytes | None, bool]:

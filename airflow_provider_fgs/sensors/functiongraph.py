@@ -25,12 +25,12 @@ from airflow_provider_fgs.protocol.async_invoke import (
     MissingRecordGuard,
     query_begin_time_for,
 )
+from airflow_provider_fgs.triggers.async_invocation import FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.end_from_trigger import (
     check_end_from_trigger,
     maps_result,
     worker_decides_end,
 )
-from airflow_provider_fgs.triggers.functiongraph import FunctionGraphAsyncInvocationTrigger
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -1,4 +1,5 @@
-"""``end_from_trigger``: whether a deferred task may end in the triggerer instead of resuming on a worker.
+"""``end_from_trigger``: whether a deferred task may end in the triggerer instead of resuming on a worker,
+and its XComs pushed from there as a worker would push them.
 
 A task that ends in the triggerer gives Airflow's scheduler no resume to fail in the race of quick
 triggers (apache/airflow#67287; docs/delivery-semantics.md) and needs no worker process at all. Some of
@@ -10,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from airflow.triggers.base import BaseTrigger
+
 from airflow_provider_fgs.compat import task_listeners_registered, uses_default_xcom_backend
+from airflow_provider_fgs.triggers.supervisor import TaskTry, set_task_xcom
+
+ENDS_HERE = "Ending the task here, in the triggerer: it does not resume on a worker"
 
 # What only a worker does when a task ends: (operator argument, why, as the task log says it). A
 # serialized task keeps only whether it has a callback (``has_on_success_callback``).
@@ -116,3 +122,44 @@ def maps_result(task: Any, map_index: int | None) -> bool:
     if callable(getattr(task, "has_dag", None)) and not task.has_dag():
         return False
     return next(iter(task.iter_mapped_dependants()), None) is not None
+
+
+async def push_task_xcoms(
+    trigger: BaseTrigger,
+    task_instance: Any,
+    xcoms: dict[str, Any],
+    *,
+    maps_result: bool = False,
+) -> bool:
+    """
+    Push ``xcoms`` to the trigger's task instance, as a worker would, before the trigger ends the task;
+    ``False`` (logged) when they could not all be pushed: the task then resumes on a worker instead.
+
+    :param maps_result: ``return_value`` carries its length for a mapped task downstream, as a worker
+        records it; a value that cannot be mapped over is not pushed (the worker then fails the task).
+    """
+    task_try = TaskTry.of(task_instance)
+    mapped_length = None
+    if maps_result:
+        value = xcoms.get("return_value")
+        if not isinstance(value, dict | list | tuple):  # what a worker maps over (is_mappable_value)
+            trigger.log.info(
+                "The result of %s cannot be mapped over by the mapped task downstream; the task resumes "
+                "on a worker",
+                task_try.describe(),
+            )
+            return False
+        mapped_length = len(value)
+    try:
+        for key, value in xcoms.items():
+            await set_task_xcom(
+                task_try, key, value, mapped_length=mapped_length if key == "return_value" else None
+            )
+    except Exception:
+        trigger.log.warning(
+            "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
+            task_try.describe(),
+            exc_info=True,
+        )
+        return False
+    return True

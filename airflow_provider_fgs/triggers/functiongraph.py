@@ -1,4 +1,5 @@
-"""Triggers that call FunctionGraph from the triggerer, over ``httpx.AsyncClient``.
+"""Triggers that call FunctionGraph from the triggerer: the synchronous invocation here, and (from
+:mod:`~airflow_provider_fgs.triggers.async_invocation`) the wait for an asynchronous one.
 
 Triggers serialize only the connection id and the call's parameters: no secret is stored with a
 deferred task; the triggerer reads the connection itself.
@@ -9,19 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.client import metrics
-from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
-from airflow_provider_fgs.protocol.async_invoke import (
-    DEFAULT_MISSING_RECORD_TIMEOUT_S,
-    AsyncInvocationStatus,
-    MissingRecordGuard,
-)
 from airflow_provider_fgs.protocol.errors import (
     FunctionGraphError,
     InvocationOutcomeUnknownError,
@@ -29,6 +24,7 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult
+from airflow_provider_fgs.triggers.async_invocation import FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.claims import (
     FOLLOW_POLL_S,
     claim_is_live,
@@ -38,8 +34,10 @@ from airflow_provider_fgs.triggers.claims import (
     write_claim,
 )
 from airflow_provider_fgs.triggers.end_from_trigger import (
+    ENDS_HERE,
     deployment_needs_worker_to_end,
     may_end_in_triggerer,
+    push_task_xcoms,
 )
 from airflow_provider_fgs.triggers.invocation_report import (
     XCOM_REQUEST_ID,
@@ -51,56 +49,11 @@ from airflow_provider_fgs.triggers.supervisor import (
     TaskTry,
     delete_task_xcom,
     get_task_xcom,
-    set_task_xcom,
     supervisor_available,
-    task_state,
 )
 from airflow_provider_fgs.triggers.task_start import StartOnWorker, started_task
 
-_MODULE = __name__
-POLL_BACKOFF = 1.5
-"""Factor applied to the interval between two status queries of an async invocation."""
-
-
-async def _push_task_xcoms(
-    trigger: BaseTrigger,
-    task_instance: Any,
-    xcoms: dict[str, Any],
-    *,
-    maps_result: bool = False,
-) -> bool:
-    """
-    Push ``xcoms`` to the trigger's task instance, as a worker would, before the trigger ends the task;
-    ``False`` (logged) when they could not all be pushed: the task then resumes on a worker instead.
-
-    :param maps_result: ``return_value`` carries its length for a mapped task downstream, as a worker
-        records it; a value that cannot be mapped over is not pushed (the worker then fails the task).
-    """
-    task_try = TaskTry.of(task_instance)
-    mapped_length = None
-    if maps_result:
-        value = xcoms.get("return_value")
-        if not isinstance(value, dict | list | tuple):  # what a worker maps over (is_mappable_value)
-            trigger.log.info(
-                "The result of %s cannot be mapped over by the mapped task downstream; the task resumes "
-                "on a worker",
-                task_try.describe(),
-            )
-            return False
-        mapped_length = len(value)
-    try:
-        for key, value in xcoms.items():
-            await set_task_xcom(
-                task_try, key, value, mapped_length=mapped_length if key == "return_value" else None
-            )
-    except Exception:
-        trigger.log.warning(
-            "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
-            task_try.describe(),
-            exc_info=True,
-        )
-        return False
-    return True
+__all__ = ["FunctionGraphAsyncInvocationTrigger", "FunctionGraphInvokeTrigger"]
 
 
 class FunctionGraphInvokeTrigger(BaseTrigger):
@@ -176,7 +129,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
-            f"{_MODULE}.{type(self).__name__}",
+            f"{__name__}.{type(self).__name__}",
             {
                 "functiongraph_conn_id": self.functiongraph_conn_id,
                 "invocation": self.invocation,
@@ -290,7 +243,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         )
         if result is not None and not result.is_function_error:
             xcoms = _xcoms_request_id_last(result) if plan.push_xcoms else {}
-            if await _push_task_xcoms(self, task_instance, xcoms, maps_result=plan.maps_result):
+            if await push_task_xcoms(self, task_instance, xcoms, maps_result=plan.maps_result):
                 # A pushed request id (pushed last) tells a run started again that the task ended, unless
                 # nothing was pushed or an earlier try's XComs may still be there: then it is recorded.
                 told_by_xcoms = XCOM_REQUEST_ID in xcoms and self._after_try is None
@@ -450,7 +403,6 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
 ENDED = "ended"
 """The outcome recorded when the trigger ended the task itself (its XComs pushed)."""
-ENDS_HERE = "Ending the task here, in the triggerer: it does not resume on a worker"
 
 
 @dataclass(frozen=True)
@@ -479,176 +431,3 @@ def _legacy_invocation(legacy: Mapping[str, Any]) -> dict[str, Any]:
     """The invocation's fields from the arguments of a trigger deferred by provider 0.x."""
     renamed = {"read_timeout": "timeout", "deserialize_result": "deserialize"}
     return {renamed.get(name, name): value for name, value in legacy.items()}
-
-
-class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
-    """
-    Poll the status of an asynchronous invocation until it ends.
-
-    The interval starts at ``poll_interval`` and grows by ``backoff`` up to ``max_poll_interval``.
-    Fires ``{"status": "done", "invocation": {...}, "function_urn": ...}`` when the invocation
-    reached SUCCESS, FAIL or DISCARD, or ``{"status": "error", "error": error_to_event(...)}`` when
-    the status query failed,
-    the record had an unknown status, or the platform had no record for ``missing_record_timeout``
-    seconds (:class:`~airflow_provider_fgs.protocol.errors.AsyncRecordNotFoundError`).
-
-    :param functiongraph_conn_id: the Airflow connection id.
-    :param function_urn: the full URN of the function.
-    :param request_id: the request id returned when the invocation was started.
-    :param poll_interval: seconds before the first status query, and its initial interval.
-    :param max_poll_interval: the longest interval between two queries.
-    :param backoff: the factor applied to the interval after each query.
-    :param query_begin_time: UTC start of the status query window (``YYYY-MM-DDTHH:mm:ss``); the
-        platform searches only the last hour without it.
-    :param missing_record_timeout: seconds without any record of the request id before failing.
-    :param cancel_on_kill: cancel the invocation when a user marks the deferred task failed or success,
-        or clears it (never when the triggerer restarts or hands the trigger to another triggerer).
-    :param end_from_trigger: when the invocation ends SUCCESS, push its status record as the task's
-        ``return_value`` and end the task with a ``TaskSuccessEvent`` instead of resuming it on a worker
-        (only where a triggerer runs the trigger; see :class:`FunctionGraphInvokeTrigger`).
-    :param push_xcoms: with ``end_from_trigger``: push the status record.
-    :param maps_result: with ``end_from_trigger``: a mapped task downstream expands over the record.
-    """
-
-    def __init__(
-        self,
-        *,
-        functiongraph_conn_id: str,
-        function_urn: str,
-        request_id: str,
-        poll_interval: float = 5.0,
-        max_poll_interval: float = 60.0,
-        backoff: float = POLL_BACKOFF,
-        query_begin_time: str | None = None,
-        missing_record_timeout: float = DEFAULT_MISSING_RECORD_TIMEOUT_S,
-        cancel_on_kill: bool = False,
-        end_from_trigger: bool = False,
-        push_xcoms: bool = True,
-        maps_result: bool = False,
-    ) -> None:
-        super().__init__()
-        self.functiongraph_conn_id = functiongraph_conn_id
-        self.function_urn = function_urn
-        self.request_id = request_id
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.backoff = backoff
-        self.query_begin_time = query_begin_time
-        self.missing_record_timeout = missing_record_timeout
-        self.cancel_on_kill = cancel_on_kill
-        self.end_from_trigger = end_from_trigger
-        self.push_xcoms = push_xcoms
-        self.maps_result = maps_result
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{_MODULE}.{type(self).__name__}",
-            {
-                "functiongraph_conn_id": self.functiongraph_conn_id,
-                "function_urn": self.function_urn,
-                "request_id": self.request_id,
-                "poll_interval": self.poll_interval,
-                "max_poll_interval": self.max_poll_interval,
-                "backoff": self.backoff,
-                "query_begin_time": self.query_begin_time,
-                "missing_record_timeout": self.missing_record_timeout,
-                "cancel_on_kill": self.cancel_on_kill,
-                "end_from_trigger": self.end_from_trigger,
-                "push_xcoms": self.push_xcoms,
-                "maps_result": self.maps_result,
-            },
-        )
-
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
-            try:
-                async for event in self._poll_until_ended(hook):
-                    yield event
-            except asyncio.CancelledError:
-                # Before Airflow 3.3 there is no on_kill(): tell a user's action from a triggerer shutdown
-                # by the task's state (still deferred after a shutdown). The polling hook cancels: its
-                # connection is read already, and a cancelled trigger must make no sync supervisor call
-                # (3.1's trigger runner died of one: "Response read out of order").
-                if self.cancel_on_kill and not AIRFLOW_V_3_3_PLUS and await self._task_left_deferral():
-                    await self._cancel_invocation(hook)
-                raise
-
-    async def _task_left_deferral(self) -> bool:
-        """
-        Before 3.3 (no ``on_kill``): whether this cancelled trigger's task has left the deferred state,
-        i.e. a user marked it failed or success or cleared it. A triggerer shutting down or handing the
-        trigger to another triggerer leaves it deferred; ``False`` too whenever the state cannot be read.
-        """
-        if self.task_instance is None:
-            return False
-        try:
-            state = await task_state(TaskTry.of(self.task_instance))
-        except Exception:
-            return False
-        return state is not None and state != "deferred"
-
-    async def on_kill(self) -> None:
-        """Airflow 3.3+: a user marked the deferred task failed or success, or cleared it."""
-        if self.cancel_on_kill:
-            await self._cancel_invocation()
-
-    async def _cancel_invocation(self, hook: FunctionGraphAsyncHook | None = None) -> None:
-        """Cancel the invocation (with ``hook``, else a hook of its own); a failure is only logged."""
-        try:
-            if hook is not None:
-                await hook.acancel_async_invocation(self.function_urn, self.request_id)
-            else:
-                async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as own_hook:
-                    await own_hook.acancel_async_invocation(self.function_urn, self.request_id)
-        except Exception as err:
-            self.log.warning(
-                "Could not cancel async invocation %s of %s: %s", self.request_id, self.function_urn, err
-            )
-            return
-        self.log.info("Cancelled async invocation %s of %s", self.request_id, self.function_urn)
-
-    async def _poll_until_ended(self, hook: FunctionGraphAsyncHook) -> AsyncIterator[TriggerEvent]:
-        interval = self.poll_interval
-        guard = MissingRecordGuard(
-            request_id=self.request_id,
-            function=self.function_urn,
-            timeout=self.missing_record_timeout,
-            query_begin_time=self.query_begin_time,
-        )
-        while True:
-            try:
-                status = await hook.aget_async_invocation(
-                    self.function_urn, self.request_id, query_begin_time=self.query_begin_time
-                )
-                guard.check(status)
-            except FunctionGraphError as err:
-                yield TriggerEvent({"status": "error", "error": error_to_event(err)})
-                return
-            if status is not None and not status.is_pending:
-                metrics.async_invocation_ended(self.function_urn, status)
-                break
-            self.log.info(
-                "Async invocation %s of %s is %s; next check in %.1f s",
-                self.request_id,
-                self.function_urn,
-                status.status if status else "not recorded yet",
-                interval,
-            )
-            await asyncio.sleep(interval)
-            interval = min(self.max_poll_interval, interval * self.backoff)
-        yield await self._final_event(status)
-
-    async def _final_event(self, status: AsyncInvocationStatus) -> TriggerEvent:
-        """The task's end for a SUCCESS this run may end here, else the event to resume the task with."""
-        record = asdict(status)
-        event = TriggerEvent({"status": "done", "invocation": record, "function_urn": self.function_urn})
-        task_instance = self.task_instance
-        if not self.end_from_trigger or task_instance is None or not status.is_success:
-            return event
-        xcoms = {"return_value": record} if self.push_xcoms else {}
-        if not await _push_task_xcoms(self, task_instance, xcoms, maps_result=self.maps_result):
-            return event
-        self.log.info(
-            "Async invocation %s of %s ended SUCCESS. %s", self.request_id, self.function_urn, ENDS_HERE
-        )
-        return TaskSuccessEvent()

@@ -8,7 +8,6 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_provider_fgs.compat import to_thread
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.protocol.errors import FunctionGraphError, error_to_event
 from airflow_provider_fgs.protocol.functions import pending_reasons
@@ -61,8 +60,7 @@ class FunctionUpdatedTrigger(BaseTrigger):
         async with FunctionGraphAsyncHook(self.functiongraph_conn_id) as hook:
             while True:
                 try:
-                    call = await to_thread(hook._prepare_function_config, self.function_urn)
-                    config = await hook._acall(call)
+                    config = await hook.aget_function_config(self.function_urn)
                 except FunctionGraphError as err:
                     yield TriggerEvent({"status": "error", "error": error_to_event(err)})
                     return

@@ -1,4 +1,4 @@
-"""Token cache, refresh moments and request authentication (pure parts of the client's tokens)."""
+"""Token cache, refresh moments and request authentication (the pure parts of tokens and credentials)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import Connection
 
+from airflow_provider_fgs.client.credentials import authenticate
 from airflow_provider_fgs.client.settings import FunctionGraphSettings, parse_connection
 from airflow_provider_fgs.client.tokens import (
     REFRESH_MARGIN,
     CachedToken,
     TokenCache,
-    authenticate,
     token_request,
 )
 from airflow_provider_fgs.protocol.http import HttpRequest

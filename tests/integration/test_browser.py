@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import pytest
 
-from airflow_provider_fgs import get_provider_info
+from airflow_provider_fgs.get_provider_info import get_provider_info
 from airflow_provider_fgs.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import (

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from airflow_provider_fgs.client.settings_cache import FUNCTION_CONFIGS
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
-from airflow_provider_fgs.hooks import functiongraph as hook_module
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphLogLink, lts_log_stream_url
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
@@ -37,7 +37,7 @@ def test_the_lts_page_follows_huaweis_url_rules() -> None:
 
 @pytest.mark.usefixtures("fgs_connection")
 def test_every_task_links_to_its_functions_log_stream(emulator: FunctionGraphEmulator) -> None:
-    hook_module._function_configs.clear()
+    FUNCTION_CONFIGS.clear()
     before = emulator.request_count("log_stream")
     stream = FunctionGraphHook().function_log_stream("hello")
     assert stream is not None

@@ -121,7 +121,7 @@ def test_entry_points_register_the_provider_the_emulator_and_its_pytest_plugin(
     entry_points = configparser.ConfigParser()
     entry_points.read_string(wheel_files[f"{DIST_INFO}/entry_points.txt"].decode())
     assert dict(entry_points["apache_airflow_provider"]) == {
-        "provider_info": "airflow_provider_fgs:get_provider_info"
+        "provider_info": "airflow_provider_fgs.get_provider_info:get_provider_info"
     }
     assert dict(entry_points["console_scripts"]) == {"fgs-emulator": "airflow_provider_fgs.emulator.cli:main"}
     assert dict(entry_points["pytest11"]) == {"fgs_emulator": "airflow_provider_fgs.emulator.pytest_plugin"}

@@ -20,7 +20,8 @@ import airflow
 import jsonschema
 import pytest
 
-from airflow_provider_fgs import __version__, get_provider_info
+from airflow_provider_fgs import __version__
+from airflow_provider_fgs.get_provider_info import get_provider_info
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 
 AIRFLOW = Path(airflow.__file__).parent

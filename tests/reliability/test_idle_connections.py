@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from airflow_provider_fgs.client.settings_cache import FUNCTION_CONFIGS
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
-from airflow_provider_fgs.hooks import functiongraph as hook_module
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.protocol.errors import InvalidRequestError
@@ -38,9 +38,9 @@ ESTABLISHED = 1
 
 @pytest.fixture(autouse=True)
 def forget_function_timeouts() -> Iterator[None]:
-    hook_module._function_configs.clear()
+    FUNCTION_CONFIGS.clear()
     yield
-    hook_module._function_configs.clear()
+    FUNCTION_CONFIGS.clear()
 
 
 def client_socket_timers(server_port: int) -> list[int]:
@@ -155,7 +155,7 @@ def test_the_deferrable_transport_reads_the_config_once_too(
     conn_id = connect(read_timeout=None)
     asyncio.run(_ainvoke_twice(conn_id))
     assert emu.request_count("config") == 1
-    config = hook_module._function_configs.known(emu.url, emu.urn("echo"))
+    config = FUNCTION_CONFIGS.known(emu.url, emu.urn("echo"))
     assert config is not None
     assert config.timeout == ECHO_TIMEOUT_S
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 from typing import Any
 
@@ -179,7 +180,7 @@ def test_cancelling_the_invoke_trigger_closes_its_client(
     finally:
         emulator.clear_faults()
     assert len(hooks) == 1
-    assert hooks[0]._client is None  # closed by __aexit__ on cancellation
+    assert hooks[0]._http is None  # closed by __aexit__ on cancellation
 
 
 def test_invoke_trigger_with_iam_password_fetches_one_token_for_many_calls(
@@ -210,6 +211,12 @@ def test_invoke_trigger_with_a_wrong_password_fails_with_authentication_error(
     assert "not-the-password" not in json.dumps(event)
 
 
+def _load(classpath: str) -> Any:
+    """The class a stored classpath names, as the triggerer loads it."""
+    module, name = classpath.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)
+
+
 def test_async_invocation_trigger_waits_until_success(emulator: Any) -> None:
     with FunctionGraphHook() as hook:
         request_id = hook.invoke_async(emulator.urn("square"), {"x": 5})
@@ -222,6 +229,9 @@ def test_async_invocation_trigger_waits_until_success(emulator: Any) -> None:
     )
     classpath, kwargs = trigger.serialize()
     assert FunctionGraphAsyncInvocationTrigger(**kwargs).serialize() == (classpath, kwargs)
+    # Triggers deferred before the wait had a module of its own still load from their stored classpath.
+    stored = "airflow_provider_fgs.triggers.functiongraph.FunctionGraphAsyncInvocationTrigger"
+    assert [_load(path) for path in (stored, classpath)] == [FunctionGraphAsyncInvocationTrigger] * 2
     event = run_trigger(trigger)
     assert event["status"] == "done"
     assert event["invocation"]["request_id"] == request_id
