@@ -176,3 +176,19 @@ def test_the_changelogs_newest_version_is_the_packages() -> None:
     assert versions, "no '## [X.Y.Z] - date' heading"
     assert versions[0] == __version__
     assert versions == sorted(versions, key=lambda v: tuple(map(int, v.split("."))), reverse=True)
+
+
+def test_the_long_description_links_to_the_repository_at_the_release_tag(metadata: Message) -> None:
+    """The package index shows README.md away from the repository: its links must be absolute there."""
+    description = metadata.get_payload()
+    assert isinstance(description, str)
+    assert description.startswith("# airflow-provider-fgs")
+    targets = re.findall(r"\]\(([^)\s]+)\)", description)
+    assert targets
+    assert [target for target in targets if "://" not in target] == []
+    base = f"https://github.com/airflow-provider-fgs/airflow-provider-fgs/blob/v{__version__}/"
+    sources = [url.split(", ", 1)[1] for url in metadata.get_all("Project-URL") if url.startswith("Source, ")]
+    assert sources == [base.split("/blob/")[0]]
+    in_repository = [target.removeprefix(base).split("#")[0] for target in targets if target.startswith(base)]
+    assert "docs/connection.md" in in_repository
+    assert [path for path in in_repository if not (ROOT / path).is_file()] == []
