@@ -69,7 +69,12 @@ def test_parse_accepts_only_what_it_can_print_back(text: str) -> None:
     assert printed == text.strip() or printed == f"{text.strip()}:latest"
 
 
-@given(st.lists(texts, min_size=1, max_size=6))
+# Raw segments without "%": the signer URL-decodes the path first (as the official one does), so a raw
+# "%00" is the escape of a NUL byte, not the three characters (hypothesis found it once in CI).
+raw_segments = st.text(st.characters(exclude_categories=("Cs",), exclude_characters="%"), max_size=20)
+
+
+@given(st.lists(raw_segments, min_size=1, max_size=6))
 def test_canonical_uri_is_the_same_for_raw_and_percent_encoded_paths(segments: list[str]) -> None:
     raw = "/" + "/".join(segments)
     encoded = "/" + "/".join(quote(segment, safe="") for segment in segments)
