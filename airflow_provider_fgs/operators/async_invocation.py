@@ -17,7 +17,6 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.async_status_persistence import require_async_status_persistence
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
-from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     MAX_ASYNC_PAYLOAD_BYTES,
@@ -27,6 +26,7 @@ from airflow_provider_fgs.protocol.async_invoke import (
 )
 from airflow_provider_fgs.protocol.errors import InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invoke import encode_payload
+from airflow_provider_fgs.protocol.result_check import ResultCheck, ResultCheckSpec, result_check_of
 from airflow_provider_fgs.triggers.async_invocation import POLL_BACKOFF, FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.end_from_trigger import (
     check_end_from_trigger,

@@ -14,11 +14,11 @@ from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
-from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.operators.start_from_trigger import check_start_from_trigger, unavailable_reason
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S, InvocationResult, validate_options
+from airflow_provider_fgs.protocol.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.triggers.claims import CLAIM_XCOM_KEY, TaskTry, open_claim
 from airflow_provider_fgs.triggers.end_from_trigger import (
     check_end_from_trigger,
@@ -96,7 +96,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         a callable taking the decoded result and returning a true value when it is good, or a pair
         ``(json_path, expected)`` such as ``("$.status", "ok")``. Evaluated in the worker (after a
         deferral too), after the XComs are pushed; a failed check raises
-        :class:`~airflow_provider_fgs.operators.result_check.ResultCheckError` naming the check.
+        :class:`~airflow_provider_fgs.protocol.result_check.ResultCheckError` naming the check.
     :param end_from_trigger: on the deferrable path, end the task in the triggerer when the function
         succeeds (its log written to the task log and its XComs pushed from there) instead of resuming
         it on a worker: no worker slot for the resume, and Airflow's scheduler cannot fail the task in

@@ -19,12 +19,12 @@ from airflow_provider_fgs.operators.async_invocation import (
 )
 from airflow_provider_fgs.operators.async_status_persistence import require_async_status_persistence
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
-from airflow_provider_fgs.operators.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.protocol.async_invoke import (
     DEFAULT_MISSING_RECORD_TIMEOUT_S,
     MissingRecordGuard,
     query_begin_time_for,
 )
+from airflow_provider_fgs.protocol.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.triggers.async_invocation import FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.end_from_trigger import (
     check_end_from_trigger,

@@ -1,4 +1,4 @@
-"""``result_check``: fail a task when a function answered but its result says the work failed."""
+"""``result_check``: whether a function that answered did its work, judged from its result (pure)."""
 
 from __future__ import annotations
 

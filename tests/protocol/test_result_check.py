@@ -8,8 +8,8 @@ import pytest
 
 from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncOperator
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
-from airflow_provider_fgs.operators.result_check import ResultCheck, ResultCheckError, parse_json_path
 from airflow_provider_fgs.protocol.errors import FunctionError, InvalidRequestError
+from airflow_provider_fgs.protocol.result_check import ResultCheck, ResultCheckError, parse_json_path
 
 
 @pytest.mark.parametrize(
