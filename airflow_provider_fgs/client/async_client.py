@@ -1,4 +1,4 @@
-"""AsyncFunctionGraphClient: the client's calls on the event loop (the triggers'), over ``httpx``."""
+"""AsyncFunctionGraphClient: the client's calls on the event loop (triggers, batches), over ``aiohttp``."""
 
 from __future__ import annotations
 
@@ -25,21 +25,23 @@ from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.protocol.urn import FunctionUrn
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 T = TypeVar("T")
-BeforeRetryHook = Callable[[], Awaitable[None]]
+BeforeRetryHook = Callable[[BaseException | None], Awaitable[None]]
+"""Awaited before an attempt after the first, with the error that ended the attempt before it."""
 
 
 class AsyncFunctionGraphClient(FunctionGraphClient):
     """
     The asynchronous twin of :class:`~airflow_provider_fgs.client.sync_client.FunctionGraphClient`.
 
-    Its calls are the same flows, driven on the event loop: the exchange over ``httpx.AsyncClient``, the
-    waits with ``asyncio.sleep``, and what may block (a token fetch, about once a day; a host cache file
-    lock) in a worker thread. So the same requests, retry policy, token refresh and cool-downs apply.
+    Its calls are the same flows, driven on the event loop: the exchange over one ``aiohttp`` session
+    (one pool of keep-alive connections for all its calls), the waits with ``asyncio.sleep``, and what may
+    block (a token fetch, about once a day; a host cache file lock) in a worker thread. So the same
+    requests, retry policy, token refresh and cool-downs apply.
 
-    Use it as an async context manager so the ``httpx.AsyncClient`` is closed, also on cancellation.
+    Use it as an async context manager so the session is closed, also on cancellation.
 
     :param settings: the connection's settings (see the sync client).
     :param token_cache: the token cache; the process-wide one by default.
@@ -49,7 +51,7 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
         self, settings: FunctionGraphSettings | None = None, *, token_cache: TokenCache | None = None
     ) -> None:
         super().__init__(settings, token_cache=token_cache)
-        self._http: httpx.AsyncClient | None = None
+        self._http: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Self:
         return self
@@ -60,10 +62,10 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the ``httpx.AsyncClient`` and its pooled connections (and the sync session, if any)."""
+        """Close the ``aiohttp`` session and its pooled connections (and the sync session, if any)."""
         if self._http is not None:
             http, self._http = self._http, None
-            await http.aclose()
+            await http.close()
         self.close()
 
     async def asettings(self) -> FunctionGraphSettings:
@@ -101,7 +103,8 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
         """
         Send a call from :meth:`aprepare_invoke` (with the retry policy and the one-time token refresh).
 
-        :param before_retry: awaited before each attempt after the first one (the retry policy's).
+        :param before_retry: awaited before each attempt after the first one (the retry policy's), with
+            the error that ended the attempt before it.
         """
         return await self._arun(lambda: self._sender.send(call), before_retry=before_retry)
 
@@ -157,7 +160,7 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
         elif isinstance(step, Blocking):
             return await to_thread(step.work)
         elif isinstance(step, BeforeRetry) and before_retry is not None:
-            await before_retry()
+            await before_retry(step.error)
         return None
 
     async def _afirst_use_exchange(self, step: Exchange) -> Response:
@@ -189,10 +192,10 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
         return response
 
     async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
-        from airflow_provider_fgs.client.async_transport import aexchange, new_async_client
+        from airflow_provider_fgs.client.async_transport import aexchange, new_session
 
         if self._http is None:
-            self._http = new_async_client(self.settings)
+            self._http = new_session(self.settings)
         return await aexchange(self._http, self.settings, request, read_timeout)
 
 

@@ -79,10 +79,16 @@ class Blocking:
 
 @dataclass(frozen=True)
 class BeforeRetry:
-    """An attempt after the first is about to start (the caller may want to know, e.g. to renew a claim)."""
+    """
+    An attempt after the first is about to start (the caller may want to know: a trigger renews its claim,
+    a batch backs off when the platform throttles).
+
+    :param error: why the attempt before it failed.
+    """
+
+    error: BaseException | None
 
 
-BEFORE_RETRY = BeforeRetry()
 Step = Exchange | Sleep | Blocking | BeforeRetry
 Flow = Generator[Step, Any, T]
 
@@ -197,7 +203,9 @@ class CallSender:
                 )
                 if delay is None:
                     raise
+                failed: Exception = exc
             yield Sleep(delay)
+            yield BeforeRetry(failed)
             waits: list[float] = []
             retrying = Retrying(
                 sleep=waits.append,  # the flow's driver waits, not tenacity
@@ -214,9 +222,13 @@ class CallSender:
             for retry in retrying:
                 if waits:
                     yield Sleep(waits.pop())
-                yield BEFORE_RETRY
+                    yield BeforeRetry(failed)
                 with retry:
-                    result = yield from attempt()
+                    try:
+                        result = yield from attempt()
+                    except Exception as exc:
+                        failed = exc
+                        raise
             return result
         except FunctionGraphError as err:
             mark_exhausted(err)

@@ -1,7 +1,7 @@
 """IAM token requests and answers (PROTOCOL.md section 1), free of I/O.
 
-Both transports build the request here and parse the answer here: the sync hook with ``requests``,
-the deferrable triggers with ``httpx``.
+Both transports build the request here and parse the answer here (the token is fetched with ``requests``,
+in a worker thread when the event loop needs it).
 """
 
 from __future__ import annotations

@@ -309,7 +309,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         if task_try is None:
             return await hook.asend(call)
 
-        async def before_retry() -> None:
+        async def before_retry(_: BaseException | None) -> None:
             try:
                 await self._write_sent(hook, call, task_try, nonce, function)
             except Exception:  # a follower may then fail safe too early: never a second call

@@ -32,7 +32,7 @@ SDIST_ROOT = f"airflow_provider_fgs-{__version__}"
 # https://www.apache.org/licenses/LICENSE-2.0.txt
 APACHE_2_SHA256 = "cfc7749b96f63bd31c3c42b5c471bf756814053e847c10f3eb003417bc523d30"
 # What an installation pulls in; everything else (pytest, the SDKs, Celery...) is the `test` extra.
-RUNTIME_DEPENDENCIES = {"apache-airflow", "requests", "tenacity"}
+RUNTIME_DEPENDENCIES = {"apache-airflow", "requests", "tenacity", "aiohttp"}
 BUILD = """
 import sys
 from hatchling.build import build_sdist, build_wheel
@@ -107,7 +107,7 @@ def test_metadata_license_python_and_classifiers(metadata: Message) -> None:
     assert metadata["Description-Content-Type"] == "text/markdown"
 
 
-def test_runtime_dependencies_are_airflow_requests_and_tenacity_only(metadata: Message) -> None:
+def test_runtime_dependencies_are_airflow_requests_tenacity_and_aiohttp_only(metadata: Message) -> None:
     requirements = [Requirement(line) for line in metadata.get_all("Requires-Dist")]
     runtime = {canonicalize_name(r.name) for r in requirements if r.marker is None}
     assert runtime == RUNTIME_DEPENDENCIES

@@ -1,4 +1,4 @@
-"""The triggers under asyncio against the emulator over loopback (real httpx, real sockets)."""
+"""The triggers under asyncio against the emulator over loopback (real aiohttp, real sockets)."""
 
 from __future__ import annotations
 
