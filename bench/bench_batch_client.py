@@ -147,7 +147,9 @@ def measure(what: str, work: Any, args: argparse.Namespace) -> tuple[float, floa
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--sleep", type=float, default=0.5)
@@ -160,14 +162,10 @@ def main() -> None:
     with emulator_process(functions, max_workers=max(256, args.concurrency)) as (_, url):
         from airflow_provider_fgs.emulator.server import DEFAULT_PROJECT_ID, DEFAULT_REGION
 
+        user = {"name": "demo-user", "password": "demo-password", "domain": {"name": "demo-domain"}}
         auth = {
             "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {"name": "demo-user", "password": "demo-password", "domain": {"name": "demo-domain"}}
-                    },
-                },
+                "identity": {"methods": ["password"], "password": {"user": user}},
                 "scope": {"project": {"id": DEFAULT_PROJECT_ID}},
             }
         }
