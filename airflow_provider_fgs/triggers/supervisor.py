@@ -1,4 +1,4 @@
-"""A trigger's requests about its own task instance (XComs, state), through the triggerer's supervisor.
+"""A trigger's requests about its own task instance (XComs, state) and Variables, through its supervisor.
 
 The requests are the Task SDK's ``GetXCom``/``SetXCom``/``GetTaskStates``, which the trigger runner of
 Airflow 3.1, 3.2 and 3.3 forwards to the Execution API. XComs land in the metadata database exactly as a
@@ -75,10 +75,14 @@ async def _supervisor_request(message: Any) -> Any:
     comms = _supervisor_comms()
     if comms is None:
         raise SupervisorUnavailableError("no Airflow supervisor is reachable from this trigger")
+    from airflow.sdk.execution_time.comms import CommsDecoder
+
     asend = getattr(comms, "asend", None)
-    if asend is not None:  # the triggerer's trigger runner
+    if asend is not None and type(comms) is not CommsDecoder:  # the triggerer's trigger runner
         return await asyncio.shield(asend(message))
-    return comms.send(message)  # dag.test()'s in-process supervisor: synchronous, no event loop of its own
+    # A worker's task runner (a batch running there), or dag.test()'s in-process supervisor: synchronous,
+    # a few milliseconds on the caller's event loop (a worker's channel is its main thread's).
+    return comms.send(message)
 
 
 async def read_xcom(*, dag_id: str, run_id: str, task_id: str, map_index: int, key: str) -> Any:
@@ -154,3 +158,25 @@ async def task_state(task_try: TaskTry) -> str | None:
     states = getattr(response, "task_states", None) or {}
     state = states.get(task_try.run_id, {}).get(task_try.task_id)
     return None if state is None else str(state)
+
+
+async def get_variable(key: str) -> str | None:
+    """The value of Airflow Variable ``key``, ``None`` when there is none."""
+    from airflow.sdk.execution_time.comms import GetVariable
+
+    response = await _supervisor_request(GetVariable(key=key))
+    return getattr(response, "value", None)  # an ErrorResponse (not found) has none
+
+
+async def put_variable(key: str, value: str, description: str | None = None) -> None:
+    """Create or replace Airflow Variable ``key``."""
+    from airflow.sdk.execution_time.comms import PutVariable
+
+    await _supervisor_request(PutVariable(key=key, value=value, description=description))
+
+
+async def delete_variable(key: str) -> None:
+    """Delete Airflow Variable ``key`` (nothing happens when there is none)."""
+    from airflow.sdk.execution_time.comms import DeleteVariable
+
+    await _supervisor_request(DeleteVariable(key=key))

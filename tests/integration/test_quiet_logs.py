@@ -76,3 +76,12 @@ def test_a_started_fan_out_logs_only_the_first_claim_read(deployment: Deployment
     ]
     assert unexplained == []
     assert len(loud["triggerer"]) <= 20  # at most one per invocation: its claim's first read
+
+
+@pytest.mark.parametrize("dag_id", ["functiongraph_batch_deferred", "functiongraph_batch_on_worker"])
+def test_a_batch_logs_no_error_or_warning(deployment: Deployment, tmp_path: Path, dag_id: str) -> None:
+    run_id, loud = _run(deployment, dag_id, tmp_path)
+    assert loud == {"triggerer": [], "scheduler": []}
+    assert _loud_task_events(deployment, dag_id, run_id) == []
+    runs = (tmp_path / "runs.txt").read_text().split()
+    assert sorted(map(int, runs)) == list(range(60))

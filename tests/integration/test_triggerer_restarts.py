@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import LOCAL, PRODUCTION_SHAPE, SHAPES, Deployment
+from .conftest import LOCAL, PRODUCTION, PRODUCTION_SHAPE, SHAPES, Deployment
 from .processes import wait_for
 
 pytestmark = [
@@ -147,3 +147,53 @@ def test_a_quick_deferrable_fan_out_all_succeeds_and_runs_each_function_once(
     log = api.task_log(dag_id, run_id, "invoke", map_index=7)
     assert f":counted_sleep:latest succeeded: request id {result['request_id']}" in log
     assert "Ending the task here, in the triggerer" in log
+
+
+_BATCH_ON_LOCAL = "the batch's restart runs on the local shape (one SIGKILL is enough for CI's time)"
+
+
+@pytest.mark.parametrize(
+    "deployment",
+    [
+        pytest.param(LOCAL, id=LOCAL),
+        pytest.param(
+            PRODUCTION, id=PRODUCTION, marks=[pytest.mark.production, pytest.mark.skip(_BATCH_ON_LOCAL)]
+        ),
+    ],
+    indirect=True,
+)
+def test_a_batch_resumes_after_its_triggerer_is_killed_and_runs_no_item_twice(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """
+    A triggerer SIGKILLed in the middle of a batch: the new one resumes it from the ledger once the dead
+    run's lease lapses; items that ended are not invoked again, items it had claimed end "outcome
+    unknown" (at most two windows of max_concurrency), and the rest is invoked.
+    """
+    from .dags.functiongraph_restarts import BATCH_CONCURRENCY, BATCH_ITEMS
+
+    api, airflow = deployment.api, deployment.airflow
+    dag_id = "functiongraph_batch_restart"
+    count_file = tmp_path / "runs.txt"
+    run_id = api.start_run(dag_id, conf={"count_file": str(count_file)})
+    wait_for(
+        "a third of the batch to run",
+        lambda: _runs(count_file) >= BATCH_ITEMS // 3 or None,
+        120,
+        airflow.processes,
+    )
+
+    airflow.replace_component(airflow.trigger_owner(run_id), signal.SIGKILL)
+
+    final = api.wait_for_run(dag_id, run_id, timeout=240)
+    log = api.task_log(dag_id, run_id, "batch")
+    runs = [int(line) for line in count_file.read_text().split()]
+    assert len(runs) == len(set(runs)), (
+        f"items ran twice: {sorted(i for i in set(runs) if runs.count(i) > 1)}"
+    )
+    summary = api.xcom(dag_id, run_id, "batch", key="summary")
+    assert final == "success", log
+    assert "Resuming the batch" in log, log
+    assert 0 < summary["outcome_unknown"] <= 2 * BATCH_CONCURRENCY, summary
+    assert summary["success"] + summary["outcome_unknown"] == BATCH_ITEMS, summary
+    assert summary["success"] <= len(runs) <= BATCH_ITEMS  # an unknown item may or may not have run
