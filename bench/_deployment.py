@@ -457,14 +457,20 @@ def window_cpu(start: Mapping[tuple[int, int], Proc], end: Mapping[tuple[int, in
     return result
 
 
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
 class Sampler(threading.Thread):
     """
     Reads the trees every ``interval`` seconds during a window (cheap: ``/proc/*/stat`` once per tick):
     which processes lived only inside the window and their last-seen CPU (a lower bound of what their
-    parents' ``cutime``/``cstime`` must have grown by), and how many task processes ran at once.
+    parents' ``cutime``/``cstime`` must have grown by), how many task processes ran at once, and the
+    resident memory of the ``rss_trees``' processes (first seen and peak).
     """
 
-    def __init__(self, roots: Mapping[str, int], interval: float = 0.5) -> None:
+    def __init__(
+        self, roots: Mapping[str, int], interval: float = 0.5, rss_trees: Iterable[str] = ("triggerer",)
+    ) -> None:
         super().__init__(name="cpu-sampler", daemon=True)
         self.roots = dict(roots)
         self.interval = interval
@@ -473,6 +479,10 @@ class Sampler(threading.Thread):
         self.task_processes: set[tuple[int, int]] = set()
         self.peak_task_processes = 0
         self.ticks = 0
+        self.rss_trees = set(rss_trees)
+        self.rss_first: dict[tuple[int, int], int] = {}
+        self.rss_peak: dict[tuple[int, int], int] = {}
+        self._rss_tree_of: dict[tuple[int, int], str] = {}
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -491,6 +501,8 @@ class Sampler(threading.Thread):
                     if TASK_TITLE.match(proc.title):
                         tasks_now += 1
                         self.task_processes.add(key)
+                    if name in self.rss_trees:
+                        self._sample_rss(name, key)
             self.peak_task_processes = max(self.peak_task_processes, tasks_now)
             self.ticks += 1
             self._stop_event.wait(self.interval)
@@ -498,6 +510,25 @@ class Sampler(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join(timeout=10)
+
+    def _sample_rss(self, tree: str, key: tuple[int, int]) -> None:
+        try:
+            with open(f"/proc/{key[0]}/statm", encoding="ascii") as statm:
+                resident = int(statm.read().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError, ValueError):
+            return
+        self._rss_tree_of[key] = tree
+        self.rss_first.setdefault(key, resident)
+        self.rss_peak[key] = max(self.rss_peak.get(key, 0), resident)
+
+    def rss_growth_mb(self, tree: str) -> float:
+        """The largest growth of one process of ``tree`` over the window: its peak RSS minus its first."""
+        growth = [
+            self.rss_peak[key] - self.rss_first[key]
+            for key, name in self._rss_tree_of.items()
+            if name == tree
+        ]
+        return max(growth, default=0) / 2**20
 
     def short_lived(self, name: str, start: Snapshot, end: Snapshot) -> list[Proc]:
         """Processes of tree ``name`` the sampler saw that were in neither snapshot."""

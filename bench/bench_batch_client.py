@@ -97,8 +97,8 @@ async def floor(which: str, url: str, token: str, args: argparse.Namespace) -> l
 
 async def engine(base_url: str, auth: str, args: argparse.Namespace) -> Any:
     from airflow_provider_fgs.client.async_client import AsyncFunctionGraphClient
-    from airflow_provider_fgs.client.batch import BatchOptions, BatchRun
-    from airflow_provider_fgs.client.batch_io import ListSource
+    from airflow_provider_fgs.client.batch import BatchRun
+    from airflow_provider_fgs.client.batch_io import BatchOptions, ListSource
     from airflow_provider_fgs.client.settings import parse_connection
     from airflow_provider_fgs.emulator.server import DEFAULT_PROJECT_ID, DEFAULT_REGION
     from airflow_provider_fgs.protocol.invocation import Invocation

@@ -3,8 +3,12 @@ Fan-out in a real, production-shaped Airflow: N mapped ``InvokeFunctionOperator`
 function that sleeps S seconds, run once per MODE (one DAG each) in the same deployment, side by side.
 
 Modes: ``plain`` (the task process waits for the call), ``deferrable`` (``deferrable=True``: the call
-waits in the triggerer) and ``start_from_trigger`` (``deferrable=True, start_from_trigger=True``: the
-scheduler hands the task straight to the triggerer, no worker at all). Each mode's DAG is its own file,
+waits in the triggerer), ``start_from_trigger`` (``deferrable=True, start_from_trigger=True``: the
+scheduler hands the task straight to the triggerer, no worker at all), and ``batch``: ONE
+``InvokeFunctionBatchOperator`` task (deferrable: one trigger) invoking the function for
+``--batch-items`` payloads at ``--batch-concurrency`` in flight, its payloads the result of an upstream
+task (or, with ``--batch-files``, a JSON Lines file, its results written to another). Figures are per
+invocation: a task each in the mapped modes, an item each in the batch. Each mode's DAG is its own file,
 written from one template: a mode whose DAG does not import (the operator refusing an argument, say) is
 reported as skipped with the import error the REST API gives (``/importErrors``), and the others run.
 
@@ -37,14 +41,18 @@ Before the first mode it measures the idle deployment's CPU per second (the back
 every window). Then a table compares the modes with ``plain`` and states the issue's goals. Linux only.
 
 Run: ``python bench/bench_fan_out.py [--tasks 100] [--sleep 5] [--modes plain,deferrable,start_from_trigger]
-[--parallelism 32] [--warmup 2] [--idle 5] [--gap 5] [--provider GIT_REF] [--verbose] [--keep]``
-Targets (issue): start_from_trigger at most 0.35x the plain path's CPU per task and zero worker
-processes; deferrable at most 1.1x the plain path's CPU per task.
+[--batch-items 10000] [--batch-concurrency 100] [--batch-files] [--parallelism 32] [--warmup 2] [--idle 5]
+[--gap 5] [--provider GIT_REF] [--verbose] [--keep]``; ``bench/bench_batch.py`` runs plain and batch.
+Targets (issues #21, #28): start_from_trigger at most 0.35x the plain path's CPU per task and zero worker
+processes; deferrable at most 1.1x the plain path's CPU per task; batch at most 10 ms of Airflow CPU per
+invocation and 0.01x the plain path's, its wall at most 1.25x the ideal (items / concurrency x sleep), the
+trigger runner's memory grown by less than 100 MB.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -84,6 +92,7 @@ MODES: dict[str, str] = {
     "plain": "",
     "deferrable": "deferrable=True, ",
     "start_from_trigger": "deferrable=True, start_from_trigger=True, ",
+    "batch": "",  # its own template, below
 }
 FUNCTION = "fan_out_sleep"
 HANDLER = '''"""Written by bench/bench_fan_out.py: counts its own runs (one line each), then sleeps."""
@@ -126,10 +135,46 @@ for dag_id, tasks, seconds, count_file in [
             ]
         )
 '''
+BATCH_TEMPLATE = '''"""Written by bench/bench_fan_out.py: the 'batch' mode, and its warm-up."""
+
+from airflow.sdk import DAG, task
+
+from airflow_provider_fgs.operators.batch import InvokeFunctionBatchOperator
+from airflow_provider_fgs.protocol.invocation import Invocation
+
+for dag_id, items, seconds, count_file, payloads_path, results_path in [
+    ({dag_id!r}, {items}, {sleep!r}, {count_file!r}, {payloads_path!r}, {results_path!r}),
+    ({dag_id!r} + "_warmup", {warmup}, 0.0, {warmup_count_file!r}, None, None),
+]:
+    with DAG(dag_id=dag_id, schedule=None, max_active_runs=1, tags=["bench"]):
+        if payloads_path is None:
+
+            @task(task_id="items")
+            def items_of(items=items, seconds=seconds, count_file=count_file):
+                return [
+                    {{"seconds": seconds, "n": n, "mode": "batch", "count_file": count_file}}
+                    for n in range(items)
+                ]
+
+            given = {{"payloads": items_of()}}
+        else:
+            given = {{"payloads_path": payloads_path, "results_path": results_path}}
+        InvokeFunctionBatchOperator(
+            task_id="invoke",
+            invocation=Invocation(function_name={function!r}, log_type=None),
+            max_concurrency={concurrency},
+            deferrable=True,
+            **given,
+        )
+'''
 POLL_S = 5.0
 """Seconds between two polls of a measured run's state (each is an api-server request in the figures)."""
 TARGET_SFT = 0.35  # start_from_trigger CPU per task, x plain
 TARGET_DEFERRABLE = 1.10  # deferrable CPU per task, x plain
+TARGET_BATCH_MS = 10.0  # batch: Airflow CPU per invocation
+TARGET_BATCH_X = 0.01  # batch: CPU per invocation, x plain
+TARGET_BATCH_WALL = 1.25  # batch: wall, x the ideal
+TARGET_BATCH_RSS_MB = 100.0  # batch: the trigger runner's growth
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 ACCESS = re.compile(r"\[http\.access\].*?\bmethod=(\S+) path=(\S+).*?\bstatus_code=(\d+)")
 TASK_ECHO = re.compile(r"^\d{4}-\d\d-\d\d \d\d:")
@@ -140,6 +185,23 @@ RUN_PATH = re.compile(r"^/execution/task-instances/([0-9a-f-]{36})/run$")
 
 def dag_id(mode: str) -> str:
     return f"fan_out_{mode}"
+
+
+def invocations(mode: str, args: argparse.Namespace) -> int:
+    """The mode's invocations: a task each, or the batch's items."""
+    return int(args.batch_items) if mode == "batch" else int(args.tasks)
+
+
+def task_count(mode: str, args: argparse.Namespace) -> int:
+    """The mode's task instances: the mapped ones, or the batch and (without files) its payloads' task."""
+    return (1 if args.batch_files else 2) if mode == "batch" else int(args.tasks)
+
+
+def ideal_seconds(mode: str, args: argparse.Namespace) -> float:
+    """The shortest wall the invocations allow: all at once, or the batch's waves of its concurrency."""
+    if mode == "batch":
+        return math.ceil(args.batch_items / args.batch_concurrency) * args.sleep
+    return args.sleep
 
 
 @dataclass
@@ -154,6 +216,8 @@ class ModeResult:
     workers: int = 0
     execution_requests: int = 0
     handler_runs: int = 0
+    invocations: int = 0
+    trigger_rss_growth_mb: float = 0.0
     worker_cpu: float = 0.0  # the scheduler's LocalExecutor workers and their task processes
 
     @property
@@ -183,7 +247,7 @@ def airflow_env(args: argparse.Namespace) -> dict[str, str]:
 
 def dag_files(args: argparse.Namespace, counts: Path) -> dict[str, str]:
     """One file per mode from one template: a mode that fails to import takes no other mode with it."""
-    return {
+    files = {
         f"{dag_id(mode)}.py": DAG_TEMPLATE.format(
             mode=mode,
             dag_id=dag_id(mode),
@@ -197,7 +261,37 @@ def dag_files(args: argparse.Namespace, counts: Path) -> dict[str, str]:
             max_active_tasks=max(args.tasks, args.parallelism),
         )
         for mode in args.modes
+        if mode != "batch"
     }
+    if "batch" in args.modes:
+        payloads_path = results_path = None
+        if args.batch_files:
+            payloads_path, results_path = (
+                str(counts / "batch-payloads.jsonl"),
+                str(counts / "batch-results.jsonl"),
+            )
+            with open(payloads_path, "w", encoding="utf-8") as payloads:
+                for n in range(args.batch_items):
+                    item = {
+                        "seconds": args.sleep,
+                        "n": n,
+                        "mode": "batch",
+                        "count_file": str(counts / "batch.txt"),
+                    }
+                    payloads.write(json.dumps(item) + "\n")
+        files[f"{dag_id('batch')}.py"] = BATCH_TEMPLATE.format(
+            dag_id=dag_id("batch"),
+            items=args.batch_items,
+            sleep=args.sleep,
+            count_file=str(counts / "batch.txt"),
+            payloads_path=payloads_path,
+            results_path=results_path,
+            warmup=max(args.warmup, 1),
+            warmup_count_file=str(counts / "batch-warmup.txt"),
+            function=FUNCTION,
+            concurrency=args.batch_concurrency,
+        )
+    return files
 
 
 def raise_fd_limit(needed: int) -> None:
@@ -426,12 +520,16 @@ def run_mode(stack: FanOutStack, mode: str, args: argparse.Namespace, idle: dict
     triggered_at = time.time()
     run_id = trigger(stack, dag_id(mode))
     timeout = 600 + 3 * math.ceil(args.tasks / args.parallelism) * (args.sleep + 10)
+    if mode == "batch":
+        timeout = 600 + 3 * ideal_seconds(mode, args)
     run = wait_for_run(stack, dag_id(mode), run_id, timeout)
     result.run_state = run["state"]
     result.wall = datetime.fromisoformat(run["end_date"]).timestamp() - triggered_at
     settled = settle(stack)
     end = Snapshot.take(roots)
     sampler.stop()
+    result.invocations = invocations(mode, args)
+    result.trigger_rss_growth_mb = sampler.rss_growth_mb("triggerer")
     result.window = end.at - start.at
     result.cpu = {name: window_cpu(start.trees[name], end.trees[name]) for name in ALL_COMPONENTS}
     workers_start, workers_end = (
@@ -487,14 +585,22 @@ def run_mode(stack: FanOutStack, mode: str, args: argparse.Namespace, idle: dict
     result.handler_runs = len(lines)
 
     # -- print this mode's figures
-    n = args.tasks
+    n = result.invocations
+    shape = f"one batch task at {args.batch_concurrency} in flight" if mode == "batch" else "a task each"
     print(
-        f"\n== {mode}: {n} x {FUNCTION} ({args.sleep:g} s), parallelism {args.parallelism}; load average"
-        f" {load_before} before, {load()} after =="
+        f"\n== {mode}: {n} x {FUNCTION} ({args.sleep:g} s), {shape}, parallelism {args.parallelism}; load"
+        f" average {load_before} before, {load()} after =="
     )
     states = ", ".join(f"{state} {count}" for state, count in result.states.most_common())
-    flag = "" if result.states == Counter({"success": n}) else "   <-- NOT ALL SUCCESSFUL"
-    print(f"run {result.run_state} in {result.wall:.1f} s wall (trigger call to the run's end_date)")
+    flag = (
+        "" if result.states == Counter({"success": task_count(mode, args)}) else "   <-- NOT ALL SUCCESSFUL"
+    )
+    ideal = ideal_seconds(mode, args)
+    print(
+        f"run {result.run_state} in {result.wall:.1f} s wall (trigger call to the run's end_date;"
+        f" ideal {ideal:.0f} s: {result.wall / ideal:.2f}x)"
+    )
+    print(f"trigger runner's memory: grew by {result.trigger_rss_growth_mb:.1f} MB RSS at its peak")
     print(f"tasks: {states}{flag}")
     print(
         f"CPU over {result.window:.1f} s (trigger call until quiet; {settled:.1f} s of it after the run's"
@@ -504,17 +610,17 @@ def run_mode(stack: FanOutStack, mode: str, args: argparse.Namespace, idle: dict
         cpu = result.cpu[name]
         note = " (not in the Airflow total)" if name == "emulator" else ""
         print(
-            f"  {name:<14}{cpu.seconds:8.2f} s {cpu.seconds / n * 1000:8.1f} ms/task"
+            f"  {name:<14}{cpu.seconds:8.2f} s {cpu.seconds / n * 1000:8.1f} ms/inv"
             f"   idle {idle[name] * result.window:6.2f} s{note}"
         )
         if name == "scheduler":
             print(
                 f"    {'of which LocalExecutor workers + task processes':<48}{result.worker_cpu:8.2f} s"
-                f" {result.worker_cpu / n * 1000:8.1f} ms/task"
+                f" {result.worker_cpu / n * 1000:8.1f} ms/inv"
             )
     idle_airflow = sum(idle[name] for name in AIRFLOW_COMPONENTS) * result.window
     print(
-        f"  {'Airflow total':<14}{result.airflow_cpu:8.2f} s {result.airflow_cpu / n * 1000:8.1f} ms/task"
+        f"  {'Airflow total':<14}{result.airflow_cpu:8.2f} s {result.airflow_cpu / n * 1000:8.1f} ms/inv"
         f"   idle {idle_airflow:6.2f} s (the idle rate over the window: already in the total)"
     )
     per_ti = Counter(runs_per_ti.get(ti_id, 0) for ti_id in ti_ids)
@@ -612,42 +718,64 @@ def ratio(value: float, base: float) -> str:
 
 
 def comparison(results: list[ModeResult], args: argparse.Namespace) -> None:
-    n = args.tasks
-    print(f"\n== comparison: {n} tasks x {args.sleep:g} s, parallelism {args.parallelism} ==")
+    print(f"\n== comparison: invocations of {args.sleep:g} s, parallelism {args.parallelism} ==")
     header = (
-        f"{'mode':<20}{'wall s':>8}{'x plain':>9}{'CPU s':>9}{'CPU/task ms':>13}{'x plain':>9}"
+        f"{'mode':<20}{'calls':>7}{'wall s':>8}{'x ideal':>9}{'CPU s':>9}{'CPU/inv ms':>12}{'x plain':>9}"
         f"{'workers':>9}{'exec API/inv':>14}{'handler':>9}{'emulator s':>12}"
     )
     print(header)
     base = next((r for r in results if r.mode == "plain" and not r.skipped), None)
+    base_per_call = base.airflow_cpu / base.invocations if base else 0.0
     for r in results:
         if r.skipped:
             print(f"{r.mode:<20}skipped: {r.skipped}")
             continue
-        per_task = r.airflow_cpu / n
+        n = r.invocations
+        per_call = r.airflow_cpu / n
         print(
-            f"{r.mode:<20}{r.wall:8.1f}{ratio(r.wall, base.wall) if base else '-':>9}{r.airflow_cpu:9.2f}"
-            f"{per_task * 1000:13.1f}{ratio(per_task, base.airflow_cpu / n) if base else '-':>9}"
-            f"{r.workers:>9}{r.execution_requests / n:14.2f}{r.handler_runs:>9}"
+            f"{r.mode:<20}{n:>7}{r.wall:8.1f}{r.wall / ideal_seconds(r.mode, args):9.2f}{r.airflow_cpu:9.2f}"
+            f"{per_call * 1000:12.2f}{ratio(per_call, base_per_call) if base else '-':>9}"
+            f"{r.workers:>9}{r.execution_requests / n:14.3f}{r.handler_runs:>9}"
             f"{r.cpu['emulator'].seconds:12.2f}"
         )
     by_mode = {r.mode: r for r in results}
+
+    def succeeded(r: ModeResult) -> bool:
+        return r.states == Counter({"success": task_count(r.mode, args)}) and r.handler_runs == r.invocations
 
     def verdict(mode: str, limit: float, zero_workers: bool) -> str:
         r = by_mode.get(mode)
         if r is None or r.skipped or base is None:
             return "not measured" + (f" ({r.skipped})" if r is not None and r.skipped else "")
-        value = r.airflow_cpu / base.airflow_cpu
-        met = value <= limit and (r.workers == 0 or not zero_workers) and r.states == Counter({"success": n})
+        value = (r.airflow_cpu / r.invocations) / base_per_call
+        met = value <= limit and (r.workers == 0 or not zero_workers) and succeeded(r)
         workers = f", {r.workers} worker processes" if zero_workers else ""
         return f"{value:.2f}x{workers} -> {'met' if met else 'NOT met'}"
 
-    print("targets (issue), CPU per task of Airflow + PostgreSQL against plain:")
+    print("targets (issues), CPU per invocation of Airflow + PostgreSQL against plain:")
     print(
         f"  start_from_trigger <= {TARGET_SFT:g}x and 0 worker processes: "
         f"{verdict('start_from_trigger', TARGET_SFT, True)}"
     )
     print(f"  deferrable <= {TARGET_DEFERRABLE:g}x: {verdict('deferrable', TARGET_DEFERRABLE, False)}")
+    batch = by_mode.get("batch")
+    if batch is not None and not batch.skipped:
+        per_call_ms = batch.airflow_cpu / batch.invocations * 1000
+        wall_x = batch.wall / ideal_seconds("batch", args)
+        x_plain = per_call_ms / 1000 / base_per_call if base else float("nan")
+        met = (
+            per_call_ms <= TARGET_BATCH_MS
+            and (base is None or x_plain <= TARGET_BATCH_X)
+            and wall_x <= TARGET_BATCH_WALL
+            and batch.trigger_rss_growth_mb < TARGET_BATCH_RSS_MB
+            and succeeded(batch)
+        )
+        print(
+            f"  batch <= {TARGET_BATCH_MS:g} ms and <= {TARGET_BATCH_X:g}x plain per invocation, wall <="
+            f" {TARGET_BATCH_WALL:g}x ideal, trigger runner < {TARGET_BATCH_RSS_MB:g} MB more, items once:"
+            f" {per_call_ms:.2f} ms, {x_plain:.4f}x, {wall_x:.2f}x, {batch.trigger_rss_growth_mb:.0f} MB,"
+            f" {batch.handler_runs} handler runs of {batch.invocations} -> {'met' if met else 'NOT met'}"
+        )
 
 
 # -- main ------------------------------------------------------------------------------------------
@@ -665,7 +793,16 @@ def main() -> int:
     parser.add_argument(
         "--sleep", type=float, default=5.0, help="seconds each invocation sleeps, S (default 5)"
     )
-    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated, run in this order")
+    parser.add_argument(
+        "--modes",
+        default="plain,deferrable,start_from_trigger",
+        help=f"comma-separated, run in this order, of {', '.join(MODES)}",
+    )
+    parser.add_argument("--batch-items", type=int, default=10000, help="the batch mode's items (10000)")
+    parser.add_argument("--batch-concurrency", type=int, default=100, help="its max_concurrency (100)")
+    parser.add_argument(
+        "--batch-files", action="store_true", help="its payloads from a JSON Lines file, results to another"
+    )
     parser.add_argument("--parallelism", type=int, default=32, help="[core] parallelism (default 32)")
     parser.add_argument(
         "--warmup", type=int, default=2, help="tasks per mode run first, unmeasured (0: none; default 2)"
@@ -689,7 +826,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
-    raise_fd_limit(4 * args.tasks + 1024)
+    raise_fd_limit(4 * max(args.tasks, args.batch_concurrency) + 1024)
     functions = {
         f"{FUNCTION}.py": HANDLER,
         # the function's timeout must exceed the sleep (the emulator's default is FunctionGraph's 3 s)
@@ -699,7 +836,7 @@ def main() -> int:
         airflow_env=airflow_env(args),
         functions=functions,
         # every invocation at once: one emulator worker process each (the default cap is 256)
-        max_workers=max(args.tasks, 16),
+        max_workers=max(args.tasks, args.batch_concurrency, 16),
         gateway_timeout=max(90.0, args.sleep + 60),
         provider_ref=args.provider,
     )
@@ -707,7 +844,8 @@ def main() -> int:
         (stack.dags / name).write_text(text, encoding="utf-8")
 
     print(
-        f"fan-out: {args.tasks} tasks x {args.sleep:g} s, modes {', '.join(args.modes)}, parallelism "
+        f"fan-out: {args.tasks} tasks x {args.sleep:g} s (batch: {args.batch_items} items at"
+        f" {args.batch_concurrency} in flight), modes {', '.join(args.modes)}, parallelism "
         f"{args.parallelism}; PostgreSQL + LocalExecutor in {stack.workdir}\nprovider: {stack.provider}"
         f"\n{os.cpu_count()} CPUs, load average {load()}"
     )
@@ -752,11 +890,13 @@ def main() -> int:
         if args.keep:
             print(f"kept {stack.workdir} (logs in {stack.logs_dir})")
     if not failed:
-        n = args.tasks
         bad = [
             r.mode
             for r in results
-            if not r.skipped and (r.states != Counter({"success": n}) or r.handler_runs != n)
+            if not r.skipped
+            and (
+                r.states != Counter({"success": task_count(r.mode, args)}) or r.handler_runs != r.invocations
+            )
         ]
         if bad:
             print(

@@ -14,11 +14,12 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
+from airflow_provider_fgs.client import batch_ledger
 from airflow_provider_fgs.client.async_client import AsyncFunctionGraphClient
-from airflow_provider_fgs.client.batch_io import PayloadSource, ResultSink
+from airflow_provider_fgs.client.batch_io import BatchOptions, BatchReport, PayloadSource, ResultSink
 from airflow_provider_fgs.client.batch_ledger import (
     CONTENDER,
     LEDGER,
@@ -44,67 +45,11 @@ from airflow_provider_fgs.protocol.errors import (
 )
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import InvocationResult, encode_payload
-from airflow_provider_fgs.protocol.result_check import ResultCheck
 
-CHECKPOINT_S = 5.0
-"""The longest time between two checkpoints of a running batch (claims write one too)."""
-PROGRESS_S = 10.0
-"""The longest time between two progress lines."""
 FOLLOW_S = 5.0
 """How often a run that waits for another run's lease reads the ledger again."""
 RESULTS_CHUNK_ITEMS = 5000
 """The most results in one results chunk record."""
-
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """
-    How a batch runs.
-
-    :param max_concurrency: the most calls in flight.
-    :param idempotent: the function may run twice for an item: items that may have run when a run
-        stopped are invoked again instead of ending *outcome unknown*.
-    :param policy: how many failed items the batch tolerates.
-    :param result_check: a check of each successful result (a failed check makes the item a function
-        error); only ``(json_path, expected)`` checks run outside a worker.
-    :param failures_listed: how many failed items the ``failures`` XCom lists.
-    :param checkpoint_s: the longest time between two checkpoints.
-    :param progress_s: the longest time between two progress lines.
-    """
-
-    max_concurrency: int = 100
-    idempotent: bool = False
-    policy: b.FailurePolicy = field(default_factory=b.FailurePolicy)
-    result_check: ResultCheck | None = None
-    failures_listed: int = 100
-    checkpoint_s: float = CHECKPOINT_S
-    progress_s: float = PROGRESS_S
-
-
-@dataclass
-class BatchReport:
-    """
-    How a batch ended.
-
-    :param status: ``success`` (within the policy), ``failed`` (too many failed items) or ``error`` (it
-        stopped: rejected credentials, a function that does not exist, lost ownership).
-    :param summary: the ``summary`` XCom.
-    :param failures: the ``failures`` XCom.
-    :param results: the results in input order (``None`` where an item did not succeed), or ``None``
-        when a results sink took them.
-    :param message: one line saying how it ended.
-    :param error: the error that stopped it, for ``error``.
-    :param recorded: another run of this try ended the batch (and pushed its XComs); this one only read
-        how it ended.
-    """
-
-    status: str
-    summary: dict[str, Any]
-    failures: dict[str, Any]
-    results: list[Any] | None
-    message: str
-    error: FunctionGraphError | None = None
-    recorded: bool = False
 
 
 class BatchRun:
@@ -156,7 +101,7 @@ class BatchRun:
         self._fatal: FunctionGraphError | None = None
         self._invoked = 0
         self._failed_here = 0
-        self._ended_since_checkpoint = 0
+        self._written_at = time.monotonic()
         self._template: PreparedCall[InvocationResult] | None = None
         self._limit = AdaptiveLimit(options.max_concurrency, logger)
         # Items are claimed half a window at a time, the next half claimed while the last is being started:
@@ -374,7 +319,6 @@ class BatchRun:
     def _ended(self, outcome: b.ItemOutcome) -> None:
         self.ledger.states[outcome.index] = outcome.state
         self._tally.add(outcome)
-        self._ended_since_checkpoint += 1
         if outcome.outcome == b.SUCCESS:
             if self.sink is None:
                 self._results[outcome.index] = outcome.result
@@ -456,7 +400,7 @@ class BatchRun:
             if now - last_checkpoint >= self.options.checkpoint_s:
                 last_checkpoint = now
                 try:
-                    await self._checkpoint()
+                    await self._checkpoint(chunk=True)
                 except LostOwnershipError as err:
                     self._stop(str(err))
                 except Exception:
@@ -465,37 +409,42 @@ class BatchRun:
                 last_progress = now
                 self._log_progress()
 
-    async def _checkpoint(self) -> None:
+    async def _checkpoint(self, *, chunk: bool = False) -> None:
         """
-        Write what ended since the last checkpoint: its results first (chunk or file), then the ledger.
-        Raises :class:`LostOwnershipError` when another run took the batch over.
+        Record what ended since the last checkpoint: its results first, then the ledger. Recent results ride
+        in the ledger record itself; every few seconds (``chunk``), or once there are many, they move into a
+        results chunk of their own. Raises :class:`LostOwnershipError` when another run took the batch over.
         """
         async with self._checkpointing:
-            current = await self.store.get(LEDGER)
-            if isinstance(current, dict) and current.get("owner") != self.ledger.owner:
-                raise LostOwnershipError(
-                    f"another run took the batch over (the ledger at {self.store.where()} names another)"
-                )
-            results, self._unsaved_results = self._unsaved_results, {}
+            if time.monotonic() - self._written_at >= batch_ledger.LEASE_S / 3:  # our lease may have lapsed
+                await self._check_ownership()
+            recent = self.ledger.recent
+            recent.update(self._unsaved_results)
+            self._unsaved_results = {}
             lines, self._unsaved_lines = self._unsaved_lines, []
             record = self.ledger.record()  # the states now: every ended item's result is in hand
-            chunks = self.ledger.chunks
             try:
-                items = sorted(results.items())
-                for start in range(0, len(items), RESULTS_CHUNK_ITEMS):
-                    part = dict(items[start : start + RESULTS_CHUNK_ITEMS])
-                    await self.store.put(results_chunk(chunks), {str(k): v for k, v in part.items()})
-                    chunks += 1
                 if lines and self.sink is not None:
                     await self.sink.write(lines)
+                if recent and (chunk or len(recent) >= RESULTS_CHUNK_ITEMS):
+                    await self.store.put(
+                        results_chunk(self.ledger.chunks), {str(k): v for k, v in recent.items()}
+                    )
+                    self.ledger.chunks += 1
+                    recent.clear()
+                    record.update(chunks=self.ledger.chunks, recent={})
             except BaseException:
-                self._unsaved_results = {**results, **self._unsaved_results}
                 self._unsaved_lines = lines + self._unsaved_lines
                 raise
-            self.ledger.chunks = chunks
-            record["chunks"] = chunks
             await self.store.put(LEDGER, record)
-            self._ended_since_checkpoint = 0
+            self._written_at = time.monotonic()
+
+    async def _check_ownership(self) -> None:
+        current = await self.store.get(LEDGER)
+        if isinstance(current, dict) and current.get("owner") != self.ledger.owner:
+            raise LostOwnershipError(
+                f"another run took the batch over (the ledger at {self.store.where()} names another)"
+            )
 
     def _log_progress(self) -> None:
         tally = self._tally
@@ -544,6 +493,7 @@ class BatchRun:
             chunk = await self.store.get(results_chunk(number))
             if isinstance(chunk, dict):
                 self._results.update({int(key): value for key, value in chunk.items()})
+        self._results.update(self.ledger.recent)
 
     def _earlier_failures(self) -> list[b.ItemOutcome]:
         """The items that failed in earlier runs (the ledger keeps their outcome, not its details)."""

@@ -1,4 +1,5 @@
-"""A batch's input and output seen by the engine: payload sources and result sinks.
+"""What goes into a batch and what comes out, as the engine sees them: payload sources, result sinks,
+the options it runs with, and its report.
 
 The engine knows them only by these protocols; :class:`ListSource` serves a list in memory, and the
 trigger layer serves files at any location Airflow's object storage reads
@@ -10,7 +11,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from airflow_provider_fgs.protocol import batch as b
+from airflow_provider_fgs.protocol.errors import FunctionGraphError
+from airflow_provider_fgs.protocol.result_check import ResultCheck
+
+CHECKPOINT_S = 5.0
+"""The longest time between two checkpoints of a running batch (claims write one too)."""
+PROGRESS_S = 10.0
+"""The longest time between two progress lines."""
 
 
 class PayloadSource(Protocol):
@@ -60,3 +71,54 @@ class ListSource:
         for index, payload in enumerate(self._payloads):
             if wanted(index):
                 yield index, payload
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """
+    How a batch runs.
+
+    :param max_concurrency: the most calls in flight.
+    :param idempotent: the function may run twice for an item: items that may have run when a run
+        stopped are invoked again instead of ending *outcome unknown*.
+    :param policy: how many failed items the batch tolerates.
+    :param result_check: a check of each successful result (a failed check makes the item a function
+        error); only ``(json_path, expected)`` checks run outside a worker.
+    :param failures_listed: how many failed items the ``failures`` XCom lists.
+    :param checkpoint_s: the longest time between two checkpoints.
+    :param progress_s: the longest time between two progress lines.
+    """
+
+    max_concurrency: int = 100
+    idempotent: bool = False
+    policy: b.FailurePolicy = field(default_factory=b.FailurePolicy)
+    result_check: ResultCheck | None = None
+    failures_listed: int = 100
+    checkpoint_s: float = CHECKPOINT_S
+    progress_s: float = PROGRESS_S
+
+
+@dataclass
+class BatchReport:
+    """
+    How a batch ended.
+
+    :param status: ``success`` (within the policy), ``failed`` (too many failed items) or ``error`` (it
+        stopped: rejected credentials, a function that does not exist, lost ownership).
+    :param summary: the ``summary`` XCom.
+    :param failures: the ``failures`` XCom.
+    :param results: the results in input order (``None`` where an item did not succeed), or ``None``
+        when a results sink took them.
+    :param message: one line saying how it ended.
+    :param error: the error that stopped it, for ``error``.
+    :param recorded: another run of this try ended the batch (and pushed its XComs); this one only read
+        how it ended.
+    """
+
+    status: str
+    summary: dict[str, Any]
+    failures: dict[str, Any]
+    results: list[Any] | None
+    message: str
+    error: FunctionGraphError | None = None
+    recorded: bool = False

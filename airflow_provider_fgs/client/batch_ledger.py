@@ -70,6 +70,7 @@ class Ledger:
     :param states: one state byte per item (:mod:`~airflow_provider_fgs.protocol.batch`).
     :param tally: counts by outcome, billing.
     :param chunks: results chunks written so far.
+    :param recent: successful results that are in no chunk yet (they ride in the record itself).
     :param started_at: when the batch first started (epoch seconds).
     :param done: the recorded end of the batch, once it ended.
     """
@@ -82,6 +83,7 @@ class Ledger:
     states: bytearray = field(default_factory=bytearray)
     tally: b.Tally | None = None
     chunks: int = 0
+    recent: dict[int, Any] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
     done: dict[str, Any] | None = None
 
@@ -106,6 +108,7 @@ class Ledger:
             "states": b.encode_states(self.states),
             "tally": self.tally.to_dict(),
             "chunks": self.chunks,
+            "recent": {str(index): result for index, result in self.recent.items()},
             "started_at": self.started_at,
             "updated_at": now,
             "done": self.done,
@@ -137,6 +140,7 @@ class Ledger:
             try_number=try_number,
             states=states,
             chunks=int(record.get("chunks") or 0),
+            recent={int(index): result for index, result in (record.get("recent") or {}).items()},
             started_at=float(record.get("started_at") or time.time()),
             done=None if new_try else record.get("done"),
         )

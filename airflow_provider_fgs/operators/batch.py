@@ -9,8 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 
-from airflow_provider_fgs.client.batch import BatchReport, BatchRun
-from airflow_provider_fgs.client.batch_io import ListSource, PayloadSource, ResultSink
+from airflow_provider_fgs.client.batch import BatchRun
+from airflow_provider_fgs.client.batch_io import (
+    BatchReport,
+    ListSource,
+    PayloadSource,
+    ResultSink,
+)
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook

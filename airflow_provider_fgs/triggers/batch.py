@@ -7,8 +7,14 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
-from airflow_provider_fgs.client.batch import BatchOptions, BatchReport, BatchRun
-from airflow_provider_fgs.client.batch_io import ListSource, PayloadSource, ResultSink
+from airflow_provider_fgs.client.batch import BatchRun
+from airflow_provider_fgs.client.batch_io import (
+    BatchOptions,
+    BatchReport,
+    ListSource,
+    PayloadSource,
+    ResultSink,
+)
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
 from airflow_provider_fgs.protocol import batch as b
 from airflow_provider_fgs.protocol.errors import FunctionGraphError, InvalidRequestError, error_to_event

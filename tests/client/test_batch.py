@@ -17,8 +17,8 @@ from airflow.sdk import Connection
 
 from airflow_provider_fgs.client import batch_ledger
 from airflow_provider_fgs.client.async_client import AsyncFunctionGraphClient
-from airflow_provider_fgs.client.batch import BatchOptions, BatchRun
-from airflow_provider_fgs.client.batch_io import ListSource
+from airflow_provider_fgs.client.batch import BatchRun
+from airflow_provider_fgs.client.batch_io import BatchOptions, ListSource
 from airflow_provider_fgs.client.settings import parse_connection
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.protocol import batch as b

@@ -115,10 +115,11 @@ def test_a_retry_resumes_the_batch_and_invokes_again_only_what_it_may(
     from airflow_provider_fgs.protocol.invocation import Invocation
 
     count_file = tmp_path / "runs"
-    # Items 0 and 1 fail on their first run, slowly: both have started when the first failure stops the batch.
-    items = [{"index": i, "count_file": str(count_file)} for i in range(12)]
+    # Items 0 and 1 fail on their first run, and last longer than the others: both have started, and a few
+    # others have ended, when the first failure stops the batch.
+    items = [{"index": i, "count_file": str(count_file), "seconds": 0.2} for i in range(12)]
     for item in items[:2]:
-        item.update(fail_first=True, seconds=0.3)
+        item.update(fail_first=True, seconds=0.5)
     with DAG(f"batch_retry_{idempotent}", schedule=None) as dag:
         InvokeFunctionBatchOperator(
             task_id="batch",
