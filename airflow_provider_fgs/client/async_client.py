@@ -99,6 +99,10 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
             await self._arun(self._sender.token)  # cached: sending reuses it
         return prepared
 
+    async def aresolve_urn(self, function_urn: str | FunctionUrn | None = None, **parts: Any) -> FunctionUrn:
+        """:meth:`resolve_urn` without blocking the event loop (a project name needs the IAM token)."""
+        return await self._arun(partial(self._resolved, function_urn, **parts))
+
     async def asend(self, call: PreparedCall[T], *, before_retry: BeforeRetryHook | None = None) -> T:
         """
         Send a call from :meth:`aprepare_invoke` (with the retry policy and the one-time token refresh).

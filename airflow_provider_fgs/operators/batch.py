@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
+from airflow.triggers.base import StartTriggerArgs
 
 from airflow_provider_fgs.client.batch import BatchRun
 from airflow_provider_fgs.client.batch_io import (
@@ -19,11 +20,13 @@ from airflow_provider_fgs.client.batch_io import (
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
+from airflow_provider_fgs.operators.start_from_trigger import check_start_from_trigger, unavailable_reason
 from airflow_provider_fgs.protocol import batch as b
 from airflow_provider_fgs.protocol.errors import FunctionGraphError, InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.result_check import ResultCheckSpec, result_check_of
 from airflow_provider_fgs.triggers.batch import (
+    OPTION_NAMES,
     PAYLOADS_XCOM,
     FunctionGraphBatchTrigger,
     batch_options,
@@ -44,6 +47,13 @@ if TYPE_CHECKING:
 
 _DEFAULT_DEFERRABLE = conf.getboolean("operators", "default_deferrable", fallback=False)
 DEFAULT_MAX_CONCURRENCY = 100
+_START_TRIGGER_ARGS = StartTriggerArgs(
+    trigger_cls=f"{FunctionGraphBatchTrigger.__module__}.{FunctionGraphBatchTrigger.__name__}",
+    trigger_kwargs={"start_from_trigger": True},
+    next_method="execute_complete",
+    next_kwargs=None,
+    timeout=None,
+)
 
 
 class BatchFailedError(FunctionGraphError):
@@ -98,11 +108,17 @@ class InvokeFunctionBatchOperator(BaseOperator):
     :param failures_listed: how many failed items the ``failures`` XCom lists.
     :param functiongraph_conn_id: the ``functiongraph`` connection to use.
     :param deferrable: run the whole batch as one trigger in the triggerer instead of in the worker.
+    :param start_from_trigger: with ``deferrable``, let the scheduler start the task straight in the
+        triggerer (Airflow 3.3), which renders its templates and pulls its payloads: no worker process
+        runs unless the task resumes on one (as ``InvokeFunctionOperator``'s; a mapped batch starts on a
+        worker). On Airflow 3.1 and 3.2 the task starts on a worker and defers from there.
     """
 
     template_fields: Sequence[str] = ("invocation", "payloads", "payloads_path", "results_path")
     template_fields_renderers: ClassVar[dict[str, str]] = {"invocation": "json", "payloads": "json"}
     ui_color = "#e9f3ff"
+    start_trigger_args: StartTriggerArgs | None = _START_TRIGGER_ARGS
+    start_from_trigger = False
 
     def __init__(
         self,
@@ -119,6 +135,7 @@ class InvokeFunctionBatchOperator(BaseOperator):
         failures_listed: int = 100,
         functiongraph_conn_id: str = FunctionGraphHook.default_conn_name,
         deferrable: bool = _DEFAULT_DEFERRABLE,
+        start_from_trigger: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -138,7 +155,7 @@ class InvokeFunctionBatchOperator(BaseOperator):
             )
         self._policy = b.FailurePolicy(max_failed_items, max_failed_ratio)
         check = result_check_of(result_check)
-        if deferrable and check is not None and callable(result_check):
+        if (deferrable or start_from_trigger) and check is not None and callable(result_check):
             raise InvalidRequestError(
                 f"{type(self).__name__} {self.task_id!r}: with deferrable=True the result_check must be a "
                 "(json_path, expected) pair: a callable cannot travel to the triggerer"
@@ -155,17 +172,36 @@ class InvokeFunctionBatchOperator(BaseOperator):
         self.failures_listed = failures_listed
         self.functiongraph_conn_id = functiongraph_conn_id
         self.deferrable = deferrable
+        self._start_unavailable: str | None = None
+        if start_from_trigger:
+            check_start_from_trigger(
+                type(self).__name__, self.task_id, deferrable=deferrable, arguments=_base_arguments(self)
+            )
+            self._start_unavailable = unavailable_reason()
+        if start_from_trigger and self._start_unavailable is None:
+            self.start_from_trigger = True
+            self.start_trigger_args = dataclasses.replace(
+                _START_TRIGGER_ARGS,
+                trigger_kwargs={"start_from_trigger": True, "arguments": self._trigger_arguments()},
+            )
+
+    def _trigger_arguments(self) -> dict[str, Any]:
+        """What the trigger of a task started in the triggerer reads (templates unrendered)."""
+        return {
+            **{name: getattr(self, name) for name in self.template_fields},
+            **self._options(),
+            "functiongraph_conn_id": self.functiongraph_conn_id,
+            # Callables do not travel to the triggerer: only whether the task has them.
+            "post_execute": self._post_execute_hook is not None,
+            "on_success_callback": bool(self.on_success_callback),
+        }
 
     def _options(self) -> dict[str, Any]:
         """The batch's options as its trigger takes them (a callable check stays on the worker)."""
-        return {
-            "max_concurrency": self.max_concurrency,
-            "idempotent": self.idempotent,
-            "max_failed_items": self.max_failed_items,
-            "max_failed_ratio": self.max_failed_ratio,
-            "result_check": None if callable(self.result_check) else self.result_check,
-            "failures_listed": self.failures_listed,
-        }
+        options = {name: getattr(self, name) for name in OPTION_NAMES}
+        if callable(self.result_check):
+            options["result_check"] = None
+        return options
 
     def _checked_invocation(self) -> Invocation:
         """The rendered invocation, checked, its function named by its resolved URN."""
@@ -177,6 +213,8 @@ class InvokeFunctionBatchOperator(BaseOperator):
 
     def execute(self, context: Context) -> Any:
         """Check the invocation and the input, then run the batch here, or defer it to the triggerer."""
+        if self._start_unavailable is not None:
+            self.log.info("%s", self._start_unavailable)
         invocation = self._checked_invocation()
         ti = context["ti"]
         if self.payloads is not None and (
@@ -252,6 +290,11 @@ class InvokeFunctionBatchOperator(BaseOperator):
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the batch trigger fired: fail the task if the batch failed, else return its value."""
         status = event.get("status")
+        if status == "start_on_worker":  # started in the triggerer, which could not prepare it
+            self.log.info(
+                "The triggerer could not start this batch (%s); starting it here", event.get("reason")
+            )
+            return self.execute(context)
         if status == "error" and event.get("error"):
             raise error_from_event(event["error"])
         if status != "success":
@@ -274,3 +317,15 @@ def _without_result_check(argument: Any) -> Any:
         return None if name == "result_check" else argument(name)
 
     return read
+
+
+def _base_arguments(task: BaseOperator) -> dict[str, Any]:
+    """The ``BaseOperator`` arguments that ``start_from_trigger`` is checked against."""
+    return {
+        "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
+        "pool": task.pool,
+        "pool_slots": task.pool_slots,
+        "on_execute_callback": task.on_execute_callback,
+        "pre_execute": task._pre_execute_hook,
+    }

@@ -69,16 +69,7 @@ async def started_task(task_instance: Any, arguments: Mapping[str, Any] | None) 
         whose arguments come from its ``partial`` and its expansion).
     :raises StartOnWorker: when only a worker can prepare this task.
     """
-    task = getattr(task_instance, "task", None)
-    if task is None:
-        raise StartOnWorker("the triggerer did not hand this trigger its task")
-    pull = _puller(task_instance)
-    seen: set[int] = set()  # values pulled from XCom: never rendered again, as on a worker
-    if arguments is None:
-        arguments = await _mapped_arguments(task, task_instance.map_index, pull, seen)
-    else:
-        arguments = {name: await _resolved(value, pull, seen) for name, value in arguments.items()}
-    arguments = _rendered(task, task_instance, arguments, seen)
+    task, arguments = await rendered_arguments(task_instance, arguments)
 
     def argument(name: str) -> Any:
         return arguments[name] if name in arguments else getattr(task, name, None)
@@ -91,6 +82,29 @@ async def started_task(task_instance: Any, arguments: Mapping[str, Any] | None) 
         push_xcoms=bool(argument("do_xcom_push") if argument("do_xcom_push") is not None else True),
         maps_result=maps_result(task, task_instance.map_index),
     )
+
+
+async def rendered_arguments(
+    task_instance: Any, arguments: Mapping[str, Any] | None
+) -> tuple[Any, dict[str, Any]]:
+    """
+    The serialized task of a task started in the triggerer, and its arguments as a worker would see them:
+    upstream XComs pulled, a mapped task's value chosen for its map index, templates rendered.
+
+    :param task_instance: the trigger's task instance, with its serialized ``task`` (Airflow 3.3).
+    :param arguments: the operator's arguments from ``start_trigger_args`` (``None`` for a mapped task).
+    :raises StartOnWorker: when only a worker can prepare this task.
+    """
+    task = getattr(task_instance, "task", None)
+    if task is None:
+        raise StartOnWorker("the triggerer did not hand this trigger its task")
+    pull = _puller(task_instance)
+    seen: set[int] = set()  # values pulled from XCom: never rendered again, as on a worker
+    if arguments is None:
+        arguments = await _mapped_arguments(task, task_instance.map_index, pull, seen)
+    else:
+        arguments = {name: await _resolved(value, pull, seen) for name, value in arguments.items()}
+    return task, _rendered(task, task_instance, arguments, seen)
 
 
 def _puller(task_instance: Any) -> Pull:

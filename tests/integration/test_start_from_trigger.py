@@ -112,3 +112,22 @@ def test_a_started_invocation_is_not_sent_again_when_its_triggerer_restarts(
     assert _runs(count_file) == 1, log
     assert final == "failed", log
     assert "InvocationOutcomeUnknownError" in log
+
+
+@needs_3_3
+def test_a_batch_started_in_the_triggerer_runs_there_with_no_worker(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    api = deployment.api
+    dag_id = "functiongraph_batch_start_from_trigger"
+    count_file = tmp_path / "runs.txt"
+    run_id = api.start_run(dag_id, conf={"count_file": str(count_file)})
+
+    final = api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT)
+
+    assert final == "success", api.task_states(dag_id, run_id)
+    assert _hosts(deployment, dag_id, run_id)["batch"] == ""  # no worker ran it
+    assert api.xcom(dag_id, run_id, "batch") == [{"index": i, "doubled": 2 * i} for i in range(30)]
+    assert api.xcom(dag_id, run_id, "batch", key="summary")["success"] == 30
+    assert sorted(int(line) for line in count_file.read_text().split()) == list(range(30))
+    assert "Started here by the scheduler, with no worker" in api.task_log(dag_id, run_id, "batch")

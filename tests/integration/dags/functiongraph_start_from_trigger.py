@@ -65,3 +65,27 @@ with DAG(
     catchup=False,
 ):
     InvokeFunctionOperator(task_id="invoke", function_name="counted_sleep", payload=COUNTED, **STARTED)
+
+with DAG(
+    dag_id="functiongraph_batch_start_from_trigger",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1),
+    catchup=False,
+    params={"function": "batch_item"},
+):
+    from airflow_provider_fgs.operators.batch import InvokeFunctionBatchOperator
+    from airflow_provider_fgs.protocol.invocation import Invocation
+
+    @task
+    def items(dag_run: Any = None) -> list[dict[str, Any]]:
+        return [{"index": index, "count_file": dag_run.conf["count_file"]} for index in range(30)]
+
+    # The function's name a template, the payloads an upstream task's result: both rendered and pulled
+    # in the triggerer (the payloads are not rendered again, as on a worker).
+    InvokeFunctionBatchOperator(
+        task_id="batch",
+        invocation=Invocation(function_name="{{ params.function }}", log_type=None),
+        payloads=items(),
+        max_concurrency=10,
+        **STARTED,
+    )
