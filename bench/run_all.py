@@ -24,6 +24,8 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_emulator.py": [],
     "bench_host_tokens.py": [],
     "bench_fan_out.py": [],
+    "bench_batch_client.py": [],
+    "bench_batch.py": [],
 }
 QUICK: dict[str, list[str]] = {
     "bench_hook.py": ["--calls", "50", "--rounds", "3", "--invocations", "100", "--import-repeats", "3"],
@@ -31,6 +33,8 @@ QUICK: dict[str, list[str]] = {
     "bench_emulator.py": ["--calls", "100", "--burst", "50"],
     "bench_host_tokens.py": ["--processes", "4"],
     "bench_fan_out.py": ["--tasks", "10", "--sleep", "1"],
+    "bench_batch_client.py": ["--calls", "300", "--concurrency", "50", "--sleep", "0.2"],
+    "bench_batch.py": ["--tasks", "10", "--batch-items", "500", "--batch-concurrency", "50"],
 }
 
 

@@ -20,7 +20,14 @@ from sqlalchemy import select
 
 from airflow_provider_fgs import __version__
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
-from airflow_provider_fgs.ui.catalog import INVOKING_KINDS, FunctionEntry, build_catalog
+from airflow_provider_fgs.ui.batches import recent_batches
+from airflow_provider_fgs.ui.catalog import (
+    BATCH_KINDS,
+    INVOKING_KINDS,
+    FunctionCall,
+    FunctionEntry,
+    build_catalog,
+)
 from airflow_provider_fgs.ui.invocations import MAX_PAGE, recent_invocations
 from airflow_provider_fgs.ui.release_state import release_state
 
@@ -49,6 +56,24 @@ def _readable_catalog(user: Any, session: Any) -> list[FunctionEntry]:
         )
         serialized.extend((row.dag_id, row.data or {}) for row in rows)
     return build_catalog(serialized)
+
+
+def _calls(
+    catalog: list[FunctionEntry],
+    kinds: frozenset[str],
+    function: str | None,
+    conn_id: str | None,
+    dag_id: str | None,
+) -> list[FunctionCall]:
+    """The tasks of these ``kinds`` that call ``function`` (every function when ``None``), in ``dag_id``."""
+    if function is not None:
+        catalog = [e for e in catalog if e.function == function and conn_id in (None, e.conn_id)]
+    return [
+        call
+        for entry in catalog
+        for call in entry.calls
+        if call.kind in kinds and dag_id in (None, call.dag_id)
+    ]
 
 
 def _entry(catalog: list[FunctionEntry], conn_id: str, function: str) -> FunctionEntry:
@@ -103,17 +128,27 @@ def create_app() -> FastAPI:
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> dict[str, Any]:
         """Recent invocations (newest first), of one function when ``function`` is given."""
-        catalog = _readable_catalog(user, session)
-        if function is not None:
-            catalog = [e for e in catalog if e.function == function and conn_id in (None, e.conn_id)]
-        calls = [
-            call
-            for entry in catalog
-            for call in entry.calls
-            if call.kind in INVOKING_KINDS and dag_id in (None, call.dag_id)
-        ]
+        calls = _calls(_readable_catalog(user, session), INVOKING_KINDS, function, conn_id, dag_id)
         rows, has_more = recent_invocations(session, calls, limit=limit, offset=offset)
         return {"invocations": rows, "has_more": has_more, "offset": offset, "limit": limit}
+
+    @app.get("/api/batches")
+    def batches(
+        user: GetUserDep,
+        session: SessionDep,
+        function: str | None = None,
+        conn_id: str | None = None,
+        dag_id: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 25,
+        offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> dict[str, Any]:
+        """
+        Running and recent batches (newest first): items, how many ended, counts by outcome; of one
+        function when ``function`` is given.
+        """
+        calls = _calls(_readable_catalog(user, session), BATCH_KINDS, function, conn_id, dag_id)
+        rows, has_more = recent_batches(session, calls, limit=limit, offset=offset)
+        return {"batches": rows, "has_more": has_more, "offset": offset, "limit": limit}
 
     @app.get("/api/release")
     def release(user: GetUserDep, session: SessionDep, conn_id: str, function: str) -> dict[str, Any]:

@@ -18,6 +18,7 @@ KINDS: dict[str, str] = {
     "InvokeFunctionOperator": "invoke",
     "_FunctionGraphDecoratedOperator": "invoke",
     "InvokeFunctionAsyncOperator": "invoke_async",
+    "InvokeFunctionBatchOperator": "batch",
     "FunctionGraphAsyncInvocationSensor": "wait",
     "UpdateFunctionCodeOperator": "release",
     "PublishFunctionVersionOperator": "release",
@@ -25,6 +26,7 @@ KINDS: dict[str, str] = {
     "FunctionUpdatedSensor": "wait",
 }
 INVOKING_KINDS = frozenset({"invoke", "invoke_async"})
+BATCH_KINDS = frozenset({"batch"})
 _PARAM_TEMPLATE = re.compile(r"\{\{\s*params\.(\w+)\s*\}\}")
 
 
@@ -36,7 +38,7 @@ class FunctionCall:
     :param dag_id: the DAG.
     :param task_id: the task.
     :param operator: the task's class (``@task.functiongraph`` for the decorator).
-    :param kind: ``invoke``, ``invoke_async``, ``wait`` or ``release``.
+    :param kind: ``invoke``, ``invoke_async``, ``batch``, ``wait`` or ``release``.
     :param target: how the task names the function's version: ``latest``, a version, or ``!alias``.
     :param mapped: whether the task is mapped (``.expand``).
     """
@@ -87,11 +89,18 @@ class FunctionEntry:
 
 
 def _task_fields(task: Mapping[str, Any]) -> dict[str, Any]:
-    """A serialized task's fields, a mapped task's ``partial`` arguments included."""
+    """
+    A serialized task's fields, a mapped task's ``partial`` arguments included, and the function's of a
+    task that takes them as one ``invocation`` (the batch operator).
+    """
     fields: dict[str, Any] = dict(_plain(task))
     partial = fields.get("partial_kwargs") or {}
     for name, value in partial.items():
         fields.setdefault(name, _plain(value))
+    invocation = _plain(fields.get("invocation"))
+    if isinstance(invocation, dict):
+        for name in ("function_urn", "function_name", "package", "qualifier", "alias"):
+            fields.setdefault(name, _plain(invocation.get(name)))
     return fields
 
 

@@ -40,48 +40,57 @@ def recent_invocations(
     :param limit: rows per page, at most :data:`MAX_PAGE`.
     :param offset: rows to skip.
     """
+    page_size = min(limit, MAX_PAGE)
+    rows = task_instance_rows(session, calls, limit=page_size + 1, offset=offset)  # +1: another page?
+    page = rows[:page_size]
+    xcoms = row_xcoms(session, [ti_key(row) for row in page], ROW_XCOMS)
+    return [_invocation(row, xcoms.get(ti_key(row), {})) for row in page], len(rows) > page_size
+
+
+def task_instance_rows(
+    session: Session, calls: Iterable[FunctionCall], *, limit: int, offset: int
+) -> list[Any]:
+    """The newest task instances of ``calls`` (latest start first; not started yet last), one query."""
     from airflow.models.taskinstance import TaskInstance as TI
 
-    page_size = min(limit, MAX_PAGE)
     tasks_by_dag: dict[str, set[str]] = defaultdict(set)
     for call in calls:
         tasks_by_dag[call.dag_id].add(call.task_id)
     if not tasks_by_dag:
-        return [], False
+        return []
     of_the_calls = or_(
         *(and_(TI.dag_id == dag_id, TI.task_id.in_(sorted(tasks))) for dag_id, tasks in tasks_by_dag.items())
     )
-    rows = session.execute(
-        select(
-            TI.dag_id,
-            TI.task_id,
-            TI.run_id,
-            TI.map_index,
-            TI.try_number,
-            TI.state,
-            TI.start_date,
-            TI.end_date,
-            TI.duration,
-        )
-        .where(of_the_calls)
-        .order_by(TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.map_index)
-        .limit(page_size + 1)  # one more row says whether another page follows
-        .offset(offset)
-    ).all()
-    page = rows[:page_size]
-    xcoms = _row_xcoms(session, [_ti_key(row) for row in page])
-    return [_invocation(row, xcoms.get(_ti_key(row), {})) for row in page], len(rows) > page_size
+    return list(
+        session.execute(
+            select(
+                TI.dag_id,
+                TI.task_id,
+                TI.run_id,
+                TI.map_index,
+                TI.try_number,
+                TI.state,
+                TI.start_date,
+                TI.end_date,
+                TI.duration,
+            )
+            .where(of_the_calls)
+            .order_by(TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.map_index)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+    )
 
 
-def _ti_key(row: Any) -> tuple[str, str, str, int]:
+def ti_key(row: Any) -> tuple[str, str, str, int]:
     """A task instance's key as the XCom table has it: DAG, run, task, map index."""
     return (row.dag_id, row.run_id, row.task_id, row.map_index)
 
 
-def _row_xcoms(
-    session: Session, keys: Sequence[tuple[str, str, str, int]]
+def row_xcoms(
+    session: Session, keys: Sequence[tuple[str, str, str, int]], names: Sequence[str]
 ) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    """The :data:`ROW_XCOMS` of these task instances, in one query."""
+    """The XComs ``names`` of these task instances, in one query."""
     from airflow.models.xcom import XComModel
 
     if not keys:
@@ -96,12 +105,12 @@ def _row_xcoms(
             XComModel.value,
         ).where(
             tuple_(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index).in_(keys),
-            XComModel.key.in_(ROW_XCOMS),
+            XComModel.key.in_(names),
         )
     ).all()
     by_task: dict[tuple[str, str, str, int], dict[str, Any]] = defaultdict(dict)
     for row in found:
-        by_task[_ti_key(row)][row.key] = XComModel.deserialize_value(row)
+        by_task[ti_key(row)][row.key] = XComModel.deserialize_value(row)
     return by_task
 
 

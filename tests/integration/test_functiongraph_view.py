@@ -6,6 +6,7 @@ release state, an Airflow login required, and only the DAGs the auth manager let
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -168,3 +169,24 @@ def test_a_user_restricted_to_one_dag_sees_only_that_dag(
     hidden = _get(reader, "release", conn_id=CONN_ID, function="default/noop")
     assert hidden.status_code == 404, hidden.text
     assert _view(reader, "invocations", function="default/fail")["invocations"] == []
+
+
+def test_lists_batches_with_their_counts(deployment: Deployment, tmp_path: Path) -> None:
+    api = deployment.api
+    dag_id = "functiongraph_batch_deferred"
+    run_id = api.start_run(dag_id, conf={"count_file": str(tmp_path / "runs.txt")})
+    assert api.wait_for_run(dag_id, run_id, timeout=RUN_TIMEOUT) == "success"
+
+    rows = _view(api, "batches", function="default/batch_item", dag_id=dag_id)["batches"]
+
+    row = next(r for r in rows if r["run_id"] == run_id)
+    assert (row["state"], row["status"], row["items"], row["ended"]) == ("success", "success", 60, 60)
+    assert row["counts"] == {
+        "success": 60,
+        "function_error": 0,
+        "platform_error": 0,
+        "outcome_unknown": 0,
+        "not_started": 0,
+    }
+    assert row["wall_seconds"] > 0
+    assert _view(api, "invocations", dag_id=dag_id)["invocations"] == []  # a batch is no single invocation

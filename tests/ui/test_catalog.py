@@ -40,6 +40,14 @@ def _calls(entry: FunctionEntry) -> set[tuple[str, str, str, str, str, bool]]:
     return {(c.dag_id, c.task_id, c.operator, c.kind, c.target, c.mapped) for c in entry.calls}
 
 
+def test_a_batch_names_its_function_in_its_invocation(catalog: dict[tuple[str, str], FunctionEntry]) -> None:
+    square = catalog[("functiongraph_default", "default/square")]
+    batch = [call for call in square.calls if call.dag_id == "functiongraph_batch"]
+    assert [(c.task_id, c.operator, c.kind, c.target, c.mapped) for c in batch] == [
+        ("square_all", "InvokeFunctionBatchOperator", "batch", "latest", False)
+    ]
+
+
 def test_names_each_function_with_the_tasks_that_call_it(
     catalog: dict[tuple[str, str], FunctionEntry],
 ) -> None:
