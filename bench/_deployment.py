@@ -227,6 +227,7 @@ class FanOutStack:
         """Stop everything (Airflow, emulator, PostgreSQL); remove the temp dir unless ``keep``."""
         try:
             self.airflow.stop()
+            self.airflow.check_loopback()  # nothing a bench runs may leave loopback
         finally:
             try:
                 self.emulator.stop()

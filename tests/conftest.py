@@ -34,6 +34,10 @@ def _load_demo() -> ModuleType:
 demo = _load_demo()
 os.environ.update(demo.hermetic_airflow_env(AIRFLOW_HOME, EXAMPLE_DAGS))
 
+from tests import loopback_guard  # noqa: E402
+
+loopback_guard.install()
+
 import json  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
@@ -87,6 +91,16 @@ def _one_in_process_execution_api() -> Iterator[None]:
     supervisor.in_process_api_server = functools.lru_cache(maxsize=1)(original)
     yield
     supervisor.in_process_api_server = original
+
+
+@pytest.fixture(autouse=True)
+def _nothing_leaves_loopback() -> Iterator[None]:
+    """Fail a test that tried to reach another address, even when the code under test swallowed the error."""
+    before = len(loopback_guard.attempts())
+    yield
+    tried = loopback_guard.attempts()[before:]
+    if tried:
+        pytest.fail("\n".join(tried), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -197,6 +197,7 @@ def deployment(
             airflow.stop()
         finally:
             emulator.process.stop()
+    airflow.check_loopback()
 
 
 @pytest.fixture(scope="session")

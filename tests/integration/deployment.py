@@ -27,7 +27,11 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]  # an Airflow dependency; no stubs installed
 import requests
 
+from tests import loopback_guard
+
 from .processes import DeploymentError, ManagedProcess, describe_logs, stop_all, tail, wait_for
+
+LOOPBACK_SITE = Path(__file__).resolve().parent.parent / "loopback_site"
 
 ADMIN_USER = "admin"
 DAG_READER = "dag_reader"
@@ -129,7 +133,22 @@ class AirflowDeployment:
             env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = self._sqlite_connect_args()
         env["AIRFLOW__EMAIL__EMAIL_BACKEND"] = self._email_backend()
         env.update(extra_env)
+        # Every component, and every process it starts, runs under the loopback guard.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(LOOPBACK_SITE), env.get("PYTHONPATH")]))
+        env[loopback_guard.RECORD_ENV] = str(self.loopback_attempts_file)
         return env
+
+    @property
+    def loopback_attempts_file(self) -> Path:
+        """Where the components record each attempt to reach an address off loopback (none expected)."""
+        return self.home / "loopback-attempts.log"
+
+    def check_loopback(self) -> None:
+        """Fail when a component tried to reach an address off loopback (``tests/loopback_guard.py``)."""
+        if self.loopback_attempts_file.exists():
+            raise DeploymentError(
+                "A component tried to leave loopback:\n" + self.loopback_attempts_file.read_text("utf-8")
+            )
 
     @property
     def emails_file(self) -> Path:
@@ -283,6 +302,8 @@ class AirflowDeployment:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+        if exc_info[0] is None:
+            self.check_loopback()
 
     # -- state -----------------------------------------------------------------------------------
 
