@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
-from airflow_provider_fgs.emulator import async_config_api, functions_api, management_api
+from airflow_provider_fgs.emulator import async_config_api, credentials_api, functions_api, management_api
 from airflow_provider_fgs.emulator.functions_api import ApiRefusal
 from airflow_provider_fgs.emulator.iam import IamError, issue_token
 from airflow_provider_fgs.emulator.responses import BodyTooLarge, fss_error, json_response, read_body
@@ -74,7 +74,14 @@ async def _health(state: EmulatorState, request: Request) -> Response:
 
 async def _stats(state: EmulatorState, request: Request) -> Response:
     """The emulator's counters (a test control, not a FunctionGraph API), read before this request."""
-    return json_response(200, {**state.stats.snapshot(), "locks": state.lockouts.locks_triggered})
+    return json_response(
+        200,
+        {
+            **state.stats.snapshot(),
+            "locks": state.lockouts.locks_triggered,
+            "credentials_issued": dict(state.credentials.issued),
+        },
+    )
 
 
 def route_of(method: str, path: str) -> tuple[str, Handler | None, dict[str, str], str | None]:
@@ -98,6 +105,10 @@ def route_of(method: str, path: str) -> tuple[str, Handler | None, dict[str, str
             dict(match.groupdict()),
             "GET",
         )
+    credential_route = credentials_api.ROUTES.get(path)
+    if credential_route is not None:
+        allowed, name, handler = credential_route
+        return name, (handler if method == allowed else None), {}, allowed
     if _TOKEN_ROUTE.fullmatch(path):
         return "token", (_token if method in ("POST", "DELETE") else None), {}, "POST, DELETE"
     if path in ("/", "/health"):

@@ -6,6 +6,7 @@ import hmac
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from airflow_provider_fgs.emulator.credentials_api import CredentialIssuer
 from airflow_provider_fgs.emulator.iam import TokenInfo, TokenStore
 from airflow_provider_fgs.protocol.signing import (
     DATE_FORMAT,
@@ -30,12 +31,14 @@ def authenticate(
     query_string: str,
     headers: Mapping[str, str],
     body: bytes,
+    temporary: CredentialIssuer | None = None,
     now: datetime | None = None,
 ) -> TokenInfo | str:
     """
     Check a request's credentials.
 
     :param headers: request headers with lower-cased names, values as received (``host`` included).
+    :param temporary: the temporary credentials issued, whose signatures need their ``X-Security-Token``.
     :return: the token's info for token auth, or the access key for a valid signature.
     :raises AuthFailure: no credentials, unknown/expired/revoked token, bad or stale signature.
     """
@@ -52,6 +55,11 @@ def authenticate(
     if parsed is None:
         raise AuthFailure("Incorrect IAM authentication information: unsupported Authorization header")
     secret = access_keys.get(parsed.access_key)
+    if secret is None and temporary is not None:
+        try:
+            secret = temporary.secret_of(parsed.access_key, headers.get("x-security-token"))
+        except ValueError as err:
+            raise AuthFailure(f"Incorrect IAM authentication information: {err}") from None
     if secret is None:
         raise AuthFailure("Incorrect IAM authentication information: unknown access key")
     sdk_date = headers.get("x-sdk-date", "")

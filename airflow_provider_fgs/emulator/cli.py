@@ -11,6 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from airflow_provider_fgs.emulator.credentials_api import DEFAULT_LIFETIME_S
 from airflow_provider_fgs.emulator.defaults import (
     DEFAULT_ACCESS_KEYS,
     DEFAULT_PROJECT_ID,
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="IAM token lifetime in seconds (default: %(default)s)",
     )
     parser.add_argument(
+        "--credential-lifetime",
+        type=float,
+        default=DEFAULT_LIFETIME_S,
+        help="lifetime in seconds of the temporary credentials issued by the IAM, STS, ECS metadata and "
+        "pod identity routes (default: %(default)s)",
+    )
+    parser.add_argument(
         "--max-workers",
         type=int,
         default=DEFAULT_MAX_WORKERS,
@@ -179,6 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"fgs-emulator: {err}", file=sys.stderr)
         return 2
     with emulator:
+        emulator.set_credential_lifetime(args.credential_lifetime)
         for fault in faults:
             emulator.state.faults.add(fault)
         print(emulator.url, flush=True)

@@ -22,7 +22,17 @@ FaultKind = Literal[
     "stall",
 ]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
-IAM_ROUTES = frozenset({"token"})
+IAM_ROUTES = frozenset(
+    {
+        "token",
+        "id_token",
+        "security_tokens",
+        "assume_with_oidc",
+        "metadata_token",
+        "metadata_security_key",
+        "pod_identity",
+    }
+)
 """Routes a fault hits only when it names them: a fault without a route leaves IAM alone."""
 
 

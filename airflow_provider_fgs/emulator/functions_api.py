@@ -76,6 +76,7 @@ async def authenticated_body(state: EmulatorState, request: Request, limit: int)
             query_string=request.scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,
+            temporary=state.credentials,
         )
     except AuthFailure as err:
         state.stats.count_rejection("signature" if parsed is not None else "token")

@@ -267,6 +267,23 @@ class FunctionGraphEmulator:
         """Lifetime of tokens issued from now on."""
         self.state.tokens.ttl = seconds
 
+    def set_credential_lifetime(self, seconds: float) -> None:
+        """Lifetime of the temporary credentials issued from now on (IAM, STS, metadata, pod identity)."""
+        self.state.credentials.lifetime = seconds
+
+    def set_instance_agency(self, bound: bool) -> None:
+        """Whether the emulated ECS instance has an agency (without one its metadata service answers 401)."""
+        self.state.credentials.instance_agency = bound
+
+    def set_metadata_tokens(self, supported: bool) -> None:
+        """Whether the metadata service issues session tokens (an older one answers 404 to ask for one)."""
+        self.state.credentials.metadata_tokens = supported
+
+    def credentials_issued(self, source: str) -> int:
+        """Temporary credentials issued so far by ``source``: ``federated``, ``oidc``, ``metadata``,
+        ``pod_identity``."""
+        return self.state.credentials.issued.get(source, 0)
+
     def invocation_count(self, function: str | None = None) -> int:
         """Invocations that reached a handler (all functions when ``function`` is ``None``)."""
         return self.state.stats.invocations(function)

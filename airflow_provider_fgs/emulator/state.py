@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from airflow_provider_fgs.emulator.async_settings import AsyncSettingsStore
 from airflow_provider_fgs.emulator.async_store import AsyncStore
+from airflow_provider_fgs.emulator.credentials_api import CredentialIssuer
 from airflow_provider_fgs.emulator.faults import FaultInjector
 from airflow_provider_fgs.emulator.iam import IamSettings, TokenStore
 from airflow_provider_fgs.emulator.invoker import Invoker
@@ -54,5 +55,6 @@ class EmulatorState:
     def __post_init__(self) -> None:
         self.async_records.clock = self.now
         self.async_settings.clock = self.now
+        self.credentials = CredentialIssuer(self.now)
         self.invoker = Invoker(self.pool, self.stats, self.project_id)
         self.iam = IamSettings(users=self.users, project_id=self.project_id, project_name=self.project_name)

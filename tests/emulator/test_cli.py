@@ -8,10 +8,13 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import requests
+
+from tests.credential_sources import jwt
 
 pytest_plugins = ["pytester"]
 
@@ -35,6 +38,7 @@ def test_help_documents_the_options() -> None:
         "--user",
         "--access-key",
         "--token-ttl",
+        "--credential-lifetime",
         "--max-workers",
         "--fault",
         "--gateway-timeout",
@@ -72,6 +76,8 @@ def test_cli_serves_until_terminated() -> None:
             "CLIKEY:cli-secret",
             "--fault",
             "throttle,count=1,function=hello",
+            "--credential-lifetime",
+            "120",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -97,6 +103,9 @@ def test_cli_serves_until_terminated() -> None:
         response = call()
         assert response.status_code == 200
         assert response.json()["message"] == "Hello, cli!"
+        pod = requests.post(f"{url}/pod-identity/v1/credentials", json={}, headers={"Authorization": jwt()})
+        lifetime = datetime.fromisoformat(pod.json()["credential"]["expires_at"]) - datetime.now(UTC)
+        assert 100 < lifetime.total_seconds() <= 120
     finally:
         process.terminate()
         code = process.wait(timeout=30)
