@@ -149,6 +149,19 @@ def emu(emulator: FunctionGraphEmulator) -> Iterator[FunctionGraphEmulator]:
     clear_host_cache()
 
 
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No credential source of the machine's: every Huawei SDK variable unset, a HOME with no profile."""
+    from airflow_provider_fgs.client.sourced_credentials import SourcedCredentials
+    from tests.credential_sources import SDK_VARIABLES
+
+    for name in SDK_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    SourcedCredentials.clear()
+    return monkeypatch
+
+
 HOST_CACHE_DIR = Path(os.environ["AIRFLOW__FUNCTIONGRAPH__HOST_CACHE_DIR"])
 
 

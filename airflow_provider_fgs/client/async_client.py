@@ -157,7 +157,7 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
     async def _aperform(self, step: Step, *, before_retry: BeforeRetryHook | None) -> Any:
         if isinstance(step, Exchange):
             if step.first_use is None or step.settle is None:
-                return await self._aexchange(step.request, step.read_timeout)
+                return await self._aexchange(step.request, step.read_timeout, step.connect_timeout)
             return await self._afirst_use_exchange(step)
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
@@ -195,12 +195,14 @@ class AsyncFunctionGraphClient(FunctionGraphClient):
             await to_thread(settle, response)
         return response
 
-    async def _aexchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
+    async def _aexchange(
+        self, request: HttpRequest, read_timeout: float | None, connect_timeout: float | None = None
+    ) -> Response:
         from airflow_provider_fgs.client.async_transport import aexchange, new_session
 
         if self._http is None:
             self._http = new_session(self.settings)
-        return await aexchange(self._http, self.settings, request, read_timeout)
+        return await aexchange(self._http, self.settings, request, read_timeout, connect_timeout)
 
 
 _FIRST_USE_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (

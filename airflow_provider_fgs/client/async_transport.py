@@ -45,9 +45,11 @@ async def aexchange(
     settings: FunctionGraphSettings,
     request: HttpRequest,
     read_timeout: float | None,
+    connect_timeout: float | None = None,
 ) -> Response:
     """One HTTP exchange; transport failures become :class:`TransportError`."""
     connect, read = settings.timeouts
+    connect = connect_timeout or connect
     try:
         async with session.request(
             request.method,

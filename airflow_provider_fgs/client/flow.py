@@ -30,6 +30,7 @@ from airflow_provider_fgs.client.retry import (
     retry_arguments,
 )
 from airflow_provider_fgs.client.settings import FunctionGraphSettings
+from airflow_provider_fgs.client.sourced_credentials import SourcedCredentials
 from airflow_provider_fgs.client.tokens import TokenProvider
 from airflow_provider_fgs.protocol.errors import AuthenticationError, FunctionGraphError
 from airflow_provider_fgs.protocol.http import (
@@ -42,6 +43,8 @@ from airflow_provider_fgs.protocol.http import (
 from airflow_provider_fgs.protocol.invoke import InvocationResult
 
 T = TypeVar("T")
+PROBE_TIMEOUT_S = 3.0
+"""Connect and read timeouts of a probe (the metadata service: the Huawei SDK gives it 3 s)."""
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,14 @@ class Exchange:
         while the API gateway has not accepted them yet) and, still holding the turn, pass the answer to
         ``settle``, which records the gateway's verdict.
     :param settle: with ``first_use``: records the verdict and raises when the credentials were rejected.
+    :param connect_timeout: its connect timeout, ``None`` for the connection's.
     """
 
     request: HttpRequest
     read_timeout: float | None
     first_use: CredentialCoolDowns | None = None
     settle: Callable[[Response], None] | None = None
+    connect_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -133,14 +138,16 @@ async def adrive(flow: Flow[T], perform: Callable[[Step], Awaitable[Any]]) -> T:
 
 class CallSender:
     """
-    Sends prepared calls of one connection: authentication (AK/SK signature or IAM token), the one-time
-    token refresh after a rejection, cool-downs of rejected credentials, retries and the metrics of an
-    invocation. Every method returns a :data:`Flow`.
+    Sends prepared calls of one connection: authentication (AK/SK signature, temporary credentials from
+    the credential chain, or IAM token), the one-time refresh of a token or temporary credentials after a
+    rejection, cool-downs of rejected credentials, retries and the metrics of an invocation. Every method
+    returns a :data:`Flow`.
 
     :param settings: the connection's settings.
     :param tokens: the connection's IAM tokens.
     :param cool_downs: the cool-downs of the connection's credentials.
     :param logger: where retries are logged.
+    :param sourced: the connection's temporary credentials, when it stores no secret.
     """
 
     def __init__(
@@ -149,11 +156,13 @@ class CallSender:
         tokens: TokenProvider,
         cool_downs: CredentialCoolDowns,
         logger: logging.Logger,
+        sourced: SourcedCredentials | None = None,
     ) -> None:
         self.settings = settings
         self.tokens = tokens
         self.cool_downs = cool_downs
         self.logger = logger
+        self.sourced = sourced
 
     def send(self, call: PreparedCall[T]) -> Flow[T]:
         """Authenticate, send and parse ``call``; the outcome of an invocation goes to the metrics."""
@@ -175,6 +184,17 @@ class CallSender:
         """Send an IAM token request (idempotent): retried on throttling, 5xx and transport failures."""
         what = f"IAM token request for {self.settings.principal}"
         self.cool_downs.check()
+        return (yield from self._retrying(partial(self._unauthenticated, request, what), what, True))
+
+    def fetch(self, request: HttpRequest, what: str, probe: bool) -> Flow[Response]:
+        """
+        Send a request of the credential chain (unauthenticated, idempotent): retried like a token request,
+        or, as a ``probe`` (is there a metadata service here?), sent once with short timeouts.
+        """
+        self.cool_downs.check()
+        if probe:
+            response: Response = yield Exchange(request, PROBE_TIMEOUT_S, connect_timeout=PROBE_TIMEOUT_S)
+            return response
         return (yield from self._retrying(partial(self._unauthenticated, request, what), what, True))
 
     def token(self) -> Flow[str]:
@@ -246,9 +266,34 @@ class CallSender:
         self.cool_downs.check()  # reads one small local file at most
         if self.settings.auth_type == "aksk":
             response = yield from self._signed_exchange(call)
+        elif self.sourced is not None:
+            response = yield from self._sourced_exchange(call, self.sourced)
         else:
             response = yield from self._token_exchange(call)
         return call.parse(response)
+
+    def _sourced_exchange(self, call: PreparedCall[Any], sourced: SourcedCredentials) -> Flow[Response]:
+        """Sign with the temporary credentials; refused: fetch new ones (blocking) and send once more."""
+        credentials = sourced.cached() or (yield Blocking(sourced.credentials))
+        request = authenticate(call.request, self.settings, credentials=credentials)
+        response: Response = yield Exchange(request, call.read_timeout)
+        if not is_token_rejected(response[0], response[2]):
+            return response
+        self.logger.info(
+            "FunctionGraph refused the temporary credentials for %s; fetching new ones", call.what
+        )
+        yield Blocking(partial(sourced.invalidate, credentials))
+        credentials = yield Blocking(sourced.credentials)
+        response = yield Exchange(
+            authenticate(call.request, self.settings, credentials=credentials), call.read_timeout
+        )
+        if is_token_rejected(response[0], response[2]):
+            error = self.auth_error(
+                response, call.what, f"fresh credentials from {credentials.source} were refused too"
+            )
+            yield Blocking(partial(self.cool_downs.record, error))
+            raise error
+        return response
 
     def _signed_exchange(self, call: PreparedCall[Any]) -> Flow[Response]:
         """Send a signed request; until the AK/SK is accepted on the host, under its first-use turn."""

@@ -8,19 +8,29 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from airflow_provider_fgs import __version__
-from airflow_provider_fgs.protocol.errors import InvalidRequestError
+from airflow_provider_fgs.client.profile_file import profile_path, read_profile
+from airflow_provider_fgs.protocol.errors import AuthenticationError, InvalidRequestError
 
-AuthType = Literal["aksk", "password", "token"]
-AUTH_TYPES: tuple[str, ...] = ("aksk", "password", "token")
+AuthType = Literal["aksk", "password", "token", "chain", "oidc", "env", "profile", "metadata", "pod_identity"]
+CREDENTIAL_SOURCES: tuple[str, ...] = ("oidc", "env", "profile", "metadata", "pod_identity")
+"""The sources of the Huawei SDK's credential chain, in its order (temporary credentials, nothing stored)."""
+CHAIN = "chain"
+AUTH_TYPES: tuple[str, ...] = ("aksk", "password", "token", CHAIN, *CREDENTIAL_SOURCES)
 
 USER_AGENT = f"airflow-provider-fgs/{__version__}"
 DEFAULT_ENDPOINT = "https://functiongraph.{region}.myhuaweicloud.com"
 DEFAULT_IAM_ENDPOINT = "https://iam.{region}.myhuaweicloud.com"
+DEFAULT_STS_ENDPOINT = "https://sts.{region}.myhuaweicloud.com"
+DEFAULT_METADATA_ENDPOINT = "http://169.254.169.254"
+# The Huawei SDK's environment variables that name a region and a project when the connection does not.
+REGION_ENV = "HUAWEICLOUD_SDK_REGION"
+PROJECT_ID_ENV = "HUAWEICLOUD_SDK_PROJECT_ID"
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # Above the ~90 s after which the gateway cuts a sync response, so the platform answers first.
 DEFAULT_READ_TIMEOUT = 120.0
@@ -58,6 +68,10 @@ KNOWN_EXTRAS = frozenset(
         "host_cache",
         "host_cache_dir",
         "credential_cooldown",
+        "sts_endpoint",
+        "metadata_endpoint",
+        "id_token_file",
+        "credentials_file",
     }
 )
 
@@ -100,13 +114,21 @@ class FunctionGraphSettings:
     Everything a transport needs to call FunctionGraph for one connection.
 
     :param conn_id: the Airflow connection id (for messages).
-    :param auth_type: ``aksk``, ``password`` or ``token``.
+    :param auth_type: ``aksk``, ``password``, ``token``; ``chain`` (the Huawei SDK's credential chain), or
+        one of its sources (:data:`CREDENTIAL_SOURCES`).
     :param region: region id, e.g. ``ap-southeast-1``.
     :param project_id: project id; may be ``None`` in password mode with ``project_name``
         (then it is learnt from the token).
     :param project_name: project name used to scope a password token.
     :param endpoint: FunctionGraph base URL.
     :param iam_endpoint: IAM base URL.
+    :param iam_endpoint_set: whether the connection sets ``iam_endpoint`` (else a source's own setting,
+        e.g. ``HUAWEICLOUD_SDK_IAM_ENDPOINT``, comes first).
+    :param sts_endpoint: STS base URL for OIDC agencies (``None``: ``HUAWEICLOUD_SDK_STS_ENDPOINT``, else the
+        region's).
+    :param metadata_endpoint: the ECS metadata service.
+    :param id_token_file: the id token file of the OIDC and federated sources, instead of their variable.
+    :param credentials_file: the profile source's file, instead of ``HUAWEICLOUD_SDK_CREDENTIALS_FILE``.
     :param access_key: AK (aksk mode).
     :param secret_key: SK (aksk mode).
     :param security_token: security token of temporary AK/SK credentials.
@@ -155,6 +177,16 @@ class FunctionGraphSettings:
     host_cache: bool | None = None
     host_cache_dir: str | None = None
     credential_cooldown: float = DEFAULT_CREDENTIAL_COOLDOWN
+    iam_endpoint_set: bool = False
+    sts_endpoint: str | None = None
+    metadata_endpoint: str = DEFAULT_METADATA_ENDPOINT
+    id_token_file: str | None = None
+    credentials_file: str | None = None
+
+    @property
+    def uses_credential_sources(self) -> bool:
+        """Whether requests are signed with temporary credentials from the SDK's chain (or one source)."""
+        return self.auth_type == CHAIN or self.auth_type in CREDENTIAL_SOURCES
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -176,6 +208,13 @@ class FunctionGraphSettings:
             who = f"IAM user {self.user_name!r} of domain {self.domain_name!r}"
             who += f", agency {self.agency_name!r}" if self.agency_name else ""
             return f"{who} (connection {self.conn_id!r})"
+        if self.uses_credential_sources:
+            source = (
+                "the Huawei SDK's credential chain"
+                if self.auth_type == CHAIN
+                else f"source {self.auth_type!r}"
+            )
+            return f"temporary credentials from {source} (connection {self.conn_id!r})"
         return f"the pre-issued token of connection {self.conn_id!r}"
 
     @property
@@ -212,10 +251,41 @@ class FunctionGraphSettings:
         elif self.auth_type == "password":
             parts = [self.auth_type, self.iam_endpoint, self.domain_name or "", self.user_name or ""]
             parts.append(self.password or "")
+        elif self.uses_credential_sources:
+            # Where the credentials come from: the source and what points at it (no secret).
+            parts = [self.auth_type, self.iam_endpoint, self.sts_endpoint or "", self.metadata_endpoint]
+            parts += [self.id_token_file or "", self.credentials_file or "", *_source_environment()]
         else:
             return None
         hashed = [hashlib.sha256(part.encode()).hexdigest() for part in parts]
         return hashlib.sha256("\x00".join(hashed).encode()).hexdigest()
+
+
+def _sourced_project_id(auth_type: str, credentials_file: str | None) -> str | None:
+    """Where the Huawei SDK finds the project of sourced credentials: its variable, else the profile's."""
+    from_environment = _text(os.environ.get(PROJECT_ID_ENV))
+    if from_environment or auth_type not in (CHAIN, "profile"):
+        return from_environment
+    try:
+        profile = read_profile(profile_path(credentials_file))
+    except AuthenticationError:
+        return None  # the profile source names the unreadable file when it is reached
+    return profile.get("project_id") if profile else None
+
+
+def _source_environment() -> list[str]:
+    """What of the environment names a credential source (a changed setup gives another identity)."""
+    names = (
+        "HUAWEICLOUD_OIDC_PROVIDER_URN",
+        "HUAWEICLOUD_OIDC_AGENCY_URN",
+        "HUAWEICLOUD_OIDC_TOKEN_FILE",
+        "HUAWEICLOUD_SDK_AK",
+        "HUAWEICLOUD_SDK_IDP_ID",
+        "HUAWEICLOUD_SDK_ID_TOKEN_FILE",
+        "HUAWEICLOUD_SDK_CREDENTIALS_FILE",
+        "HC_CONTAINER_CREDENTIALS_FULL_URI",
+    )
+    return [os.environ.get(name, "") for name in names]
 
 
 def _bad(conn_id: str, name: str, problem: str) -> InvalidRequestError:
@@ -307,14 +377,16 @@ def _host_endpoint(conn: ConnectionLike) -> str | None:
     return f"{host.rstrip('/')}:{port}" if port and host.count(":") < (2 if "://" in host else 1) else host
 
 
-def _infer_auth_type(extras: Mapping[str, Any], login: str | None, password: str | None) -> str | None:
+def _infer_auth_type(extras: Mapping[str, Any], login: str | None, password: str | None) -> str:
     if _text(extras.get("token")):
         return "token"
     if _text(extras.get("domain_name")):
         return "password"
     if login and password:
         return "aksk"
-    return None
+    if login or password:
+        return "aksk"  # half an AK/SK pair: refused below, naming the missing half
+    return CHAIN  # no stored secret: the Huawei SDK's credential chain, as its own clients read it
 
 
 def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
@@ -334,27 +406,24 @@ def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
     login = _text(conn.login)
     password = conn.password or None
 
-    auth_type = _text(extras.get("auth_type"))
-    if auth_type is None:
-        auth_type = _infer_auth_type(extras, login, password)
-        if auth_type is None:
-            raise _bad(
-                conn_id,
-                "credentials",
-                "are missing: set login/password to an AK/SK pair, or extra 'domain_name' with the IAM "
-                "user name and password in login/password, or extra 'token'",
-            )
-    auth_type = auth_type.lower()
+    auth_type = (_text(extras.get("auth_type")) or _infer_auth_type(extras, login, password)).lower()
     if auth_type not in AUTH_TYPES:
         raise _bad(conn_id, "extra 'auth_type'", f"must be one of {AUTH_TYPES}, got {auth_type!r}")
 
-    region = _text(extras.get("region"))
+    sourced = auth_type == CHAIN or auth_type in CREDENTIAL_SOURCES
+    region = _text(extras.get("region")) or (_text(os.environ.get(REGION_ENV)) if sourced else None)
     if region is None:
-        raise _bad(conn_id, "extra 'region'", "is required (e.g. 'ap-southeast-1')")
-    project_id = _text(extras.get("project_id"))
+        also = f" (or {REGION_ENV} in the environment)" if sourced else ""
+        raise _bad(conn_id, "extra 'region'", f"is required{also} (e.g. 'ap-southeast-1')")
+    project_id = _text(extras.get("project_id")) or (
+        _sourced_project_id(auth_type, _text(extras.get("credentials_file"))) if sourced else None
+    )
     project_name = _text(extras.get("project_name"))
     if project_id is None and not (auth_type == "password" and project_name):
         needed = "or 'project_name' " if auth_type == "password" else ""
+        if sourced:
+            profile = ", or the profile's project_id" if auth_type in (CHAIN, "profile") else ""
+            needed += f"(or {PROJECT_ID_ENV}{profile}) "
         raise _bad(conn_id, "extra 'project_id'", f"{needed}is required for auth_type {auth_type!r}")
     if project_id and project_name and auth_type == "password":
         project_name = None  # a token is scoped by one of them; the id is the precise one
@@ -393,11 +462,31 @@ def parse_connection(conn: ConnectionLike) -> FunctionGraphSettings:
             if agency_name
             else None,
         )
-    else:
+    elif auth_type == "token":
         token = _text(extras.get("token"))
         if token is None:
             raise _bad(conn_id, "extra 'token'", "is required for auth_type 'token'")
         values.update(token=token)
+    else:
+        if login or password:
+            raise _bad(
+                conn_id,
+                "login/password",
+                f"must be empty for auth_type {auth_type!r} (its credentials come from the environment, a "
+                "file or a metadata service; for an AK/SK pair leave auth_type unset or 'aksk')",
+            )
+        sts = _text(extras.get("sts_endpoint"))
+        values.update(
+            iam_endpoint_set=_text(extras.get("iam_endpoint")) is not None,
+            sts_endpoint=_url(conn_id, "extra 'sts_endpoint'", sts) if sts else None,
+            metadata_endpoint=_url(
+                conn_id,
+                "extra 'metadata_endpoint'",
+                _text(extras.get("metadata_endpoint")) or DEFAULT_METADATA_ENDPOINT,
+            ),
+            id_token_file=_text(extras.get("id_token_file")),
+            credentials_file=_text(extras.get("credentials_file")),
+        )
 
     retry = RetrySettings(
         attempts=int(

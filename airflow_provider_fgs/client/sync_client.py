@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from airflow_provider_fgs.client import calls, metrics
 from airflow_provider_fgs.client.calls import PreparedCall, as_invocation
 from airflow_provider_fgs.client.cooldown import CredentialCoolDowns
+from airflow_provider_fgs.client.credential_chain import CredentialChain
 from airflow_provider_fgs.client.credentials import mask_secret
 from airflow_provider_fgs.client.flow import Blocking, CallSender, Exchange, Flow, Sleep, Step, drive
 from airflow_provider_fgs.client.host_cache import HostStore, host_store
@@ -25,6 +26,7 @@ from airflow_provider_fgs.client.settings_cache import (
     UNREAD,
     FunctionSettingsCache,
 )
+from airflow_provider_fgs.client.sourced_credentials import SourcedCredentials
 from airflow_provider_fgs.client.tokens import TOKEN_CACHE, SharedTokens, TokenCache, TokenProvider
 from airflow_provider_fgs.protocol.async_invoke import MAX_STATUS_PAGES, AsyncInvocationStatus
 from airflow_provider_fgs.protocol.async_invoke_config import AsyncInvokeConfig
@@ -111,8 +113,21 @@ class FunctionGraphClient(ManagementCalls):
         return CredentialCoolDowns(self.settings, self._host_store)
 
     @cached_property
+    def _sourced(self) -> SourcedCredentials | None:
+        if not self.settings.uses_credential_sources:
+            return None
+        chain = CredentialChain(self.settings, self._fetch_for_credentials, mask_secret)
+        return SourcedCredentials(
+            self.settings,
+            chain,
+            store=self._host_store,
+            on_new=mask_secret,
+            on_rejected=self._cool_downs.record,
+        )
+
+    @cached_property
     def _sender(self) -> CallSender:
-        return CallSender(self.settings, self._tokens, self._cool_downs, self._logger)
+        return CallSender(self.settings, self._tokens, self._cool_downs, self._logger, self._sourced)
 
     @property
     def _logger(self) -> logging.Logger:
@@ -481,7 +496,7 @@ class FunctionGraphClient(ManagementCalls):
     def _perform(self, step: Step) -> Any:
         if isinstance(step, Exchange):
             if step.first_use is None or step.settle is None:
-                return self._exchange(step.request, step.read_timeout)
+                return self._exchange(step.request, step.read_timeout, step.connect_timeout)
             with step.first_use.first_use():
                 response = self._exchange(step.request, step.read_timeout)
                 step.settle(response)
@@ -492,10 +507,16 @@ class FunctionGraphClient(ManagementCalls):
             return step.work()
         return None
 
-    def _exchange(self, request: HttpRequest, read_timeout: float | None) -> Response:
+    def _exchange(
+        self, request: HttpRequest, read_timeout: float | None, connect_timeout: float | None = None
+    ) -> Response:
         from airflow_provider_fgs.client.sync_transport import exchange
 
-        return exchange(self.get_conn(), self.settings, request, read_timeout)
+        return exchange(self.get_conn(), self.settings, request, read_timeout, connect_timeout)
+
+    def _fetch_for_credentials(self, request: HttpRequest, what: str, probe: bool) -> Response:
+        """Send a request of the credential chain (see :meth:`CallSender.fetch`)."""
+        return self._run(self._sender.fetch(request, what, probe))
 
     def _send_token_request(self, request: HttpRequest) -> Response:
         """Send an IAM token request, with the retries of an idempotent call (the token provider's)."""

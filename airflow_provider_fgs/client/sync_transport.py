@@ -52,9 +52,10 @@ def exchange(
     settings: FunctionGraphSettings,
     request: HttpRequest,
     read_timeout: float | None,
+    connect_timeout: float | None = None,
 ) -> Response:
     """One HTTP exchange; transport failures become :class:`TransportError`."""
-    timeout = (settings.connect_timeout, read_timeout or settings.read_timeout)
+    timeout = (connect_timeout or settings.connect_timeout, read_timeout or settings.read_timeout)
     try:
         response = session.request(
             request.method,

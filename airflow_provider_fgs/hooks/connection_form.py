@@ -12,6 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
+AUTH_MODES: dict[str, str] = {
+    "aksk": "AK/SK: sign with the Access Key (login) and Secret Key (password)",
+    "password": "IAM user: a token for the user (login, password) of the account (domain) name",
+    "token": "Token: a pre-issued IAM token (extra token)",
+    "chain": "Huawei SDK credential chain: oidc, env, profile, metadata, pod_identity, first found",
+    "oidc": "OIDC agency: HUAWEICLOUD_OIDC_* id token exchanged at STS",
+    "env": "Environment: HUAWEICLOUD_SDK_AK/SK, or HUAWEICLOUD_SDK_IDP_ID with an id token file",
+    "profile": "Profile: the [basic] section of ~/.huaweicloud/credentials",
+    "metadata": "ECS agency: temporary keys from the instance's metadata service",
+    "pod_identity": "CCE pod identity: HC_CONTAINER_CREDENTIALS_FULL_URI with its token file",
+}
+"""The connection's authentication modes and what each means (the form's dropdown)."""
+
 
 def _field(label: str, description: str, kind: str, **schema: Any) -> dict[str, Any]:
     return {"label": label, "description": description, "schema": {"type": [kind, "null"], **schema}}
@@ -26,9 +39,12 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
     "auth_type": _field(
         "Auth type",
-        "aksk (sign with Access Key/Secret Key), password (IAM user token) or token (pre-issued token). "
-        "Inferred when empty.",
+        "aksk, password, token, or credentials without a stored secret: chain (the Huawei SDK's credential "
+        "chain) or one of its sources, oidc, env, profile, metadata, pod_identity. Empty: inferred from "
+        "the fields filled in, the chain when no secret is.",
         "string",
+        enum=[None, *AUTH_MODES],
+        values_display={"None": "Inferred from the fields filled in", **AUTH_MODES},
     ),
     "domain_name": _field(
         "Account (domain) name", "Account the IAM user belongs to (password auth).", "string"
@@ -45,7 +61,35 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "Override of https://functiongraph.{region}.myhuaweicloud.com (private endpoint, emulator).",
         "string",
     ),
-    "iam_endpoint": _field("IAM endpoint", "Override of https://iam.{region}.myhuaweicloud.com.", "string"),
+    "iam_endpoint": _field(
+        "IAM endpoint",
+        "Override of https://iam.{region}.myhuaweicloud.com (also where a federated id token is exchanged).",
+        "string",
+    ),
+    "sts_endpoint": _field(
+        "STS endpoint",
+        "Where an OIDC agency is assumed (auth type oidc). Empty: HUAWEICLOUD_SDK_STS_ENDPOINT, else "
+        "https://sts.{region}.myhuaweicloud.com.",
+        "string",
+    ),
+    "metadata_endpoint": _field(
+        "ECS metadata endpoint",
+        "Where the ECS instance's agency credentials are read (auth type metadata). Default "
+        "http://169.254.169.254.",
+        "string",
+    ),
+    "id_token_file": _field(
+        "Id token file",
+        "The OIDC or federated id token file, instead of HUAWEICLOUD_OIDC_TOKEN_FILE or "
+        "HUAWEICLOUD_SDK_ID_TOKEN_FILE (e.g. a projected service account token on CCE).",
+        "string",
+    ),
+    "credentials_file": _field(
+        "Credentials file",
+        "The Huawei SDK's credentials file (auth type profile), instead of HUAWEICLOUD_SDK_CREDENTIALS_FILE "
+        "or ~/.huaweicloud/credentials.",
+        "string",
+    ),
     "verify": _field(
         "Verify TLS", "Verify TLS certificates (strongly recommended).", "boolean", default=True
     ),
@@ -82,8 +126,8 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "password": "Secret Key (SK) or IAM password",
     },
     "placeholders": {
-        "login": "AK (aksk auth) or IAM user name (password auth)",
-        "password": "SK (aksk auth) or IAM password (password auth)",
+        "login": "AK (aksk auth) or IAM user name (password auth); empty for the credential chain",
+        "password": "SK (aksk auth) or IAM password (password auth); empty for the credential chain",
         "extra": '{"proxies": {"https": "http://proxy:3128"}, "verify": "/path/to/ca.pem"}',
     },
 }

@@ -84,8 +84,9 @@ class FunctionGraphHook(FunctionGraphClient, BaseHook):
         """
         Check the connection for the UI's Test button.
 
-        Password mode fetches an IAM token; AK/SK and pre-issued token modes make a signed (or
-        token-authenticated) read call listing one function. Never raises.
+        Password mode fetches an IAM token; AK/SK, pre-issued token and credential chain modes make a
+        signed (or token-authenticated) read call listing one function; the chain's message names the
+        source that served. Never raises.
         """
         try:
             settings = self.settings
@@ -96,6 +97,12 @@ class FunctionGraphHook(FunctionGraphClient, BaseHook):
                     f"project {self.project_id}"
                 )
             self._call(list_one_function_call(settings, self.project_id))
+            sourced = self._sourced.cached() if self._sourced is not None else None
+            if sourced is not None:
+                return True, (
+                    f"FunctionGraph at {settings.endpoint} accepted the temporary credentials of "
+                    f"{sourced.source} ({settings.principal})"
+                )
             return True, f"FunctionGraph at {settings.endpoint} accepted {settings.principal}"
         except FunctionGraphError as err:
             return False, str(err)

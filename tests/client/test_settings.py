@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -134,7 +135,11 @@ def test_host_and_port_give_the_endpoint() -> None:
     [
         (_conn("AK", SECRET, project_id=PROJECT), "extra 'region' is required"),
         (_conn("AK", SECRET, region=REGION), "extra 'project_id' is required"),
-        (_conn(region=REGION, project_id=PROJECT), "credentials are missing"),
+        (_conn("AK", SECRET, region=REGION, project_id=PROJECT, auth_type="chain"), "must be empty"),
+        (
+            _conn(region=REGION, project_id=PROJECT, auth_type="metadata", sts_endpoint="ftp://x"),
+            "sts_endpoint",
+        ),
         (
             _conn("AK", None, region=REGION, project_id=PROJECT, auth_type="aksk"),
             "password must hold the secret key",
@@ -170,6 +175,35 @@ def test_bad_connections_name_the_field(conn: Connection, named: str | None) -> 
         parse_connection(conn)
     assert "'fg'" in str(info.value)
     assert SECRET not in str(info.value).replace("SK)", "")
+
+
+def test_no_stored_secret_means_the_sdks_credential_chain_with_its_region_and_project(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUAWEICLOUD_SDK_REGION", REGION)
+    monkeypatch.setenv("HUAWEICLOUD_SDK_PROJECT_ID", PROJECT)
+    settings = parse_connection(_conn(metadata_endpoint="http://127.0.0.1:9", id_token_file="/run/token"))
+    assert (settings.auth_type, settings.region, settings.project_id) == ("chain", REGION, PROJECT)
+    assert settings.uses_credential_sources
+    assert settings.secrets == ()
+    assert (settings.metadata_endpoint, settings.id_token_file) == ("http://127.0.0.1:9", "/run/token")
+    # The connection's own region wins; the SDK's variables only fill what it leaves out.
+    assert parse_connection(_conn(region="cn-north-4")).region == "cn-north-4"
+    # A stored secret never falls back to the environment's region.
+    with pytest.raises(InvalidRequestError, match="extra 'region' is required"):
+        parse_connection(_conn("AK", SECRET, project_id=PROJECT))
+
+
+def test_the_profiles_project_serves_a_connection_that_names_none(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("HUAWEICLOUD_SDK_PROJECT_ID", raising=False)
+    profile = tmp_path / "credentials"
+    profile.write_text(f"[basic]\nak = AK\nsk = {SECRET}\nproject_id = {PROJECT}\n", encoding="utf-8")
+    settings = parse_connection(_conn(region=REGION, credentials_file=str(profile)))
+    assert settings.project_id == PROJECT
+    with pytest.raises(InvalidRequestError, match=r"\(or HUAWEICLOUD_SDK_PROJECT_ID\) is required"):
+        parse_connection(_conn(region=REGION, credentials_file=str(profile), auth_type="env"))
 
 
 def test_secrets_are_listed_and_kept_out_of_repr() -> None:

@@ -70,6 +70,18 @@ def test_every_extra_field_with_its_label_description_type_and_default(hook_meta
         assert shown["schema"]["type"] == [kind, "null"], name
         assert shown["schema"].get("format") == spec["schema"].get("format"), name
         assert shown["value"] == default, name
+        if AIRFLOW_V_3_2_PLUS:  # 3.1 draws text fields only
+            for key in ("enum", "values_display"):
+                assert shown["schema"].get(key) == spec["schema"].get(key), name
+
+
+def test_the_auth_types_offered_are_those_the_connection_accepts() -> None:
+    from airflow_provider_fgs.client.settings import AUTH_TYPES
+    from airflow_provider_fgs.hooks.connection_form import AUTH_MODES
+
+    assert tuple(AUTH_MODES) == AUTH_TYPES
+    assert CONN_FIELDS["auth_type"]["schema"]["enum"] == [None, *AUTH_TYPES]
+    assert all(mode in CONN_FIELDS["auth_type"]["description"] for mode in AUTH_TYPES)
 
 
 def test_standard_fields_hidden_relabelled_and_with_placeholders(hook_meta: dict[str, Any]) -> None:

@@ -28,9 +28,11 @@ from typing import Any
 
 import pytest
 
+from airflow_provider_fgs.emulator.credentials_api import POD_IDENTITY_PATH
 from airflow_provider_fgs.emulator.defaults import DEFAULT_ACCESS_KEYS, DEFAULT_PROJECT_ID, DEFAULT_REGION
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from tests.connections import emulator_extra
+from tests.credential_sources import jwt
 from tests.machine import require
 from tests.statsd_listener import StatsdListener, statsd_missing_reason
 
@@ -137,6 +139,21 @@ def _start_emulator(
         raise
 
 
+def _pod_identity_env(workdir: Path, emulator: EmulatorServer) -> dict[str, str]:
+    """
+    The hosts as a CCE pod with an identity (the emulator's stand-in), and no other credential source: a
+    connection without a stored secret finds the pod's credentials through the chain
+    (``test_credentials.py``); the others hold their secrets.
+    """
+    token = workdir / "pod-identity-token"
+    token.write_text(jwt(lifetime=24 * 3600.0), encoding="utf-8")
+    return {
+        "HC_CONTAINER_CREDENTIALS_FULL_URI": f"{emulator.url}{POD_IDENTITY_PATH}",
+        "HC_CONTAINER_AUTHORIZATION_TOKEN_FILE": str(token),
+        "HUAWEICLOUD_SDK_CREDENTIALS_FILE": str(workdir / "no-huaweicloud-profile"),
+    }
+
+
 def _dags_folder(workdir: Path) -> Path:
     """The example DAGs plus the integration-only DAGs (50-task mapped, cancel, ...), in one folder."""
     folder = workdir / "dags"
@@ -176,12 +193,11 @@ def deployment(
     emulator = _start_emulator(workdir)
     home = workdir / "airflow_home"
     home.mkdir()
+    env = {**FAST_TRIGGERER_FAILOVER, **_pod_identity_env(workdir, emulator)}
     airflow = (
-        CeleryDeployment(home, _dags_folder(workdir), extra_env=FAST_TRIGGERER_FAILOVER)
+        CeleryDeployment(home, _dags_folder(workdir), extra_env=env)
         if shape == PRODUCTION
-        else AirflowDeployment(
-            home, _dags_folder(workdir), extra_env={**FAST_TRIGGERER_FAILOVER, **_metrics_env(statsd)}
-        )
+        else AirflowDeployment(home, _dags_folder(workdir), extra_env={**env, **_metrics_env(statsd)})
     )
     try:
         airflow.start()

@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 import pytest
 
+from airflow_provider_fgs.compat import AIRFLOW_V_3_2_PLUS
 from airflow_provider_fgs.get_provider_info import get_provider_info
-from airflow_provider_fgs.hooks.connection_form import CONN_FIELDS, UI_FIELD_BEHAVIOUR
+from airflow_provider_fgs.hooks.connection_form import AUTH_MODES, CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import (
     FunctionGraphConsoleLink,
@@ -149,6 +150,12 @@ def test_add_connection_form_offers_functiongraph_fields(
         if spec["schema"].get("format") == "password":
             expect(dialog.locator(f'[name="element_{field}"]')).to_have_attribute("type", "password")
 
+    if AIRFLOW_V_3_2_PLUS:  # the auth types as a dropdown, each with what it means (3.1 draws a text box)
+        _field_group(dialog, "element_auth_type").get_by_role("combobox").click()
+        for label in AUTH_MODES.values():
+            expect(page.get_by_role("option", name=label, exact=True)).to_have_count(1)
+        page.get_by_role("option", name=AUTH_MODES["aksk"], exact=True).click()
+
     typed = {
         "region": emulator.region,
         "project_id": emulator.project_id,
@@ -168,6 +175,7 @@ def test_add_connection_form_offers_functiongraph_fields(
     assert stored["conn_type"] == "functiongraph"
     assert stored["login"] == body["login"]
     assert {key: json.loads(stored["extra"]).get(key) for key in typed} == typed
+    assert json.loads(stored["extra"]).get("auth_type") == ("aksk" if AIRFLOW_V_3_2_PLUS else None)
 
 
 def test_test_button_reports_the_hook_verdict(

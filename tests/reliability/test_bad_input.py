@@ -210,7 +210,9 @@ BAD_CONNECTIONS: list[tuple[dict[str, Any], str]] = [
     ({"project_id": None}, "extra 'project_id' is required"),
     ({"login": "", "auth_type": "aksk"}, "login must hold the access key"),
     ({"password": "", "auth_type": "aksk"}, "password must hold the secret key (SK)"),
-    ({"login": "", "password": ""}, "credentials are missing"),
+    ({"password": ""}, "password must hold the secret key (SK)"),  # half a pair is not the credential chain
+    ({"login": "", "password": "", "metadata_endpoint": "gopher://md"}, "'gopher://md'"),
+    ({"auth_type": "pod_identity"}, "login/password must be empty for auth_type 'pod_identity'"),
     ({"auth_type": "oauth"}, "'oauth'"),
     ({"endpoint": "ftp://fg.example"}, "'ftp://fg.example'"),
     ({"iam_endpoint": "gopher://iam"}, "'gopher://iam'"),
