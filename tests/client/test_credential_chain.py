@@ -22,7 +22,7 @@ from airflow_provider_fgs.client.sync_client import FunctionGraphClient
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from airflow_provider_fgs.protocol.errors import AuthenticationError, CredentialCoolDownError
 from tests.connections import DEMO_KEY, emulator_extra
-from tests.credential_sources import OIDC_AGENCY_URN, OIDC_PROVIDER_URN, jwt, token_file
+from tests.credential_sources import OIDC_AGENCY_URN, OIDC_PROVIDER_URN, SOURCES, jwt, token_file
 
 CLOSED_PORT = "http://127.0.0.1:9"  # the discard port: nothing listens, the connection is refused at once
 
@@ -245,3 +245,25 @@ def test_the_connection_test_names_the_source_that_served_or_what_was_tried(
     ok, message = FunctionGraphHook("fgs_no_secret").test_connection()
     assert ok, message
     assert "accepted the temporary credentials of CCE pod identity at" in message
+
+
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_every_source_serves_the_hook_and_the_event_loops_client(
+    fresh_emulator: FunctionGraphEmulator, clean_environment: pytest.MonkeyPatch, tmp_path: Path, source: str
+) -> None:
+    """The worker's hook and the triggers' client sign with each source's credentials, fetched once."""
+    setup, kind = SOURCES[source]
+    fresh_emulator.set_instance_agency(False)  # the chain passes the metadata service over...
+    setup(fresh_emulator, clean_environment, tmp_path)  # ...unless this is the instance's agency
+
+    assert invoke_echo(client(fresh_emulator, metadata_endpoint=fresh_emulator.url)) == {"k": "v"}
+
+    async def invoke() -> Any:
+        async with client(
+            fresh_emulator, AsyncFunctionGraphClient, metadata_endpoint=fresh_emulator.url
+        ) as fgs:
+            return await fgs.ainvoke(function_name="echo", payload={"k": "async"})
+
+    SourcedCredentials.clear()  # another process of the host: it reads them from the host's cache
+    assert asyncio.run(invoke()).result["event"] == {"k": "async"}
+    assert fresh_emulator.credentials_issued(kind) == 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,61 +28,13 @@ from airflow_provider_fgs.client.settings import parse_connection
 from airflow_provider_fgs.client.sync_client import FunctionGraphClient
 from airflow_provider_fgs.emulator import FunctionGraphEmulator
 from tests.conftest import FUNCTION_DIRS
-from tests.credential_sources import OIDC_AGENCY_URN, OIDC_PROVIDER_URN, jwt, token_file
+from tests.credential_sources import SOURCES
 
 pytest.importorskip("huaweicloudsdkcore")
 from huaweicloudsdkcore.auth.internal import MetadataAccessor
 from huaweicloudsdkcore.auth.provider import CredentialProviderChain
 from huaweicloudsdkfunctiongraph.v2 import FunctionGraphClient as SdkFunctionGraphClient
 from huaweicloudsdkfunctiongraph.v2 import ListFunctionsRequest
-
-Setup = Callable[[FunctionGraphEmulator, pytest.MonkeyPatch, Path], None]
-
-
-def _oidc(emulator: FunctionGraphEmulator, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    env.setenv("HUAWEICLOUD_OIDC_PROVIDER_URN", OIDC_PROVIDER_URN)
-    env.setenv("HUAWEICLOUD_OIDC_AGENCY_URN", OIDC_AGENCY_URN)
-    env.setenv("HUAWEICLOUD_OIDC_TOKEN_FILE", token_file(tmp_path, jwt()))
-    env.setenv("HUAWEICLOUD_SDK_STS_ENDPOINT", emulator.url)
-
-
-def _environment_id_token(emulator: FunctionGraphEmulator, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    env.setenv("HUAWEICLOUD_SDK_IDP_ID", "airflow-idp")
-    env.setenv("HUAWEICLOUD_SDK_ID_TOKEN_FILE", token_file(tmp_path, jwt()))
-    env.setenv("HUAWEICLOUD_SDK_IAM_ENDPOINT", emulator.url)
-
-
-def _profile_id_token(emulator: FunctionGraphEmulator, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    profile = tmp_path / "credentials"
-    profile.write_text(
-        "[basic]\n"
-        "idp_id = airflow-idp\n"
-        f"id_token_file = {token_file(tmp_path, jwt())}\n"
-        f"iam_endpoint = {emulator.url}\n"
-        f"project_id = {emulator.project_id}\n",
-        encoding="utf-8",
-    )
-    env.setenv("HUAWEICLOUD_SDK_CREDENTIALS_FILE", str(profile))
-    env.delenv("HUAWEICLOUD_SDK_PROJECT_ID")  # the SDK reads the profile's; so does the provider
-
-
-def _ecs_agency(emulator: FunctionGraphEmulator, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    emulator.set_instance_agency(True)
-
-
-def _pod_identity(emulator: FunctionGraphEmulator, env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    env.setenv("HC_CONTAINER_CREDENTIALS_FULL_URI", f"{emulator.url}/pod-identity/v1/credentials")
-    env.setenv("HC_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file(tmp_path, jwt()))
-
-
-SOURCES: dict[str, tuple[Setup, str]] = {
-    "oidc": (_oidc, "oidc"),
-    "env-id-token": (_environment_id_token, "federated"),
-    "profile-id-token": (_profile_id_token, "federated"),
-    "ecs-agency": (_ecs_agency, "metadata"),
-    "pod-identity": (_pod_identity, "pod_identity"),
-}
-"""Each source the SDK can be pointed at the emulator for: its setup, and what the emulator counts."""
 
 
 @pytest.fixture(scope="module")
@@ -154,8 +106,8 @@ def test_the_sdk_and_the_provider_take_the_first_source_in_the_same_order(
     host: FunctionGraphEmulator, clean_environment: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """OIDC, a federated id token and pod identity all set up: both take OIDC; without it, the id token."""
-    for setup in (_pod_identity, _environment_id_token, _oidc):
-        setup(host, clean_environment, tmp_path)
+    for source in ("pod-identity", "env-id-token", "oidc"):
+        SOURCES[source][0](host, clean_environment, tmp_path)
     before = issued(host)
     sdk_lists_functions(host)
     provider_invokes(host)
