@@ -20,7 +20,7 @@ from airflow_provider_fgs.client.batch_io import (
 from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
-from airflow_provider_fgs.operators.start_from_trigger import check_start_from_trigger, unavailable_reason
+from airflow_provider_fgs.operators.start_from_trigger import arm_start_from_trigger
 from airflow_provider_fgs.protocol import batch as b
 from airflow_provider_fgs.protocol.errors import FunctionGraphError, InvalidRequestError, error_from_event
 from airflow_provider_fgs.protocol.invocation import Invocation
@@ -172,18 +172,16 @@ class InvokeFunctionBatchOperator(BaseOperator):
         self.failures_listed = failures_listed
         self.functiongraph_conn_id = functiongraph_conn_id
         self.deferrable = deferrable
-        self._start_unavailable: str | None = None
-        if start_from_trigger:
-            check_start_from_trigger(
-                type(self).__name__, self.task_id, deferrable=deferrable, arguments=_base_arguments(self)
+        self._start_unavailable = (
+            arm_start_from_trigger(
+                self,
+                deferrable=deferrable,
+                start_trigger_args=_START_TRIGGER_ARGS,
+                trigger_arguments=self._trigger_arguments,
             )
-            self._start_unavailable = unavailable_reason()
-        if start_from_trigger and self._start_unavailable is None:
-            self.start_from_trigger = True
-            self.start_trigger_args = dataclasses.replace(
-                _START_TRIGGER_ARGS,
-                trigger_kwargs={"start_from_trigger": True, "arguments": self._trigger_arguments()},
-            )
+            if start_from_trigger
+            else None
+        )
 
     def _trigger_arguments(self) -> dict[str, Any]:
         """What the trigger of a task started in the triggerer reads (templates unrendered)."""
@@ -207,9 +205,7 @@ class InvokeFunctionBatchOperator(BaseOperator):
         """The rendered invocation, checked, its function named by its resolved URN."""
         invocation = Invocation.from_dict(self.invocation).check()
         urn = FunctionGraphHook(self.functiongraph_conn_id).resolve_urn(**invocation.target())
-        return dataclasses.replace(
-            invocation, function_urn=str(urn), function_name=None, package=None, qualifier=None, alias=None
-        )
+        return invocation.resolved_to(str(urn))
 
     def execute(self, context: Context) -> Any:
         """Check the invocation and the input, then run the batch here, or defer it to the triggerer."""
@@ -317,15 +313,3 @@ def _without_result_check(argument: Any) -> Any:
         return None if name == "result_check" else argument(name)
 
     return read
-
-
-def _base_arguments(task: BaseOperator) -> dict[str, Any]:
-    """The ``BaseOperator`` arguments that ``start_from_trigger`` is checked against."""
-    return {
-        "max_active_tis_per_dag": task.max_active_tis_per_dag,
-        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
-        "pool": task.pool,
-        "pool_slots": task.pool_slots,
-        "on_execute_callback": task.on_execute_callback,
-        "pre_execute": task._pre_execute_hook,
-    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,7 +13,7 @@ from airflow_provider_fgs.compat import conf
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
-from airflow_provider_fgs.operators.start_from_trigger import check_start_from_trigger, unavailable_reason
+from airflow_provider_fgs.operators.start_from_trigger import arm_start_from_trigger, check_start_from_trigger
 from airflow_provider_fgs.protocol.errors import error_from_event
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S, InvocationResult, validate_options
@@ -177,18 +176,16 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         check_end_from_trigger(self, end_from_trigger)
         self.end_from_trigger = end_from_trigger
         self.request_id: str | None = None  # of the invocation this task made, once it is known here
-        self._start_unavailable: str | None = None
-        if start_from_trigger:
-            check_start_from_trigger(
-                type(self).__name__, self.task_id, deferrable=deferrable, arguments=_base_arguments(self)
+        self._start_unavailable = (
+            arm_start_from_trigger(
+                self,
+                deferrable=deferrable,
+                start_trigger_args=_START_TRIGGER_ARGS,
+                trigger_arguments=self._trigger_arguments,
             )
-            self._start_unavailable = unavailable_reason()
-        if start_from_trigger and self._start_unavailable is None:
-            self.start_from_trigger = True
-            self.start_trigger_args = dataclasses.replace(
-                _START_TRIGGER_ARGS,
-                trigger_kwargs={"start_from_trigger": True, "arguments": self._trigger_arguments()},
-            )
+            if start_from_trigger
+            else None
+        )
 
     @classmethod
     def partial(cls, **kwargs: Any) -> OperatorPartial:
@@ -232,7 +229,7 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
     def _invoke(self, context: Context) -> Any:
         # Fail on bad input before any network call (templates are rendered by now).
         urn = self.resolve_function_urn()
-        invocation = dataclasses.replace(self.invocation().check(), **_named_by(str(urn)))
+        invocation = self.invocation().check().resolved_to(str(urn))
         if self.deferrable:
             self._defer_invocation(context, invocation)
         self.log.info("Invoking FunctionGraph function %s", urn)
@@ -297,20 +294,3 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
 
     def _log_invocation(self, function: str, result: InvocationResult) -> None:
         log_invocation(self.log, function=function, result=result, log_type=self.log_type)
-
-
-def _named_by(urn: str) -> dict[str, Any]:
-    """An invocation's fields naming the function by its resolved URN alone."""
-    return {"function_urn": urn, "function_name": None, "package": None, "qualifier": None, "alias": None}
-
-
-def _base_arguments(task: BaseOperator) -> dict[str, Any]:
-    """The ``BaseOperator`` arguments that ``start_from_trigger`` is checked against."""
-    return {
-        "max_active_tis_per_dag": task.max_active_tis_per_dag,
-        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
-        "pool": task.pool,
-        "pool_slots": task.pool_slots,
-        "on_execute_callback": task.on_execute_callback,
-        "pre_execute": task._pre_execute_hook,
-    }

@@ -9,7 +9,8 @@ task concurrency limits) and what a worker does before ``execute`` (``on_execute
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS, AIRFLOW_VERSION
@@ -74,3 +75,39 @@ def unavailable_reason() -> str | None:
         "scheduler does not start tasks in the triggerer and its triggerer does not render their "
         "templates); the task started on a worker and defers from there"
     )
+
+
+def base_arguments(task: Any) -> dict[str, Any]:
+    """The ``BaseOperator`` arguments of ``task`` that ``start_from_trigger`` is checked against."""
+    return {
+        "max_active_tis_per_dag": task.max_active_tis_per_dag,
+        "max_active_tis_per_dagrun": task.max_active_tis_per_dagrun,
+        "pool": task.pool,
+        "pool_slots": task.pool_slots,
+        "on_execute_callback": task.on_execute_callback,
+        "pre_execute": task._pre_execute_hook,
+    }
+
+
+def arm_start_from_trigger(
+    task: Any, *, deferrable: bool, start_trigger_args: Any, trigger_arguments: Callable[[], dict[str, Any]]
+) -> str | None:
+    """
+    For a task built with ``start_from_trigger=True``: refuse what it cannot keep, then, when this Airflow
+    starts tasks in the triggerer, set the task's ``start_from_trigger`` and its ``start_trigger_args``
+    (``start_trigger_args`` with the task's ``trigger_arguments()``).
+
+    :return: why this Airflow starts the task on a worker instead (for its log), or ``None``.
+    :raises ValueError: as :func:`check_start_from_trigger`.
+    """
+    check_start_from_trigger(
+        type(task).__name__, task.task_id, deferrable=deferrable, arguments=base_arguments(task)
+    )
+    unavailable = unavailable_reason()
+    if unavailable is None:
+        task.start_from_trigger = True
+        task.start_trigger_args = dataclasses.replace(
+            start_trigger_args,
+            trigger_kwargs={"start_from_trigger": True, "arguments": trigger_arguments()},
+        )
+    return unavailable

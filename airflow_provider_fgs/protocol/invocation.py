@@ -81,6 +81,10 @@ class Invocation:
             "alias": self.alias,
         }
 
+    def resolved_to(self, urn: str) -> Invocation:
+        """The invocation with its function named by ``urn`` alone (the URN the connection resolved)."""
+        return replace(self, function_urn=urn, function_name=None, package=None, qualifier=None, alias=None)
+
     def describe(self) -> str:
         """The function as given (URN or name), for messages before it is resolved."""
         return str(self.function_urn or self.function_name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
@@ -262,9 +262,7 @@ class FunctionGraphBatchTrigger(BaseTrigger):
         invocation = Invocation.from_dict(arguments["invocation"]).check()
         async with FunctionGraphAsyncHook(conn_id) as hook:
             urn = await hook.aresolve_urn(**invocation.target())
-        invocation = replace(
-            invocation, function_urn=str(urn), function_name=None, package=None, qualifier=None, alias=None
-        )
+        invocation = invocation.resolved_to(str(urn))
         payloads = arguments.get("payloads")
         if payloads is not None and (not isinstance(payloads, Sequence) or isinstance(payloads, str | bytes)):
             raise InvalidRequestError(f"Invalid payloads of type {type(payloads).__name__}: expected a list")

@@ -15,7 +15,7 @@ from airflow_provider_fgs.triggers.supervisor import TaskTry
 from airflow_provider_fgs.ui.invocations import (
     MAX_PAGE,
     row_xcoms,
-    task_instance_path,
+    task_instance_fields,
     task_instance_rows,
     ti_key,
 )
@@ -89,19 +89,11 @@ def _batch(row: Any, summary: Any, ledger: dict[str, Any] | None) -> dict[str, A
         status = None
     ended = sum(count for outcome, count in counts.items() if outcome != b.NOT_STARTED)
     return {
-        "dag_id": row.dag_id,
-        "task_id": row.task_id,
-        "run_id": row.run_id,
-        "map_index": row.map_index,
-        "try_number": row.try_number,
-        "state": None if row.state is None else str(row.state),
-        "start_date": row.start_date.isoformat() if row.start_date else None,
-        "duration_s": row.duration,
+        **task_instance_fields(row),
         "status": status,
         "items": items,
         "ended": ended if items is not None else None,
         "counts": counts,
         "wall_seconds": summary.get("wall_seconds") if _has_ended(summary) else None,
         "gb_seconds": summary.get("gb_seconds") if _has_ended(summary) else None,
-        "ti_url": task_instance_path(row.dag_id, row.run_id, row.task_id, row.map_index),
     }

@@ -126,15 +126,8 @@ def _invocation(row: Any, xcoms: dict[str, Any]) -> dict[str, Any]:
         billed_ms = _number(summary.get("billingDuration"))
     memory_mb = _number(summary.get("memorySize"))
     return {
-        "dag_id": row.dag_id,
-        "task_id": row.task_id,
-        "run_id": row.run_id,
-        "map_index": row.map_index,
-        "try_number": row.try_number,
-        "state": None if row.state is None else str(row.state),
-        "start_date": row.start_date.isoformat() if row.start_date else None,
+        **task_instance_fields(row),
         "end_date": row.end_date.isoformat() if row.end_date else None,
-        "duration_s": row.duration,
         "request_id": xcoms.get(XCOM_REQUEST_ID),
         "billed_duration_ms": billed_ms,
         "memory_mb": memory_mb,
@@ -144,6 +137,20 @@ def _invocation(row: Any, xcoms: dict[str, Any]) -> dict[str, Any]:
         ),
         # Airflow reads a stored "1" back as 1: codes are strings on the wire (X-Func-Err-Code).
         "error_code": None if xcoms.get(XCOM_ERROR_CODE) is None else str(xcoms[XCOM_ERROR_CODE]),
+    }
+
+
+def task_instance_fields(row: Any) -> dict[str, Any]:
+    """What a row of the view says of its task instance (from :func:`task_instance_rows`), with its page."""
+    return {
+        "dag_id": row.dag_id,
+        "task_id": row.task_id,
+        "run_id": row.run_id,
+        "map_index": row.map_index,
+        "try_number": row.try_number,
+        "state": None if row.state is None else str(row.state),
+        "start_date": row.start_date.isoformat() if row.start_date else None,
+        "duration_s": row.duration,
         "ti_url": task_instance_path(row.dag_id, row.run_id, row.task_id, row.map_index),
     }
 
