@@ -26,6 +26,10 @@ its try number, so a record left by another try is ignored. Claims are timed wit
 
 A worker that defers writes an *open* claim first (:func:`open_claim`): the trigger's first read then
 finds a record instead of a missing XCom, which Airflow's Task SDK logs at error level.
+
+A run that holds the claim and is cancelled before it starts sending (its triggerer lost the trigger to
+another one, e.g. after a missed heartbeat) *releases* it (:func:`release_claim`): a released claim is
+taken like an open one, so the run that took over invokes instead of failing safe.
 """
 
 from __future__ import annotations
@@ -46,9 +50,11 @@ __all__ = [
     "Taken",
     "TaskTry",
     "claim_is_live",
+    "is_released",
     "new_nonce",
     "open_claim",
     "read_claim",
+    "release_claim",
     "take_claim",
     "write_claim",
 ]
@@ -67,6 +73,9 @@ CLAIM_STALE_AFTER_S = 30.0
 
 OPEN = "open"
 """The state of a claim that a worker wrote before deferring: nobody has taken it yet."""
+RELEASED = "released"
+"""The state of a claim given up by a run cancelled before it sent: free to take, like an open one."""
+FREE_STATES = (OPEN, RELEASED)
 
 
 async def _read(task_try: TaskTry, key: str) -> dict[str, Any] | None:
@@ -95,6 +104,19 @@ async def read_claim(task_try: TaskTry) -> dict[str, Any] | None:
 async def write_claim(task_try: TaskTry, **record: Any) -> None:
     """Record ``record`` (JSON-serializable) as the claim of ``task_try``, replacing any earlier one."""
     await _write(task_try, CLAIM_XCOM_KEY, record)
+
+
+async def release_claim(task_try: TaskTry, nonce: str, **record: Any) -> None:
+    """
+    Give up the claim that the run ``nonce`` took and has not sent under (it never will): the next run
+    to take the claim may send.
+    """
+    await _write(task_try, CLAIM_XCOM_KEY, {**record, "state": RELEASED, "nonce": nonce})
+
+
+def is_released(claim: dict[str, Any]) -> bool:
+    """Whether ``claim`` was given up by a run that never sent (see :func:`release_claim`)."""
+    return claim.get("state") == RELEASED
 
 
 def new_nonce() -> str:
@@ -127,7 +149,7 @@ async def take_claim(task_try: TaskTry, nonce: str, **record: Any) -> Taken:
     if (
         isinstance(found, dict)
         and found.get("try_number") == task_try.try_number
-        and found.get("state") != OPEN
+        and found.get("state") not in FREE_STATES
     ):
         return Taken(found)
     mine = {"state": "sent", "nonce": nonce, **record}

@@ -27,9 +27,12 @@ from airflow_provider_fgs.protocol.invoke import InvocationResult
 from airflow_provider_fgs.triggers.async_invocation import FunctionGraphAsyncInvocationTrigger
 from airflow_provider_fgs.triggers.claims import (
     FOLLOW_POLL_S,
+    Taken,
     claim_is_live,
+    is_released,
     new_nonce,
     read_claim,
+    release_claim,
     take_claim,
     write_claim,
 )
@@ -126,6 +129,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self.start_from_trigger = start_from_trigger
         self.arguments = dict(arguments) if arguments is not None else None
         self._after_try: int | None = None  # set when this run takes a claim that replaces an earlier try's
+        self._holds_unsent_claim = False  # this run took the claim and has not started sending
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -176,10 +180,15 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
             nonce = new_nonce()
             if task_try is not None:
                 # The claim is taken last, once the connection, the request and the token are ready.
-                instead = await self._take_claim(hook, call, task_try, nonce, function)
+                try:
+                    instead = await self._take_claim(hook, call, task_try, nonce, function)
+                except asyncio.CancelledError:
+                    await self._release_if_held(task_try, nonce, function)
+                    raise
                 if instead is not None:
                     yield await self._fire_recorded(instead)
                     return
+            self._holds_unsent_claim = False  # from here on, the request may be on its way
             try:
                 result = await self._send_claimed(hook, call, task_try, nonce, function)
             except FunctionGraphError as err:
@@ -271,18 +280,54 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry, nonce: str, function: str
     ) -> dict[str, Any] | None:
         """Take the claim for this run; ``None`` when it may send, else the event to fire instead."""
-        until = time.time() + hook.attempt_seconds(call)
-        taken = await take_claim(task_try, nonce, function_urn=function, until=until)
-        if taken.claim is not None:
+        while True:
+            until = time.time() + hook.attempt_seconds(call)
+            taken = await self._finish_taking(task_try, nonce, function_urn=function, until=until)
+            if taken.claim is None:
+                if taken.earlier_try is not None:
+                    self._after_try = taken.earlier_try
+                    await self._clear_earlier_try(task_try, taken.earlier_try)
+                return None
             instead = await self._follow(hook, task_try, taken.claim, function, contended=True)
+            if instead is _TAKE_AGAIN:
+                continue
             if instead is not None:
                 return instead
             self._after_try = taken.claim.get("after_try")
             await self._write_sent(hook, call, task_try, nonce, function)
-        elif taken.earlier_try is not None:
-            self._after_try = taken.earlier_try
-            await self._clear_earlier_try(task_try, taken.earlier_try)
-        return None
+            self._holds_unsent_claim = True
+            return None
+
+    async def _finish_taking(self, task_try: TaskTry, nonce: str, **record: Any) -> Taken:
+        """
+        :func:`take_claim`, finished even when this run is cancelled meanwhile: a run cancelled halfway
+        would not know whether it holds the claim, and so could not release it.
+        """
+        taking = asyncio.ensure_future(take_claim(task_try, nonce, **record))
+        try:
+            taken = await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            self._holds_unsent_claim = (await taking).claim is None
+            raise
+        self._holds_unsent_claim = taken.claim is None
+        return taken
+
+    async def _release_if_held(self, task_try: TaskTry, nonce: str, function: str) -> None:
+        """On cancellation before sending: release the claim this run holds, for the run taking over."""
+        if not self._holds_unsent_claim:
+            return
+        self._holds_unsent_claim = False
+        try:
+            await release_claim(task_try, nonce, function_urn=function)
+        except Exception:  # the run taking over then fails safe, as for a run that may have sent
+            self.log.warning("Could not release the claim of %s", task_try.describe(), exc_info=True)
+            return
+        self.log.info(
+            "Cancelled before sending the invocation of %s for %s: released its claim, so the run of this "
+            "trigger that takes over invokes it",
+            function,
+            task_try.describe(),
+        )
 
     async def _write_sent(
         self, hook: FunctionGraphAsyncHook, call: Any, task_try: TaskTry, nonce: str, function: str
@@ -331,10 +376,19 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
         Fires the recorded outcome; waits for it while the claim is live; once the claim is stale, ends
         the task if its run pushed the task's XComs, else fails safe (that run is gone and may have
-        sent). ``None`` means: send anyway (the claim is stale and the connection opted in to re-sending).
+        sent). ``None`` means: send anyway (the claim is stale and the connection opted in to re-sending);
+        :data:`_TAKE_AGAIN`: the claim was released (its run never sent), take it.
         """
         waiting_logged = False
         while True:
+            if is_released(claim):
+                self.log.info(
+                    "The run of this trigger that claimed %s for %s was cancelled before sending; "
+                    "taking the claim",
+                    function,
+                    task_try.describe(),
+                )
+                return _TAKE_AGAIN
             recorded = claim.get("event")
             if isinstance(recorded, dict):
                 self.log.info(
@@ -403,6 +457,8 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
 ENDED = "ended"
 """The outcome recorded when the trigger ended the task itself (its XComs pushed)."""
+_TAKE_AGAIN: dict[str, Any] = {}
+"""What :meth:`FunctionGraphInvokeTrigger._follow` returns for a released claim (compared by identity)."""
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,16 @@ def test_a_claim_with_a_recorded_outcome_resumes_with_it(emulator: Any) -> None:
     assert pushed["request_id"] == recorded["result"]["request_id"]
 
 
+def test_a_claim_released_by_a_run_cancelled_before_sending_is_taken_and_invoked(emulator: Any) -> None:
+    before = emulator.invocation_count("square")
+    run, pushed = run_invoke("fgs_claim_released", claim={"state": "released", "nonce": "cancelled-run"})
+
+    assert states(run) == {"invoke": "success"}
+    assert emulator.invocation_count("square") == before + 1
+    assert pushed["return_value"] == {"x": 7, "square": 49}
+    assert pushed[CLAIM_XCOM_KEY]["state"] == "done"
+
+
 def test_a_claim_of_another_try_is_ignored(emulator: Any) -> None:
     before = emulator.invocation_count("square")
     run, pushed = run_invoke("fgs_claim_other_try", claim={"state": "sent", "try_number": 99})

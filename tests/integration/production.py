@@ -12,6 +12,7 @@ The workers' task instances report the worker's own name as their ``hostname``
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -154,6 +155,16 @@ class CeleryDeployment(AirflowDeployment):
         )
         count = int(rows[0][0])  # type: ignore[call-overload]
         return count if count >= len(TRIGGERERS) else None
+
+    def triggerer_heartbeats_since(self, started: datetime.datetime) -> bool | None:
+        """True once a triggerer started after ``started`` (UTC) heartbeats steadily (else None)."""
+        rows = self.query(
+            "SELECT count(*) FROM job WHERE job_type = 'TriggererJob' AND state = 'running'"
+            " AND start_date > %s AND latest_heartbeat > start_date + interval '3 seconds'"
+            " AND latest_heartbeat > now() - interval '3 seconds'",
+            started,
+        )
+        return True if int(rows[0][0]) else None  # type: ignore[call-overload]
 
     def ready_workers(self) -> list[str] | None:
         """The names of the Celery workers that answer a ping, once all of them do (else None)."""

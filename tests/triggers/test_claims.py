@@ -206,3 +206,110 @@ def test_a_retry_moves_the_claims_until_and_a_first_attempt_writes_nothing_more(
     assert event["status"] == "success"
     assert len(writes) == 4  # taken, renewed before each of the two retries, done
     assert writes[0] < writes[1] < writes[2]
+
+
+def counted_sleep_trigger(emulator: Any, count_file: Any, seconds: float) -> FunctionGraphInvokeTrigger:
+    payload = {"count_file": str(count_file), "seconds": seconds}
+    return FunctionGraphInvokeTrigger(
+        functiongraph_conn_id="functiongraph_default",
+        invocation=Invocation(function_urn=emulator.urn("counted_sleep"), payload=payload).check().to_dict(),
+        task_try=TASK_TRY.to_dict(),
+    )
+
+
+def runs_of(count_file: Any) -> int:
+    return len(count_file.read_text().splitlines()) if count_file.exists() else 0
+
+
+def cancel_after(store: Any, messages: int, task: asyncio.Future[Any]) -> None:
+    """Cancel ``task`` (the trigger's run) once the supervisor has answered ``messages`` of its requests."""
+    original = store.asend
+    answered = 0
+
+    async def counting(message: Any) -> Any:
+        nonlocal answered
+        reply = await original(message)
+        answered += 1
+        if answered == messages:
+            task.cancel()
+        return reply
+
+    store.asend = counting
+
+
+# Taking the claim is four requests to the supervisor (announce, read, write, check); a cancellation
+# during any of them finishes taking it first, then releases it.
+@pytest.mark.usefixtures("quick_claims")
+@pytest.mark.parametrize("messages", [1, 2, 3, 4])
+def test_a_run_cancelled_before_sending_releases_its_claim_and_the_next_run_invokes(
+    emulator: Any, supervisor: Any, tmp_path: Any, messages: int
+) -> None:
+    """A triggerer that loses the trigger (a missed heartbeat) cancels it: a run that never sent lets go."""
+    store = supervisor(messages)
+    count_file = tmp_path / "runs.txt"
+
+    async def scenario() -> dict[str, Any]:
+        cancelled = asyncio.ensure_future(fire(counted_sleep_trigger(emulator, count_file, 0)))
+        cancel_after(store, messages, cancelled)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert store.xcoms[CLAIM_XCOM_KEY]["state"] == "released"
+        store.asend = type(store).asend.__get__(store)
+        return await fire(counted_sleep_trigger(emulator, count_file, 0))
+
+    started = time.monotonic()
+    event = asyncio.run(scenario())
+    assert event["status"] == "success", event
+    assert runs_of(count_file) == 1
+    assert time.monotonic() - started < 5  # no wait for a stale claim
+
+
+@pytest.mark.usefixtures("quick_claims")
+def test_a_run_cancelled_while_its_request_is_in_flight_keeps_its_claim(
+    emulator: Any, supervisor: Any, tmp_path: Any
+) -> None:
+    """Once the request may be on its way, a cancelled run holds on: the next run fails safe."""
+    store = supervisor(0)
+    count_file = tmp_path / "runs.txt"
+
+    async def scenario() -> dict[str, Any]:
+        cancelled = asyncio.ensure_future(fire(counted_sleep_trigger(emulator, count_file, 0.3)))
+        while not runs_of(count_file):  # the handler runs: the request was sent
+            await asyncio.sleep(0.01)
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        assert store.xcoms[CLAIM_XCOM_KEY]["state"] == "sent"
+        return await fire(counted_sleep_trigger(emulator, count_file, 0))
+
+    event = asyncio.run(scenario())
+    assert isinstance(error_from_event(event["error"]), InvocationOutcomeUnknownError)
+    assert runs_of(count_file) == 1
+
+
+@pytest.mark.usefixtures("quick_claims")
+def test_two_runs_at_once_one_cancelled_before_sending_invoke_at_most_once(
+    emulator: Any, supervisor: Any, tmp_path: Any
+) -> None:
+    """The failover race: the run being cancelled and the run taking over take the claim at once."""
+    took_over = 0
+    for seed in range(30):
+        store = supervisor(seed)
+        count_file = tmp_path / f"runs-{seed}.txt"
+
+        async def race(store: Any, count_file: Any, messages: int) -> dict[str, Any]:
+            cancelled = asyncio.ensure_future(fire(counted_sleep_trigger(emulator, count_file, 0)))
+            cancel_after(store, messages, cancelled)
+            taking_over = asyncio.ensure_future(fire(counted_sleep_trigger(emulator, count_file, 0)))
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+            return await taking_over
+
+        event = asyncio.run(race(store, count_file, 1 + seed % 4))
+        assert runs_of(count_file) <= 1, f"seed {seed}: the function ran {runs_of(count_file)} times"
+        if runs_of(count_file) == 1:
+            took_over += 1
+            assert event["status"] == "success", f"seed {seed}: {event}"
+        else:  # both lost the splitter: neither sent, the run taking over fails safe
+            assert isinstance(error_from_event(event["error"]), InvocationOutcomeUnknownError)
+    assert took_over > 0
