@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
@@ -14,7 +15,7 @@ from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 from airflow_provider_fgs.links.functiongraph import FunctionGraphConsoleLink, FunctionGraphLogLink
 from airflow_provider_fgs.operators.function_target import FunctionTargetMixin
 from airflow_provider_fgs.operators.start_from_trigger import arm_start_from_trigger, check_start_from_trigger
-from airflow_provider_fgs.protocol.errors import error_from_event
+from airflow_provider_fgs.protocol.errors import FunctionGraphError, error_from_event
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.protocol.invoke import SYNC_GATEWAY_TIMEOUT_S, InvocationResult, validate_options
 from airflow_provider_fgs.protocol.result_check import ResultCheckSpec, result_check_of
@@ -25,7 +26,7 @@ from airflow_provider_fgs.triggers.end_from_trigger import (
     worker_decides_end,
 )
 from airflow_provider_fgs.triggers.functiongraph import FunctionGraphInvokeTrigger
-from airflow_provider_fgs.triggers.invocation_report import invocation_xcoms, log_invocation
+from airflow_provider_fgs.triggers.invocation_report import XCOM_ERROR_TYPE, invocation_xcoms, log_invocation
 
 if TYPE_CHECKING:
     from airflow.sdk.definitions.mappedoperator import OperatorPartial
@@ -224,7 +225,22 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         """Check everything, then invoke the function (here, or from the triggerer when deferrable)."""
         if self._start_unavailable is not None:
             self.log.info("%s", self._start_unavailable)
-        return self._invoke(context)
+        with self._failure_recorded(context):
+            return self._invoke(context)
+
+    @contextmanager
+    def _failure_recorded(self, context: Context) -> Iterator[None]:
+        """
+        Push the class of the provider's error that fails the task (XCom ``error_type``): whether the
+        function failed, the call was refused, or its outcome is unknown (the FunctionGraph view's charts
+        count invocations by it).
+        """
+        try:
+            yield
+        except FunctionGraphError as err:
+            if self.do_xcom_push:
+                context["ti"].xcom_push(key=XCOM_ERROR_TYPE, value=type(err).__name__)
+            raise
 
     def _invoke(self, context: Context) -> Any:
         # Fail on bad input before any network call (templates are rendered by now).
@@ -261,6 +277,10 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the invoke trigger fired: the same handling as the synchronous path."""
+        with self._failure_recorded(context):
+            return self._complete(context, event)
+
+    def _complete(self, context: Context, event: dict[str, Any]) -> Any:
         status = event.get("status")
         if status == "start_on_worker":  # started in the triggerer, which could not prepare it
             self.log.info(

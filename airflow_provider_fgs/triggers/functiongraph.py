@@ -43,6 +43,7 @@ from airflow_provider_fgs.triggers.end_from_trigger import (
     push_task_xcoms,
 )
 from airflow_provider_fgs.triggers.invocation_report import (
+    XCOM_ERROR_TYPE,
     XCOM_REQUEST_ID,
     invocation_xcoms,
     invocation_xcoms_keys,
@@ -339,7 +340,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
 
     async def _clear_earlier_try(self, task_try: TaskTry, earlier_try: int) -> None:
         """Delete the invocation XComs that an earlier try left (a try started here clears none)."""
-        for key in ("return_value", *invocation_xcoms_keys()):
+        for key in ("return_value", *invocation_xcoms_keys(), XCOM_ERROR_TYPE):
             try:
                 await delete_task_xcom(task_try, key)
             except Exception:

@@ -12,6 +12,8 @@ XCOM_LOG = "log"
 XCOM_SUMMARY = "summary"
 XCOM_BILLING_DURATION_MS = "billing_duration_ms"
 XCOM_ERROR_CODE = "error_code"
+XCOM_ERROR_TYPE = "error_type"
+"""The class of the provider's error that failed the task (``FunctionError``, ``ThrottledError``...)."""
 
 
 def invocation_xcoms_keys() -> tuple[str, ...]:

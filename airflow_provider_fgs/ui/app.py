@@ -7,6 +7,7 @@ a ``Bearer`` token) and shows only the DAGs that the deployment's auth manager l
 
 from __future__ import annotations
 
+import logging
 from importlib import resources
 from typing import Annotated, Any
 
@@ -14,48 +15,39 @@ from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.common.db.common import SessionDep
 from airflow.api_fastapi.core_api.security import GetUserDep
 from airflow.exceptions import AirflowNotFoundException  # type: ignore[attr-defined]  # 3.1 exports it; stubs lag
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from airflow_provider_fgs import __version__
 from airflow_provider_fgs.protocol.errors import FunctionGraphError
 from airflow_provider_fgs.ui.batches import recent_batches
-from airflow_provider_fgs.ui.catalog import (
-    BATCH_KINDS,
-    INVOKING_KINDS,
-    FunctionCall,
-    FunctionEntry,
-    build_catalog,
-)
+from airflow_provider_fgs.ui.catalog import BATCH_KINDS, INVOKING_KINDS, FunctionCall, FunctionEntry
+from airflow_provider_fgs.ui.catalog_cache import CATALOG
 from airflow_provider_fgs.ui.invocations import MAX_PAGE, recent_invocations
 from airflow_provider_fgs.ui.release_state import release_state
 
-DAG_CHUNK = 500
-"""DAGs read per query of their serialized form."""
+log = logging.getLogger(__name__)
 
 
 def _readable_catalog(user: Any, session: Any) -> list[FunctionEntry]:
     """The functions of the DAGs that ``user`` may read (per the auth manager), from their latest version."""
-    from airflow.models.dag import DagModel
-    from airflow.models.serialized_dag import SerializedDagModel
-
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
-    if not readable:
-        return []
-    # Deleted DAG files leave their rows behind, marked stale.
-    current = sorted(
-        session.scalars(
-            select(DagModel.dag_id).where(DagModel.dag_id.in_(readable), DagModel.is_stale.is_(False))
-        )
+    return CATALOG.catalog(session, readable) if readable else []
+
+
+def database_error_response(request: Request, error: SQLAlchemyError) -> JSONResponse:
+    """
+    A failed query of the metadata database as a JSON error the page shows (HTTP 503), logged whole; the
+    answer names the database's own message, never the statement or its parameters.
+    """
+    log.error("The FunctionGraph view's query for %s failed", request.url.path, exc_info=error)
+    cause = getattr(error, "orig", None) or error
+    message = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"The metadata database could not answer: {type(cause).__name__}: {message}"},
     )
-    serialized: list[tuple[str, dict[str, Any]]] = []
-    for start in range(0, len(current), DAG_CHUNK):
-        rows = SerializedDagModel.get_latest_serialized_dags(
-            dag_ids=current[start : start + DAG_CHUNK], session=session
-        )
-        serialized.extend((row.dag_id, row.data or {}) for row in rows)
-    return build_catalog(serialized)
 
 
 def _calls(
@@ -92,6 +84,10 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Which DAGs call which functions, their recent invocations, and their live releases.",
     )
+
+    @app.exception_handler(SQLAlchemyError)
+    async def database_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
+        return database_error_response(request, error)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ class FunctionCall:
     :param kind: ``invoke``, ``invoke_async``, ``batch``, ``wait`` or ``release``.
     :param target: how the task names the function's version: ``latest``, a version, or ``!alias``.
     :param mapped: whether the task is mapped (``.expand``).
+    :param task_type: the task's class name, as Airflow records it in each task instance's ``operator``.
     """
 
     dag_id: str
@@ -49,6 +50,7 @@ class FunctionCall:
     kind: str
     target: str
     mapped: bool
+    task_type: str = ""
 
 
 @dataclass
@@ -164,7 +166,11 @@ def _function_and_target(fields: Mapping[str, Any], params: Mapping[str, Any]) -
     return (name if templated else f"{package}/{name}"), str(target), templated
 
 
-def function_calls(dag_id: str, serialized: Mapping[str, Any]) -> list[tuple[str, str, bool, FunctionCall]]:
+Found = tuple[str, str, bool, FunctionCall]
+"""What :func:`function_calls` finds per task: connection id, function, templated, call."""
+
+
+def function_calls(dag_id: str, serialized: Mapping[str, Any]) -> list[Found]:
     """
     The tasks of one serialized DAG (``SerializedDagModel.data``) that use a function, each as
     (connection id, function, templated, call).
@@ -180,7 +186,8 @@ def function_calls(dag_id: str, serialized: Mapping[str, Any]) -> list[tuple[str
         function, target, templated = _function_and_target(fields, params)
         if not function:
             continue
-        operator = str(fields.get("custom_operator_name") or fields.get("task_type") or "")
+        task_type = str(fields.get("task_type") or "")
+        operator = str(fields.get("custom_operator_name") or task_type)
         if operator == "_FunctionGraphDecoratedOperator":
             operator = "@task.functiongraph"
         conn_id = str(fields.get("functiongraph_conn_id") or DEFAULT_CONN_ID)
@@ -191,6 +198,7 @@ def function_calls(dag_id: str, serialized: Mapping[str, Any]) -> list[tuple[str
             kind=kind,
             target=target,
             mapped=bool(fields.get("_is_mapped")),
+            task_type=task_type,
         )
         found.append((conn_id, function, templated, call))
     return found
@@ -198,9 +206,24 @@ def function_calls(dag_id: str, serialized: Mapping[str, Any]) -> list[tuple[str
 
 def build_catalog(serialized_dags: Iterable[tuple[str, Mapping[str, Any]]]) -> list[FunctionEntry]:
     """The functions that ``serialized_dags`` ((dag id, serialized data) pairs) use, sorted by name."""
+    return catalog_of(function_calls(dag_id, data) for dag_id, data in serialized_dags)
+
+
+def catalog_of(calls_per_dag: Iterable[Iterable[Found]]) -> list[FunctionEntry]:
+    """The functions that these DAGs' calls (each DAG's :func:`function_calls`) use, sorted by name."""
     entries: dict[tuple[str, str], FunctionEntry] = {}
-    for dag_id, data in serialized_dags:
-        for conn_id, function, templated, call in function_calls(dag_id, data):
+    for found in calls_per_dag:
+        for conn_id, function, templated, call in found:
             entry = entries.setdefault((conn_id, function), FunctionEntry(conn_id, function, templated))
             entry.calls.append(call)
     return sorted(entries.values(), key=lambda entry: (entry.function, entry.conn_id))
+
+
+def readable_part(catalog: list[FunctionEntry], dag_ids: Set[str]) -> list[FunctionEntry]:
+    """``catalog`` as a user who may read only ``dag_ids`` sees it: their calls, and only their functions."""
+    part = []
+    for entry in catalog:
+        calls = [call for call in entry.calls if call.dag_id in dag_ids]
+        if calls:
+            part.append(FunctionEntry(entry.conn_id, entry.function, entry.templated, calls))
+    return part

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import select, tuple_
 
 from airflow_provider_fgs.triggers.invocation_report import (
     XCOM_BILLING_DURATION_MS,
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 # The XComs a row shows; the function's log and result stay out of the listing (they may be large).
 ROW_XCOMS = (XCOM_REQUEST_ID, XCOM_SUMMARY, XCOM_BILLING_DURATION_MS, XCOM_ERROR_CODE)
 MAX_PAGE = 100
+IN_LIST_LIMIT = 500
+"""Most values in one ``IN`` list of the task-instance query; a longer list is applied to the rows read."""
+SCAN_CHUNK = 500
+"""Task-instance rows read per query when the query's narrowing is not exact."""
 
 
 def recent_invocations(
@@ -50,36 +54,52 @@ def recent_invocations(
 def task_instance_rows(
     session: Session, calls: Iterable[FunctionCall], *, limit: int, offset: int
 ) -> list[Any]:
-    """The newest task instances of ``calls`` (latest start first; not started yet last), one query."""
+    """
+    The newest task instances of ``calls`` (latest start first; not started yet last), ``limit`` of them
+    after the first ``offset``.
+
+    The query does not grow with the number of calls: it selects the task instances of the calls' task
+    classes (Airflow records each one's class in ``operator``), narrowed to the calls' DAGs and task ids
+    while each list is short; the rows are then kept by their exact (DAG, task). When the narrowing is
+    exact, which it is but for large deployments, the first query holds every row needed.
+    """
     from airflow.models.taskinstance import TaskInstance as TI
 
-    tasks_by_dag: dict[str, set[str]] = defaultdict(set)
-    for call in calls:
-        tasks_by_dag[call.dag_id].add(call.task_id)
-    if not tasks_by_dag:
+    wanted = {(call.dag_id, call.task_id) for call in calls}
+    task_types = sorted({call.task_type for call in calls if call.task_type})
+    if not wanted or not task_types:
         return []
-    of_the_calls = or_(
-        *(and_(TI.dag_id == dag_id, TI.task_id.in_(sorted(tasks))) for dag_id, tasks in tasks_by_dag.items())
+    query = select(
+        TI.dag_id,
+        TI.task_id,
+        TI.run_id,
+        TI.map_index,
+        TI.try_number,
+        TI.state,
+        TI.start_date,
+        TI.end_date,
+        TI.duration,
+    ).where(TI.operator.in_(task_types))
+    dag_ids = sorted({dag_id for dag_id, _ in wanted})
+    task_ids = sorted({task_id for _, task_id in wanted})
+    if len(dag_ids) <= IN_LIST_LIMIT:
+        query = query.where(TI.dag_id.in_(dag_ids))
+    if len(task_ids) <= IN_LIST_LIMIT:
+        query = query.where(TI.task_id.in_(task_ids))
+    query = query.order_by(
+        TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.run_id, TI.map_index
     )
-    return list(
-        session.execute(
-            select(
-                TI.dag_id,
-                TI.task_id,
-                TI.run_id,
-                TI.map_index,
-                TI.try_number,
-                TI.state,
-                TI.start_date,
-                TI.end_date,
-                TI.duration,
-            )
-            .where(of_the_calls)
-            .order_by(TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.map_index)
-            .limit(limit)
-            .offset(offset)
-        ).all()
-    )
+    needed = offset + limit
+    chunk = max(needed, SCAN_CHUNK)
+    kept: list[Any] = []
+    scanned = 0
+    while len(kept) < needed:
+        rows = session.execute(query.limit(chunk).offset(scanned)).all()
+        kept += [row for row in rows if (row.dag_id, row.task_id) in wanted]
+        if len(rows) < chunk:
+            break
+        scanned += len(rows)
+    return kept[offset:needed]
 
 
 def ti_key(row: Any) -> tuple[str, str, str, int]:

@@ -101,6 +101,7 @@ def test_a_claim_without_outcome_fails_the_task_and_does_not_invoke_again(
     assert "clear the task" in output
     assert "retry_sync_invoke" in output
     assert "return_value" not in pushed
+    assert pushed["error_type"] == "InvocationOutcomeUnknownError"  # the view counts it as such
 
 
 def test_a_claim_with_a_recorded_outcome_resumes_with_it(emulator: Any) -> None:

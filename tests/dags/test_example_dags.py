@@ -107,6 +107,7 @@ def test_failing_function_fails_the_task_and_its_log_is_in_the_task_log(
     assert states(run) == {"divide_by_zero": "failed"}
     pushed = xcoms(run)["divide_by_zero"]
     assert "return_value" not in pushed
+    assert pushed["error_type"] == "FunctionError"
     assert_invocation_details(pushed, log_line="dividing 1 by 0")
     divide = FunctionUrn(emulator.region, emulator.project_id, "default", "divide")
     assert pushed[LINK_KEY] == function_console_url(divide)  # the link is there for a failed task too
