@@ -80,3 +80,13 @@ def test_commands_named_in_the_docs_exist() -> None:
     }
     assert scripts
     assert [path for path in scripts if not (ROOT / path).is_file()] == []
+
+
+def test_every_relative_link_and_image_of_a_docs_page_exists() -> None:
+    broken = [
+        f"{page.name}: {target}"
+        for page in PAGES[1:]
+        for target in re.findall(r"\]\(([^)#:\s]+)(?:#[^)]*)?\)", page.read_text())
+        if not (page.parent / target).exists()
+    ]
+    assert not broken

@@ -4,7 +4,6 @@ counts of those still running (the batch's Variable, :mod:`~airflow_provider_fgs
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -23,21 +22,21 @@ from airflow_provider_fgs.ui.invocations import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from airflow_provider_fgs.ui.catalog import FunctionCall
+    from airflow_provider_fgs.ui.task_filter import TaskFilter
 
 LEDGER_NAME = "ledger"
 
 
 def recent_batches(
-    session: Session, calls: Iterable[FunctionCall], *, limit: int, offset: int
+    session: Session, tasks: TaskFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], bool]:
     """
-    The newest task instances of the batch ``calls`` (latest start first), one page of them, each with its
+    The newest task instances of the batch tasks (latest start first), one page of them, each with its
     counts by outcome and how far it got; and whether more follow. Three queries whatever the page holds:
     the task instances, their ``summary`` XComs, and the ledgers of those still running.
     """
     page_size = min(limit, MAX_PAGE)
-    rows = task_instance_rows(session, calls, limit=page_size + 1, offset=offset)
+    rows = task_instance_rows(session, tasks, limit=page_size + 1, offset=offset)
     page = rows[:page_size]
     summaries = row_xcoms(session, [ti_key(row) for row in page], (SUMMARY_XCOM,))
     ended = {ti_key(row): summaries.get(ti_key(row), {}).get(SUMMARY_XCOM) for row in page}

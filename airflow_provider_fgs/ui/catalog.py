@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
@@ -52,6 +51,16 @@ class FunctionCall:
     mapped: bool
     task_type: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dag_id": self.dag_id,
+            "task_id": self.task_id,
+            "operator": self.operator,
+            "kind": self.kind,
+            "target": self.target,
+            "mapped": self.mapped,
+        }
+
 
 @dataclass
 class FunctionEntry:
@@ -80,13 +89,20 @@ class FunctionEntry:
             needle in call.dag_id.casefold() for call in self.calls
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, calls_limit: int | None = None) -> dict[str, Any]:
+        """
+        The entry as the view's JSON gives it: its first ``calls_limit`` calling DAGs and calls (all when
+        ``None``), and how many there are (a function called by 5,000 DAGs is one row, not 5,000).
+        """
+        dag_ids = sorted({call.dag_id for call in self.calls})
         return {
             "conn_id": self.conn_id,
             "function": self.function,
             "templated": self.templated,
-            "dag_ids": sorted({call.dag_id for call in self.calls}),
-            "calls": [dataclasses.asdict(call) for call in self.calls],
+            "dag_count": len(dag_ids),
+            "dag_ids": dag_ids[:calls_limit],
+            "calls_total": len(self.calls),
+            "calls": [call.to_dict() for call in self.calls[:calls_limit]],
         }
 
 

@@ -10,8 +10,8 @@ not cached: each request narrows the catalog to the DAGs its user may read.
 from __future__ import annotations
 
 import threading
-from collections.abc import Set
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Hashable, Set
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 
@@ -20,7 +20,10 @@ from airflow_provider_fgs.ui.catalog import Found, FunctionEntry, catalog_of, fu
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+T = TypeVar("T")
 DAG_CHUNK = 500
+MAX_DERIVED = 1024
+"""The most values :meth:`CatalogCache.derived` keeps for one catalog."""
 """DAGs read per query of their serialized form."""
 
 
@@ -36,10 +39,15 @@ class CatalogCache:
         self._lock = threading.Lock()
         self._calls: dict[str, tuple[str, list[Found]]] = {}  # dag id -> (dag hash, its calls)
         self._built: tuple[dict[str, str], list[FunctionEntry]] | None = None
+        self._derived: dict[Hashable, Any] = {}  # computed from the whole catalog, dropped with it
         self.dags_read = 0
 
     def catalog(self, session: Session, readable: Set[str]) -> list[FunctionEntry]:
         """The functions that the current DAGs among ``readable`` call, sorted by name."""
+        return self.read(session, readable)[0]
+
+    def read(self, session: Session, readable: Set[str]) -> tuple[list[FunctionEntry], list[FunctionEntry]]:
+        """The functions that the current DAGs among ``readable`` call, and those that all of them call."""
         versions = current_versions(session)
         with self._lock:
             changed = [dag_id for dag_id, dag_hash in versions.items() if self._hash_of(dag_id) != dag_hash]
@@ -48,10 +56,26 @@ class CatalogCache:
                 del self._calls[gone]
             if self._built is None or self._built[0] != versions:
                 self._built = (versions, catalog_of(calls for _, calls in self._calls.values()))
+                self._derived = {}
             everything = self._built[1]
         if versions.keys() <= readable:
-            return everything
-        return readable_part(everything, readable)
+            return everything, everything
+        return readable_part(everything, readable), everything
+
+    def derived(self, everything: list[FunctionEntry], key: Hashable, make: Callable[[], T]) -> T:
+        """
+        ``make()``, computed once per catalog and ``key``: for what depends on the whole catalog only
+        (``everything`` as :meth:`read` returned it), never on a user's permissions.
+        """
+        with self._lock:
+            if self._built is None or self._built[1] is not everything:
+                return make()  # the catalog changed meanwhile
+            if key not in self._derived:
+                if len(self._derived) >= MAX_DERIVED:  # keys come from requests: keep them bounded
+                    self._derived.clear()
+                self._derived[key] = make()
+            found: T = self._derived[key]
+            return found
 
     def _hash_of(self, dag_id: str) -> str | None:
         cached = self._calls.get(dag_id)

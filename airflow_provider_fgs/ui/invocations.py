@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import and_, or_, select
 
 from airflow_provider_fgs.triggers.invocation_report import (
     XCOM_BILLING_DURATION_MS,
@@ -19,87 +20,94 @@ from airflow_provider_fgs.triggers.invocation_report import (
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from airflow_provider_fgs.ui.catalog import FunctionCall
+    from airflow_provider_fgs.ui.task_filter import TaskFilter
 
 # The XComs a row shows; the function's log and result stay out of the listing (they may be large).
 ROW_XCOMS = (XCOM_REQUEST_ID, XCOM_SUMMARY, XCOM_BILLING_DURATION_MS, XCOM_ERROR_CODE)
 MAX_PAGE = 100
-IN_LIST_LIMIT = 500
-"""Most values in one ``IN`` list of the task-instance query; a longer list is applied to the rows read."""
+RECENT_SPANS = (timedelta(days=1), timedelta(days=7), timedelta(days=30))
+"""How far back :func:`task_instance_rows` reads, in turn, until the page is full (then everything)."""
 SCAN_CHUNK = 500
 """Task-instance rows read per query when the query's narrowing is not exact."""
 
 
 def recent_invocations(
-    session: Session, calls: Iterable[FunctionCall], *, limit: int, offset: int
+    session: Session, tasks: TaskFilter, *, limit: int, offset: int
 ) -> tuple[list[dict[str, Any]], bool]:
     """
-    The newest task instances of ``calls`` (latest start first; not started yet last), one page of them,
+    The newest task instances of ``tasks`` (latest start first; not started yet last), one page of them,
     each with its invocation's request id, billing, memory and error code; and whether more follow.
 
-    Two queries whatever the page holds: the task instances, then their XComs.
+    Two queries whatever the page holds (when the filter is exact): the task instances, then their XComs.
 
     :param session: a database session.
-    :param calls: the invoking tasks to list (already limited to the DAGs the user may read).
+    :param tasks: the invoking tasks to list (already limited to the DAGs the user may read).
     :param limit: rows per page, at most :data:`MAX_PAGE`.
     :param offset: rows to skip.
     """
     page_size = min(limit, MAX_PAGE)
-    rows = task_instance_rows(session, calls, limit=page_size + 1, offset=offset)  # +1: another page?
+    rows = task_instance_rows(session, tasks, limit=page_size + 1, offset=offset)  # +1: another page?
     page = rows[:page_size]
     xcoms = row_xcoms(session, [ti_key(row) for row in page], ROW_XCOMS)
     return [_invocation(row, xcoms.get(ti_key(row), {})) for row in page], len(rows) > page_size
 
 
 def task_instance_rows(
-    session: Session, calls: Iterable[FunctionCall], *, limit: int, offset: int
+    session: Session, tasks: TaskFilter, *, limit: int, offset: int, now: datetime | None = None
 ) -> list[Any]:
     """
-    The newest task instances of ``calls`` (latest start first; not started yet last), ``limit`` of them
+    The newest task instances of ``tasks`` (latest start first; not started yet last), ``limit`` of them
     after the first ``offset``.
 
-    The query does not grow with the number of calls: it selects the task instances of the calls' task
-    classes (Airflow records each one's class in ``operator``), narrowed to the calls' DAGs and task ids
-    while each list is short; the rows are then kept by their exact (DAG, task). When the narrowing is
-    exact, which it is but for large deployments, the first query holds every row needed.
+    Airflow has no index on a task instance's start: the last day is read first, then the last week,
+    month, and all, until the page is full, so that the database sorts a day's rows, not a year's.
     """
+    if tasks.empty:
+        return []
+    now = now or datetime.now(UTC)
+    needed = offset + limit
+    for span in RECENT_SPANS:
+        rows = _newest(session, tasks, needed, since=now - span)
+        if len(rows) >= needed:
+            return rows[offset:needed]
+    return _newest(session, tasks, needed, since=None)[offset:needed]
+
+
+def _newest(session: Session, tasks: TaskFilter, needed: int, since: datetime | None) -> list[Any]:
+    """The ``needed`` newest task instances of ``tasks`` started ``since`` (any start when ``None``)."""
     from airflow.models.taskinstance import TaskInstance as TI
 
-    wanted = {(call.dag_id, call.task_id) for call in calls}
-    task_types = sorted({call.task_type for call in calls if call.task_type})
-    if not wanted or not task_types:
-        return []
-    query = select(
-        TI.dag_id,
-        TI.task_id,
-        TI.run_id,
-        TI.map_index,
-        TI.try_number,
-        TI.state,
-        TI.start_date,
-        TI.end_date,
-        TI.duration,
-    ).where(TI.operator.in_(task_types))
-    dag_ids = sorted({dag_id for dag_id, _ in wanted})
-    task_ids = sorted({task_id for _, task_id in wanted})
-    if len(dag_ids) <= IN_LIST_LIMIT:
-        query = query.where(TI.dag_id.in_(dag_ids))
-    if len(task_ids) <= IN_LIST_LIMIT:
-        query = query.where(TI.task_id.in_(task_ids))
-    query = query.order_by(
-        TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.run_id, TI.map_index
+    # The start first: sqlite tests the conditions in this order, and it rules out the most rows.
+    started = [] if since is None else [TI.start_date >= since]
+    query = (
+        select(
+            TI.dag_id,
+            TI.task_id,
+            TI.run_id,
+            TI.map_index,
+            TI.try_number,
+            TI.state,
+            TI.start_date,
+            TI.end_date,
+            TI.duration,
+        )
+        .where(*started, *tasks.where(TI))
+        .order_by(
+            TI.start_date.is_(None), TI.start_date.desc(), TI.dag_id, TI.task_id, TI.run_id, TI.map_index
+        )
     )
-    needed = offset + limit
+    if tasks.exact:
+        return list(session.execute(query.limit(needed)).all())
     chunk = max(needed, SCAN_CHUNK)
     kept: list[Any] = []
     scanned = 0
     while len(kept) < needed:
         rows = session.execute(query.limit(chunk).offset(scanned)).all()
-        kept += [row for row in rows if (row.dag_id, row.task_id) in wanted]
+        kept += [row for row in rows if tasks.keeps(row.dag_id, row.task_id)]
         if len(rows) < chunk:
             break
         scanned += len(rows)
-    return kept[offset:needed]
+    return kept[:needed]
 
 
 def ti_key(row: Any) -> tuple[str, str, str, int]:
@@ -110,28 +118,38 @@ def ti_key(row: Any) -> tuple[str, str, str, int]:
 def row_xcoms(
     session: Session, keys: Sequence[tuple[str, str, str, int]], names: Sequence[str]
 ) -> dict[tuple[str, str, str, int], dict[str, Any]]:
-    """The XComs ``names`` of these task instances, in one query."""
-    from airflow.models.xcom import XComModel
+    """
+    The XComs ``names`` of these task instances (a page of them, at most :data:`MAX_PAGE` + 1), in one
+    query that looks each task instance up by the XCom table's index.
+    """
+    from airflow.models.xcom import XComModel as XCom
 
     if not keys:
         return {}
+    of_the_page = or_(
+        *(
+            and_(XCom.dag_id == dag, XCom.task_id == task, XCom.run_id == run, XCom.map_index == index)
+            for dag, run, task, index in keys
+        )
+    )
     found = session.execute(
-        select(
-            XComModel.dag_id,
-            XComModel.run_id,
-            XComModel.task_id,
-            XComModel.map_index,
-            XComModel.key,
-            XComModel.value,
-        ).where(
-            tuple_(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index).in_(keys),
-            XComModel.key.in_(names),
+        select(XCom.dag_id, XCom.run_id, XCom.task_id, XCom.map_index, XCom.key, XCom.value).where(
+            of_the_page, key_not_indexed(XCom).in_(names)
         )
     ).all()
     by_task: dict[tuple[str, str, str, int], dict[str, Any]] = defaultdict(dict)
     for row in found:
-        by_task[ti_key(row)][row.key] = XComModel.deserialize_value(row)
+        by_task[ti_key(row)][row.key] = XCom.deserialize_value(row)
     return by_task
+
+
+def key_not_indexed(xcom: Any) -> Any:
+    """
+    The XCom key as an expression no index applies to: without statistics (``ANALYZE``), sqlite's
+    planner prefers the index on the key alone and reads every XCom with that key (200,000 summaries for
+    a page of 25 task instances) instead of each task instance's XComs.
+    """
+    return xcom.key.concat("")
 
 
 def _number(value: Any) -> float | None:

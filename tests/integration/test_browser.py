@@ -336,3 +336,43 @@ def test_functiongraph_view_from_the_navigation(
     expect(rows).to_have_count(4)
     expect(view.get_by_role("button", name="More functions")).to_be_hidden()
     expect(view.locator("#message")).to_have_text(f"4 function(s) match “{METRICS_DAG}”.")
+
+
+def test_functiongraph_view_charts_invocations_by_outcome_in_both_themes(
+    page: Page, deployment: Deployment, runs: Runs, metrics_run: str, artifacts_dir: Path
+) -> None:
+    """The charts with data: outcomes (the metrics run's function error among them), numbers on hover."""
+    from playwright.sync_api import expect
+
+    api = deployment.api
+    assert api.wait_for_run(CHAIN_DAG, runs.chain, RUN_TIMEOUT) == "success"
+    page.goto(f"{deployment.airflow.url}/plugin/functiongraph")
+    view = page.frame_locator("iframe")
+    charts = view.get_by_test_id("charts")
+    expect(charts.locator("[data-testid=chart-outcomes] rect[data-outcome=success]").first).to_be_visible()
+    expect(
+        charts.locator("[data-testid=chart-outcomes] rect[data-outcome=function_error]").first
+    ).to_be_visible()
+    expect(view.get_by_test_id("chart-totals")).to_contain_text("function error")
+    expect(charts.locator("[data-testid=chart-duration] circle[data-series=p95]").first).to_be_attached()
+    expect(charts.locator("[data-testid=chart-gb-seconds] rect:not(.hover)").first).to_be_visible()
+    # The numbers on hover: the interval that holds the runs names its counts.
+    hovered = charts.locator("[data-testid=chart-outcomes] g", has=view.locator("rect[data-outcome=success]"))
+    expect(hovered.last.locator("title")).to_contain_text(re.compile(r"\d+ succeeded\n\d+ function error"))
+    charts.scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts_dir / "08-functiongraph-charts.png"), full_page=True)
+    charts.screenshot(path=str(artifacts_dir / "08-functiongraph-charts-only.png"))  # docs/images' source
+
+    view.get_by_test_id("window-7d").click()
+    expect(view.get_by_test_id("window-7d")).to_have_attribute("aria-pressed", "true")
+    expect(charts.locator("[data-testid=chart-outcomes] g")).to_have_count(28)  # 6-hour intervals
+    # Airflow's dark theme (the class its UI sets on its page): the view follows it.
+    page.evaluate(
+        "document.documentElement.classList.remove('light'); document.documentElement.classList.add('dark')"
+    )
+    expect(view.locator("html")).to_have_attribute("data-theme", "dark")
+    page.screenshot(path=str(artifacts_dir / "09-functiongraph-charts-dark.png"), full_page=True)
+    page.evaluate(
+        "document.documentElement.classList.remove('dark'); document.documentElement.classList.add('light')"
+    )
+    expect(view.locator("html")).to_have_attribute("data-theme", "light")

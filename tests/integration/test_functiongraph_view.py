@@ -17,8 +17,18 @@ from airflow_provider_fgs.emulator.invoker import ERR_HANDLER
 from airflow_provider_fgs.hooks.functiongraph import FunctionGraphHook
 
 from .airflow_api import AirflowApi
-from .conftest import CHAIN_DAG, CONN_ID, INTEGRATION_TIMEOUT, METRICS_DAG, RUN_TIMEOUT, Deployment, Runs
+from .conftest import (
+    CHAIN_DAG,
+    CONN_ID,
+    INTEGRATION_TIMEOUT,
+    METRICS_DAG,
+    RUN_TIMEOUT,
+    SHAPES,
+    Deployment,
+    Runs,
+)
 from .deployment import DAG_READER, DAG_READER_DAG
+from .processes import wait_for
 
 pytestmark = [
     pytest.mark.integration,
@@ -72,6 +82,35 @@ def test_lists_the_functions_the_dags_call_with_their_tasks(deployment: Deployme
     assert {"invoke", "invoke_async", "wait", "release"} <= kinds
 
 
+ADDED_DAG = """
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
+
+with DAG("fgs_view_added", schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False):
+    InvokeFunctionOperator(task_id="invoke", function_name="added_to_the_catalog")
+"""
+
+
+def test_the_catalog_follows_a_dag_file_added_then_deleted(deployment: Deployment) -> None:
+    """The API server's catalog, kept between requests, reads a new DAG and drops a deleted one."""
+    api = deployment.api
+    _view(api, "functions", limit=1)  # the catalog is built before the DAG exists
+    dag_file = deployment.airflow.dags_folder / "fgs_view_added.py"
+
+    def listed() -> list[dict[str, Any]]:
+        return _view(api, "functions", search="added_to_the_catalog")["functions"]
+
+    dag_file.write_text(ADDED_DAG, encoding="utf-8")
+    try:
+        (entry,) = wait_for("the view to list the new DAG's function", lambda: listed() or None, 120)
+        assert entry["dag_ids"] == ["fgs_view_added"]
+    finally:
+        dag_file.unlink()
+    wait_for("the view to drop the deleted DAG's function", lambda: not listed() or None, 120)
+
+
 def test_a_search_keeps_the_functions_named_so_or_called_by_such_a_dag(deployment: Deployment) -> None:
     api = deployment.api
     api.wait_for_dag(DAG_ID)
@@ -120,6 +159,45 @@ def test_pages_through_invocations_newest_first(deployment: Deployment, metrics_
     starts = [r["start_date"] for r in rows if r["start_date"]]
     assert starts == sorted(starts, reverse=True)
     assert _get(api, "invocations", limit=1000).status_code == 422
+
+
+def _every_invocation(api: AirflowApi, **params: Any) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    while True:
+        page = _view(api, "invocations", limit=100, offset=len(rows), **params)
+        rows += page["invocations"]
+        if not page["has_more"]:
+            return rows
+
+
+# On sqlite and on PostgreSQL: the summaries' fields are read by the database (JSON, JSONB).
+@pytest.mark.parametrize("deployment", SHAPES, indirect=True)
+def test_the_charts_series_count_invocations_by_outcome_with_duration_and_billing(
+    deployment: Deployment, metrics_run: str
+) -> None:
+    api = deployment.api
+    everything = _view(api, "stats", window="24h")
+    assert len(everything["intervals"]) == 24
+    assert everything["totals"]["success"] >= 1
+    assert everything["totals"]["function_error"] >= 1  # the metrics run's fail task
+
+    fail = _view(api, "stats", window="30d", function="default/fail", conn_id=CONN_ID)
+    failed_rows = _every_invocation(api, function="default/fail", conn_id=CONN_ID)
+    assert fail["totals"]["function_error"] == sum(r["state"] == "failed" for r in failed_rows) >= 1
+    assert fail["totals"]["success"] == fail["totals"]["platform_error"] == 0
+    assert len(fail["intervals"]) == 30
+
+    noop = _view(api, "stats", window="7d", function="default/noop", conn_id=CONN_ID)
+    rows = [
+        r for r in _every_invocation(api, function="default/noop", conn_id=CONN_ID) if r["state"] == "success"
+    ]
+    assert noop["totals"]["success"] == len(rows)
+    assert noop["totals"]["gb_seconds"] == pytest.approx(sum(r["gb_seconds"] for r in rows), abs=1e-5)
+    with_duration = [i for i in noop["intervals"] if i["p50_ms"] is not None]
+    assert with_duration
+    assert all(i["p50_ms"] <= i["p95_ms"] for i in with_duration)
+
+    assert _get(api, "stats", window="1y").status_code == 422
 
 
 def test_reads_the_live_release_state_through_the_connection(

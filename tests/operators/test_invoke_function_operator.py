@@ -268,7 +268,7 @@ def test_unknown_function_raises_the_platform_error(emulator: Any, fgs_connectio
     with pytest.raises(FunctionGraphApiError) as caught:
         invoke_op(function_name="no_such_function").execute(context)
     assert caught.value.http_status == 404
-    assert ti.xcoms == {}
+    assert ti.xcoms == {"error_type": "NotFoundError"}  # no invocation to describe: only why it failed
 
 
 def test_undecodable_log_is_reported_and_the_task_still_succeeds(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from airflow.sdk import DAG
 
 from airflow_provider_fgs.compat import AIRFLOW_V_3_2_PLUS, dag_bag
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
-from airflow_provider_fgs.ui.catalog import FunctionEntry, build_catalog
+from airflow_provider_fgs.ui.catalog import FunctionCall, FunctionEntry, build_catalog
 
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags"
 
@@ -133,3 +133,16 @@ def test_airflow_finds_the_plugin_through_its_entry_point() -> None:
     assert "airflow.plugins" in plugin["source"]
     assert "/functiongraph/" in str(plugin["external_views"])
     assert "/functiongraph" in str(plugin["fastapi_apps"])
+
+
+def test_a_function_called_by_many_dags_lists_its_first_calls_and_counts_them_all() -> None:
+    calls = [
+        FunctionCall(f"dag_{i:04d}", "invoke", "InvokeFunctionOperator", "invoke", "latest", False)
+        for i in range(600)
+    ]
+    entry = FunctionEntry("functiongraph_default", "default/busy", calls=calls)
+    shown = entry.to_dict(calls_limit=25)
+    assert (shown["dag_count"], shown["calls_total"]) == (600, 600)
+    assert [call["dag_id"] for call in shown["calls"]] == [f"dag_{i:04d}" for i in range(25)]
+    assert shown["dag_ids"] == [f"dag_{i:04d}" for i in range(25)]
+    assert len(entry.to_dict()["calls"]) == 600
