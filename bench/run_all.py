@@ -26,6 +26,7 @@ SCRIPTS: dict[str, list[str]] = {
     "bench_fan_out.py": [],
     "bench_batch_client.py": [],
     "bench_batch.py": [],
+    "bench_view.py": [],
 }
 QUICK: dict[str, list[str]] = {
     "bench_hook.py": ["--calls", "50", "--rounds", "3", "--invocations", "100", "--import-repeats", "3"],
@@ -35,6 +36,7 @@ QUICK: dict[str, list[str]] = {
     "bench_fan_out.py": ["--tasks", "10", "--sleep", "1"],
     "bench_batch_client.py": ["--calls", "300", "--concurrency", "50", "--sleep", "0.2"],
     "bench_batch.py": ["--tasks", "10", "--batch-items", "500", "--batch-concurrency", "50"],
+    "bench_view.py": ["--dags", "200", "--runs", "2", "--requests", "3", "--databases", "sqlite"],
 }
 
 
