@@ -61,10 +61,13 @@ def functions_of(catalog: list[Any], dag_id: str) -> set[str]:
 def test_the_catalog_reads_a_dag_again_only_when_its_serialized_version_changes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from airflow import settings
     from airflow.models.dag import DagModel
     from airflow.utils.session import create_session
 
-    monkeypatch.setenv("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")  # write each change at once
+    # Write each change at once: 3.2+ read the setting when writing, 3.1 once, into airflow.settings.
+    monkeypatch.setenv("AIRFLOW__CORE__MIN_SERIALIZED_DAG_UPDATE_INTERVAL", "0")
+    monkeypatch.setattr(settings, "MIN_SERIALIZED_DAG_UPDATE_INTERVAL", 0, raising=False)
 
     serialize(invoking_dag("fgs_view_cache_a", invoke="square"))
     serialize(invoking_dag("fgs_view_cache_b", invoke="hello"))
