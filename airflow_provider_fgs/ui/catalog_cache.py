@@ -22,9 +22,9 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 DAG_CHUNK = 500
+"""DAGs read per query of their serialized form."""
 MAX_DERIVED = 1024
 """The most values :meth:`CatalogCache.derived` keeps for one catalog."""
-"""DAGs read per query of their serialized form."""
 
 
 class CatalogCache:
@@ -47,7 +47,7 @@ class CatalogCache:
         return self.read(session, readable)[0]
 
     def read(self, session: Session, readable: Set[str]) -> tuple[list[FunctionEntry], list[FunctionEntry]]:
-        """The functions that the current DAGs among ``readable`` call, and those that all of them call."""
+        """The functions that the current DAGs among ``readable`` call, and those all current DAGs call."""
         versions = current_versions(session)
         with self._lock:
             changed = [dag_id for dag_id, dag_hash in versions.items() if self._hash_of(dag_id) != dag_hash]
