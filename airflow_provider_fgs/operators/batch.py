@@ -172,15 +172,12 @@ class InvokeFunctionBatchOperator(BaseOperator):
         self.failures_listed = failures_listed
         self.functiongraph_conn_id = functiongraph_conn_id
         self.deferrable = deferrable
-        self._start_unavailable = (
-            arm_start_from_trigger(
-                self,
-                deferrable=deferrable,
-                start_trigger_args=_START_TRIGGER_ARGS,
-                trigger_arguments=self._trigger_arguments,
-            )
-            if start_from_trigger
-            else None
+        self._start_unavailable = arm_start_from_trigger(
+            self,
+            start_from_trigger=start_from_trigger,
+            deferrable=deferrable,
+            start_trigger_args=_START_TRIGGER_ARGS,
+            trigger_arguments=self._trigger_arguments,
         )
 
     def _trigger_arguments(self) -> dict[str, Any]:

@@ -177,15 +177,12 @@ class InvokeFunctionOperator(FunctionTargetMixin, BaseOperator):
         check_end_from_trigger(self, end_from_trigger)
         self.end_from_trigger = end_from_trigger
         self.request_id: str | None = None  # of the invocation this task made, once it is known here
-        self._start_unavailable = (
-            arm_start_from_trigger(
-                self,
-                deferrable=deferrable,
-                start_trigger_args=_START_TRIGGER_ARGS,
-                trigger_arguments=self._trigger_arguments,
-            )
-            if start_from_trigger
-            else None
+        self._start_unavailable = arm_start_from_trigger(
+            self,
+            start_from_trigger=start_from_trigger,
+            deferrable=deferrable,
+            start_trigger_args=_START_TRIGGER_ARGS,
+            trigger_arguments=self._trigger_arguments,
         )
 
     @classmethod

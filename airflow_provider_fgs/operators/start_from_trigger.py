@@ -90,16 +90,23 @@ def base_arguments(task: Any) -> dict[str, Any]:
 
 
 def arm_start_from_trigger(
-    task: Any, *, deferrable: bool, start_trigger_args: Any, trigger_arguments: Callable[[], dict[str, Any]]
+    task: Any,
+    *,
+    start_from_trigger: bool,
+    deferrable: bool,
+    start_trigger_args: Any,
+    trigger_arguments: Callable[[], dict[str, Any]],
 ) -> str | None:
     """
     For a task built with ``start_from_trigger=True``: refuse what it cannot keep, then, when this Airflow
     starts tasks in the triggerer, set the task's ``start_from_trigger`` and its ``start_trigger_args``
-    (``start_trigger_args`` with the task's ``trigger_arguments()``).
+    (``start_trigger_args`` with the task's ``trigger_arguments()``). Nothing for a task built without it.
 
     :return: why this Airflow starts the task on a worker instead (for its log), or ``None``.
     :raises ValueError: as :func:`check_start_from_trigger`.
     """
+    if not start_from_trigger:
+        return None
     check_start_from_trigger(
         type(task).__name__, task.task_id, deferrable=deferrable, arguments=base_arguments(task)
     )

@@ -111,7 +111,7 @@ async def release_claim(task_try: TaskTry, nonce: str, **record: Any) -> None:
     Give up the claim that the run ``nonce`` took and has not sent under (it never will): the next run
     to take the claim may send.
     """
-    await _write(task_try, CLAIM_XCOM_KEY, {**record, "state": RELEASED, "nonce": nonce})
+    await write_claim(task_try, **{**record, "state": RELEASED, "nonce": nonce})
 
 
 def is_released(claim: dict[str, Any]) -> bool:
