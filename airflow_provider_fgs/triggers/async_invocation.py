@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.compat import AIRFLOW_V_3_3_PLUS
@@ -18,7 +18,7 @@ from airflow_provider_fgs.protocol.async_invoke import (
     MissingRecordGuard,
 )
 from airflow_provider_fgs.protocol.errors import FunctionGraphError, error_to_event
-from airflow_provider_fgs.triggers.end_from_trigger import ENDS_HERE, push_task_xcoms
+from airflow_provider_fgs.triggers.end_from_trigger import ENDS_HERE, end_task_here, push_task_xcoms
 from airflow_provider_fgs.triggers.supervisor import TaskTry, task_state
 
 POLL_BACKOFF = 1.5
@@ -196,4 +196,4 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         self.log.info(
             "Async invocation %s of %s ended SUCCESS. %s", self.request_id, self.function_urn, ENDS_HERE
         )
-        return TaskSuccessEvent()
+        return await end_task_here()

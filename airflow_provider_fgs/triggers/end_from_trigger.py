@@ -8,15 +8,19 @@ what a user may set on a task is done only by a worker, though; then the task re
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent
 
 from airflow_provider_fgs.compat import task_listeners_registered, uses_default_xcom_backend
-from airflow_provider_fgs.triggers.supervisor import TaskTry, set_task_xcom
+from airflow_provider_fgs.triggers.supervisor import TaskTry, in_triggerer, set_task_xcom
 
 ENDS_HERE = "Ending the task here, in the triggerer: it does not resume on a worker"
+
+TASK_LOG_SETTLE_S = 1.0
+"""How long a trigger waits in the triggerer between its last log line and the end of its task."""
 
 # What only a worker does when a task ends: (operator argument, why, as the task log says it). A
 # serialized task keeps only whether it has a callback (``has_on_success_callback``).
@@ -163,3 +167,21 @@ async def push_task_xcoms(
         )
         return False
     return True
+
+
+async def end_task_here() -> TaskSuccessEvent:
+    """
+    The event that ends the task in the triggerer, fired once the triggerer has had time to write this
+    trigger's last log lines (the function's log, the outcome) to the task's log.
+
+    The triggerer's supervisor reads its trigger runner's log lines and its reports of ended triggers on
+    two channels, and closes a trigger's log file when it reads that the trigger ended: lines it reads
+    after that go to the triggerer's own log instead (Airflow 3.1 to 3.3). When a trigger's last lines and
+    its end reach the supervisor together, it may read the end first: a task's log then stopped at
+    "trigger ... starting", with no outcome (once in the CI of 2026-12-07, 20 quick tasks ending
+    together). The wait holds no worker and costs no CPU; in ``dag.test()`` lines are written at once and
+    there is none.
+    """
+    if in_triggerer():
+        await asyncio.sleep(TASK_LOG_SETTLE_S)
+    return TaskSuccessEvent()

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
@@ -39,6 +39,7 @@ from airflow_provider_fgs.triggers.claims import (
 from airflow_provider_fgs.triggers.end_from_trigger import (
     ENDS_HERE,
     deployment_needs_worker_to_end,
+    end_task_here,
     may_end_in_triggerer,
     push_task_xcoms,
 )
@@ -266,7 +267,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
                     log_type=plan.invocation.log_type,
                     then=f". {ENDS_HERE}",
                 )
-                return TaskSuccessEvent()
+                return await end_task_here()
         if task_try is not None:
             await self._record_outcome(task_try, event, nonce, function)
         return TriggerEvent(event)
@@ -274,7 +275,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     async def _fire_recorded(self, event: dict[str, Any]) -> TriggerEvent:
         """The event another run of this trigger recorded (its task's end, when it ended it)."""
         if event.get("status") == ENDED:
-            return TaskSuccessEvent()
+            return await end_task_here()
         return TriggerEvent(event)
 
     async def _take_claim(

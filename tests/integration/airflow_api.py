@@ -189,11 +189,12 @@ class AirflowApi:
         """
         The task's whole log as the API serves it: structured events (dicts with ``level``) or text.
 
-        The triggerer writes a trigger's lines to its log file through a channel of its own and may
-        write the last ones after the task has ended (seen on Airflow 3.3: a mapped task ended in the
-        triggerer, its DAG run finished, and its log still stopped at the trigger's first line). So a
-        finished task's log whose last trigger run has not logged "trigger completed" yet is read
-        again, for up to ``LOG_SETTLE_S`` seconds; what is then asserted about it is the caller's.
+        The triggerer writes a trigger's lines to its log file as it reads them from a channel of its
+        own, which may lag behind the task's end. So a finished task's log whose last trigger run has not
+        logged "trigger completed" yet is read again, for up to ``LOG_SETTLE_S`` seconds; what is then
+        asserted about it is the caller's. (Lines the triggerer reads after it has read the trigger's end
+        go to its own log, never to the task's: the provider's triggers wait before ending a task,
+        ``end_task_here``.)
         """
         ti_path = self._ti_path(dag_id, run_id, task_id)
         instance = f"{ti_path}/{map_index}" if map_index >= 0 else ti_path

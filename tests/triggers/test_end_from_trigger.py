@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,7 +24,7 @@ from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncO
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
-from airflow_provider_fgs.triggers import claims, functiongraph
+from airflow_provider_fgs.triggers import claims, end_from_trigger, functiongraph
 from airflow_provider_fgs.triggers.end_from_trigger import maps_result, worker_decides_end
 from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
@@ -85,6 +86,22 @@ def test_a_successful_invocation_ends_the_task_with_its_xcoms_and_log(
     assert "INFO greeting Ada" in logged
     assert f"Invocation of {emulator.urn('hello')} succeeded: request id {xcoms['request_id']}" in logged
     assert emulator.invocation_count("hello") == before + 1
+
+
+def test_a_task_ended_here_ends_a_while_after_its_last_log_line(
+    emulator: Any, store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """
+    The triggerer drops a trigger's log lines that it reads after the trigger's end (``end_task_here``):
+    the event comes at least ``TASK_LOG_SETTLE_S`` after the trigger's last request and log line.
+    """
+    monkeypatch.setattr(end_from_trigger, "TASK_LOG_SETTLE_S", 0.3)
+    event = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)
+    fired_at = time.monotonic()
+
+    assert isinstance(event, TaskSuccessEvent)
+    assert store.last_request_at is not None
+    assert fired_at - store.last_request_at >= 0.3
 
 
 def test_without_xcom_push_nothing_is_pushed(emulator: Any, store: Any) -> None:
