@@ -18,7 +18,7 @@ from airflow_provider_fgs.protocol.async_invoke import (
     MissingRecordGuard,
 )
 from airflow_provider_fgs.protocol.errors import FunctionGraphError, error_to_event
-from airflow_provider_fgs.triggers.end_from_trigger import ENDS_HERE, end_task_here, push_task_xcoms
+from airflow_provider_fgs.triggers.end_from_trigger import ENDS_HERE, end_here_with_xcoms
 from airflow_provider_fgs.triggers.supervisor import TaskTry, task_state
 
 POLL_BACKOFF = 1.5
@@ -191,9 +191,13 @@ class FunctionGraphAsyncInvocationTrigger(BaseTrigger):
         if not self.end_from_trigger or task_instance is None or not status.is_success:
             return event
         xcoms = {"return_value": record} if self.push_xcoms else {}
-        if not await push_task_xcoms(self, task_instance, xcoms, maps_result=self.maps_result):
-            return event
-        self.log.info(
-            "Async invocation %s of %s ended SUCCESS. %s", self.request_id, self.function_urn, ENDS_HERE
+        ended = await end_here_with_xcoms(
+            self,
+            task_instance,
+            xcoms,
+            maps_result=self.maps_result,
+            say_outcome=lambda: self.log.info(
+                "Async invocation %s of %s ended SUCCESS. %s", self.request_id, self.function_urn, ENDS_HERE
+            ),
         )
-        return await end_task_here()
+        return event if ended is None else ended

@@ -26,7 +26,6 @@ from airflow_provider_fgs.triggers.batch_store import SUMMARY_XCOM, VariableStor
 from airflow_provider_fgs.triggers.end_from_trigger import (
     ENDS_HERE,
     deployment_needs_worker_to_end,
-    end_task_here,
     may_end_in_triggerer,
     task_needs_worker_to_end,
 )
@@ -215,18 +214,17 @@ class FunctionGraphBatchTrigger(BaseTrigger):
         except FunctionGraphError as err:  # before any item was invoked (input, connection, function)
             yield TriggerEvent({"status": "error", "message": str(err), "error": error_to_event(err)})
             return
+        ends_here = report.status == "success" and plan.end_from_trigger and self.task_instance is not None
+        if ends_here:  # before the pushes, as end_here_with_xcoms says why
+            self.log.info("%s", ENDS_HERE)
         if not report.recorded:
             xcoms = batch_xcoms(report, plan.results_path, do_xcom_push=plan.push_xcoms)
             for key, value in xcoms.items():
                 await set_task_xcom(task_try, key, value)
-        ended: TaskSuccessEvent | None = None
-        if report.status == "success" and plan.end_from_trigger and self.task_instance is not None:
-            self.log.info("%s", ENDS_HERE)
-            ended = await end_task_here()  # before the ledger goes: a run started again finds the batch ended
         if report.status == "success" and not report.recorded:
             await batch.forget()
-        if ended is not None:
-            yield ended
+        if ends_here:
+            yield TaskSuccessEvent()
             return
         error = error_to_event(report.error) if report.error is not None else None
         yield TriggerEvent({"status": report.status, "message": report.message, "error": error})

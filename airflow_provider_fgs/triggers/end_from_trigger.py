@@ -8,19 +8,15 @@ what a user may set on a task is done only by a worker, though; then the task re
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TaskSuccessEvent
 
 from airflow_provider_fgs.compat import task_listeners_registered, uses_default_xcom_backend
-from airflow_provider_fgs.triggers.supervisor import TaskTry, in_triggerer, set_task_xcom
+from airflow_provider_fgs.triggers.supervisor import TaskTry, set_task_xcom
 
 ENDS_HERE = "Ending the task here, in the triggerer: it does not resume on a worker"
-
-TASK_LOG_SETTLE_S = 1.0
-"""How long a trigger waits in the triggerer between its last log line and the end of its task."""
 
 # What only a worker does when a task ends: (operator argument, why, as the task log says it). A
 # serialized task keeps only whether it has a callback (``has_on_success_callback``).
@@ -128,17 +124,26 @@ def maps_result(task: Any, map_index: int | None) -> bool:
     return next(iter(task.iter_mapped_dependants()), None) is not None
 
 
-async def push_task_xcoms(
+async def end_here_with_xcoms(
     trigger: BaseTrigger,
     task_instance: Any,
     xcoms: dict[str, Any],
     *,
+    say_outcome: Callable[[], None],
     maps_result: bool = False,
-) -> bool:
+) -> TaskSuccessEvent | None:
     """
-    Push ``xcoms`` to the trigger's task instance, as a worker would, before the trigger ends the task;
-    ``False`` (logged) when they could not all be pushed: the task then resumes on a worker instead.
+    End the task in the triggerer: write its last lines, push ``xcoms`` as a worker would, and return
+    the event that ends it; ``None`` (logged) when the XComs could not all be pushed: the task then
+    resumes on a worker instead.
 
+    The lines come before the pushes. The triggerer's supervisor reads its trigger runner's log lines and
+    its reports of ended triggers on two channels, and closes a trigger's log file when it reads that the
+    trigger ended: lines it reads after that go to the triggerer's own log, not the task's (Airflow 3.1
+    to 3.3; in CI a task's log lost its outcome so, its lines and its end written together). Each push is
+    a round trip through the supervisor, which meanwhile reads the lines written before it.
+
+    :param say_outcome: writes the task's last lines (the outcome, and that the task ends here).
     :param maps_result: ``return_value`` carries its length for a mapped task downstream, as a worker
         records it; a value that cannot be mapped over is not pushed (the worker then fails the task).
     """
@@ -152,8 +157,9 @@ async def push_task_xcoms(
                 "on a worker",
                 task_try.describe(),
             )
-            return False
+            return None
         mapped_length = len(value)
+    say_outcome()
     try:
         for key, value in xcoms.items():
             await set_task_xcom(
@@ -161,27 +167,9 @@ async def push_task_xcoms(
             )
     except Exception:
         trigger.log.warning(
-            "Could not push the XComs of %s from the triggerer; the task resumes on a worker",
+            "Could not push the XComs of %s from the triggerer; the task resumes on a worker instead",
             task_try.describe(),
             exc_info=True,
         )
-        return False
-    return True
-
-
-async def end_task_here() -> TaskSuccessEvent:
-    """
-    The event that ends the task in the triggerer, fired once the triggerer has had time to write this
-    trigger's last log lines (the function's log, the outcome) to the task's log.
-
-    The triggerer's supervisor reads its trigger runner's log lines and its reports of ended triggers on
-    two channels, and closes a trigger's log file when it reads that the trigger ended: lines it reads
-    after that go to the triggerer's own log instead (Airflow 3.1 to 3.3). When a trigger's last lines and
-    its end reach the supervisor together, it may read the end first: a task's log then stopped at
-    "trigger ... starting", with no outcome (once in the CI of 2026-12-07, 20 quick tasks ending
-    together). The wait holds no worker and costs no CPU; in ``dag.test()`` lines are written at once and
-    there is none.
-    """
-    if in_triggerer():
-        await asyncio.sleep(TASK_LOG_SETTLE_S)
+        return None
     return TaskSuccessEvent()

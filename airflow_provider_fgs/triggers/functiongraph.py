@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 from airflow_provider_fgs.client import metrics
 from airflow_provider_fgs.hooks.functiongraph_async import FunctionGraphAsyncHook
@@ -39,9 +39,8 @@ from airflow_provider_fgs.triggers.claims import (
 from airflow_provider_fgs.triggers.end_from_trigger import (
     ENDS_HERE,
     deployment_needs_worker_to_end,
-    end_task_here,
+    end_here_with_xcoms,
     may_end_in_triggerer,
-    push_task_xcoms,
 )
 from airflow_provider_fgs.triggers.invocation_report import (
     XCOM_ERROR_TYPE,
@@ -254,20 +253,26 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
         )
         if result is not None and not result.is_function_error:
             xcoms = _xcoms_request_id_last(result) if plan.push_xcoms else {}
-            if await push_task_xcoms(self, task_instance, xcoms, maps_result=plan.maps_result):
-                # A pushed request id (pushed last) tells a run started again that the task ended, unless
-                # nothing was pushed or an earlier try's XComs may still be there: then it is recorded.
-                told_by_xcoms = XCOM_REQUEST_ID in xcoms and self._after_try is None
-                if task_try is not None and not told_by_xcoms:
-                    await self._record_outcome(task_try, {"status": ENDED}, nonce, function)
-                log_invocation(
+            ended = await end_here_with_xcoms(
+                self,
+                task_instance,
+                xcoms,
+                maps_result=plan.maps_result,
+                say_outcome=lambda: log_invocation(
                     self.log,
                     function=result.function or function,
                     result=result,
                     log_type=plan.invocation.log_type,
                     then=f". {ENDS_HERE}",
-                )
-                return await end_task_here()
+                ),
+            )
+            if ended is not None:
+                # A pushed request id (pushed last) tells a run started again that the task ended, unless
+                # nothing was pushed or an earlier try's XComs may still be there: then it is recorded.
+                told_by_xcoms = XCOM_REQUEST_ID in xcoms and self._after_try is None
+                if task_try is not None and not told_by_xcoms:
+                    await self._record_outcome(task_try, {"status": ENDED}, nonce, function)
+                return ended
         if task_try is not None:
             await self._record_outcome(task_try, event, nonce, function)
         return TriggerEvent(event)
@@ -275,7 +280,7 @@ class FunctionGraphInvokeTrigger(BaseTrigger):
     async def _fire_recorded(self, event: dict[str, Any]) -> TriggerEvent:
         """The event another run of this trigger recorded (its task's end, when it ended it)."""
         if event.get("status") == ENDED:
-            return await end_task_here()
+            return TaskSuccessEvent()
         return TriggerEvent(event)
 
     async def _take_claim(

@@ -70,26 +70,16 @@ def supervisor_available() -> bool:
     return _supervisor_comms() is not None
 
 
-def _in_trigger_runner(comms: Any) -> bool:
-    """Whether ``comms`` is the triggerer's trigger runner's channel (asynchronous, unlike the others)."""
-    from airflow.sdk.execution_time.comms import CommsDecoder
-
-    return getattr(comms, "asend", None) is not None and type(comms) is not CommsDecoder
-
-
-def in_triggerer() -> bool:
-    """Whether this trigger runs in Airflow's triggerer (not in ``dag.test()`` nor on a worker)."""
-    comms = _supervisor_comms()
-    return comms is not None and _in_trigger_runner(comms)
-
-
 async def _supervisor_request(message: Any) -> Any:
     """Send one request to the supervisor of this trigger (triggerer, or ``dag.test()``'s in-process one)."""
     comms = _supervisor_comms()
     if comms is None:
         raise SupervisorUnavailableError("no Airflow supervisor is reachable from this trigger")
-    if _in_trigger_runner(comms):
-        return await asyncio.shield(comms.asend(message))
+    from airflow.sdk.execution_time.comms import CommsDecoder
+
+    asend = getattr(comms, "asend", None)
+    if asend is not None and type(comms) is not CommsDecoder:  # the triggerer's trigger runner
+        return await asyncio.shield(asend(message))
     # A worker's task runner (a batch running there), or dag.test()'s in-process supervisor: synchronous,
     # a few milliseconds on the caller's event loop (a worker's channel is its main thread's).
     return comms.send(message)

@@ -193,8 +193,8 @@ class AirflowApi:
         own, which may lag behind the task's end. So a finished task's log whose last trigger run has not
         logged "trigger completed" yet is read again, for up to ``LOG_SETTLE_S`` seconds; what is then
         asserted about it is the caller's. (Lines the triggerer reads after it has read the trigger's end
-        go to its own log, never to the task's: the provider's triggers wait before ending a task,
-        ``end_task_here``.)
+        go to its own log, never to the task's: the provider's triggers write their last lines before
+        their XCom pushes, ``end_here_with_xcoms``.)
         """
         ti_path = self._ti_path(dag_id, run_id, task_id)
         instance = f"{ti_path}/{map_index}" if map_index >= 0 else ti_path

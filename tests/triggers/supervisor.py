@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,12 +15,13 @@ class InterleavingSupervisor:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.xcoms: dict[str, Any] = {}
-        self.last_request_at: float | None = None  # time.monotonic() of the last request answered
+        self.on_request: Callable[[Any], None] | None = None  # called with each request, as it is served
 
     async def asend(self, message: Any) -> Any:
         for _ in range(self.rng.randint(0, 4)):
             await asyncio.sleep(0)
-        self.last_request_at = time.monotonic()
+        if self.on_request is not None:
+            self.on_request(message)
         if type(message).__name__ == "SetXCom":
             self.xcoms[message.key] = message.value
             return None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,7 +23,7 @@ from airflow_provider_fgs.operators.async_invocation import InvokeFunctionAsyncO
 from airflow_provider_fgs.operators.functiongraph import InvokeFunctionOperator
 from airflow_provider_fgs.protocol.invocation import Invocation
 from airflow_provider_fgs.sensors.functiongraph import FunctionGraphAsyncInvocationSensor
-from airflow_provider_fgs.triggers import claims, end_from_trigger, functiongraph
+from airflow_provider_fgs.triggers import claims, functiongraph
 from airflow_provider_fgs.triggers.end_from_trigger import maps_result, worker_decides_end
 from airflow_provider_fgs.triggers.functiongraph import (
     FunctionGraphAsyncInvocationTrigger,
@@ -88,20 +87,30 @@ def test_a_successful_invocation_ends_the_task_with_its_xcoms_and_log(
     assert emulator.invocation_count("hello") == before + 1
 
 
-def test_a_task_ended_here_ends_a_while_after_its_last_log_line(
-    emulator: Any, store: Any, monkeypatch: pytest.MonkeyPatch
+def test_the_outcome_is_logged_before_the_xcoms_are_pushed(
+    emulator: Any, store: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """
-    The triggerer drops a trigger's log lines that it reads after the trigger's end (``end_task_here``):
-    the event comes at least ``TASK_LOG_SETTLE_S`` after the trigger's last request and log line.
+    The triggerer drops a trigger's log lines that it reads after the trigger's end; the pushes' round
+    trips through it come after the lines, so it reads them first (``end_here_with_xcoms``).
     """
-    monkeypatch.setattr(end_from_trigger, "TASK_LOG_SETTLE_S", 0.3)
-    event = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)
-    fired_at = time.monotonic()
+    logged: list[str] = []
+    logged_at_push: dict[str, str] = {}
+
+    def on_request(message: Any) -> None:
+        logged.append(caplog.text + capsys.readouterr().out)
+        if type(message).__name__ == "SetXCom":
+            logged_at_push.setdefault(message.key, "".join(logged))
+
+    store.on_request = on_request
+    with caplog.at_level(logging.INFO):
+        event = triggered(emulator, "hello", {"name": "Ada"}, end_from_trigger=True)
 
     assert isinstance(event, TaskSuccessEvent)
-    assert store.last_request_at is not None
-    assert fired_at - store.last_request_at >= 0.3
+    first_push = logged_at_push["return_value"]
+    assert "INFO greeting Ada" in first_push  # the function's log
+    assert f"Invocation of {emulator.urn('hello')} succeeded" in first_push
+    assert "Ending the task here, in the triggerer" in first_push
 
 
 def test_without_xcom_push_nothing_is_pushed(emulator: Any, store: Any) -> None:
