@@ -140,8 +140,8 @@ async def end_here_with_xcoms(
     The lines come before the pushes. The triggerer's supervisor reads its trigger runner's log lines and
     its reports of ended triggers on two channels, and closes a trigger's log file when it reads that the
     trigger ended: lines it reads after that go to the triggerer's own log, not the task's (Airflow 3.1
-    to 3.3; in CI a task's log lost its outcome so, its lines and its end written together). Each push is
-    a round trip through the supervisor, which meanwhile reads the lines written before it.
+    to 3.3; seen in CI when a trigger wrote them just before its end). Each push is a round trip through
+    the supervisor, which meanwhile reads the lines written before it.
 
     :param say_outcome: writes the task's last lines (the outcome, and that the task ends here).
     :param maps_result: ``return_value`` carries its length for a mapped task downstream, as a worker

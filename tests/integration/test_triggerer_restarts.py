@@ -146,7 +146,8 @@ def test_a_quick_deferrable_fan_out_all_succeeds_and_runs_each_function_once(
     assert final == "success", states
     assert list(states.values()) == ["success"] * 20
     # Ended by the trigger: its XComs and the function's log are where the worker would put them, in
-    # every task's log although the 20 triggers end together (the triggerer's log channel then lags).
+    # every task's log although the 20 triggers end together (the triggerer reads a trigger's lines and
+    # its end on two channels: end_here_with_xcoms).
     for index in range(20):
         result = api.xcom(dag_id, run_id, "invoke", map_index=index)
         assert result["index"] == index

@@ -94,13 +94,13 @@ def test_the_outcome_is_logged_before_the_xcoms_are_pushed(
     The triggerer drops a trigger's log lines that it reads after the trigger's end; the pushes' round
     trips through it come after the lines, so it reads them first (``end_here_with_xcoms``).
     """
-    logged: list[str] = []
+    printed: list[str] = []  # structlog writes to stdout (read once), stdlib logging to caplog
     logged_at_push: dict[str, str] = {}
 
     def on_request(message: Any) -> None:
-        logged.append(caplog.text + capsys.readouterr().out)
+        printed.append(capsys.readouterr().out)
         if type(message).__name__ == "SetXCom":
-            logged_at_push.setdefault(message.key, "".join(logged))
+            logged_at_push.setdefault(message.key, caplog.text + "".join(printed))
 
     store.on_request = on_request
     with caplog.at_level(logging.INFO):
