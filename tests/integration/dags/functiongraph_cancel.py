@@ -38,5 +38,8 @@ with DAG(dag_id="functiongraph_deferral_timeout", schedule=None, tags=["function
         poll_interval=1,
         max_poll_interval=2,
         deferrable=True,
-        execution_timeout=timedelta(seconds=5),
+        # Long enough that the scheduler has handled the deferral before the timeout resumes the task: a
+        # resume queued first is failed by Airflow's race (apache/airflow#67287), and the resume is what
+        # cancels (CI saw it at 5 s on a loaded machine, the deferral handled 5.5 s late).
+        execution_timeout=timedelta(seconds=15),
     )
